@@ -1,0 +1,139 @@
+"""Shared fixtures: isolated Ultralytics settings, synthetic videos, a scripted detector."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vidal.types import Detections, Frame
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_MODEL = SHARED / "models" / "yolo11n_int8_openvino_model"
+SAMPLE_VIDEO = REPO / "sample_videos" / "crossing.mp4"
+SAMPLE_MODEL = REPO / "sample_videos" / "crossing_yolo11n.pt"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_ultralytics(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Ultralytics writes a settings file on import: keep it out of $HOME, and stay offline."""
+    os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics"))
+    os.environ["YOLO_OFFLINE"] = "1"
+
+
+def square_track(frame: int, start: tuple[float, float], velocity: tuple[float, float], size: float) -> np.ndarray:
+    """The ``xyxy`` box of a square moving at constant velocity, at 1-based ``frame``."""
+    x = start[0] + velocity[0] * (frame - 1)
+    y = start[1] + velocity[1] * (frame - 1)
+    return np.array([x, y, x + size, y + size], np.float32)
+
+
+# Two squares that cross in the middle of a 64-frame clip, and a third one that stays still.
+SCENE = [
+    ((10.0, 40.0), (2.0, 0.0), 24.0),
+    ((140.0, 46.0), (-2.0, 0.0), 24.0),
+    ((80.0, 5.0), (0.0, 0.0), 18.0),
+]
+SCENE_FRAMES = 64
+SCENE_SIZE = (192, 112)  # width, height
+
+
+def scene_boxes(frame: int) -> np.ndarray:
+    """Ground-truth boxes ``(3, 4)`` of :data:`SCENE` at ``frame``."""
+    return np.stack([square_track(frame, *obj) for obj in SCENE])
+
+
+def write_scene_video(path: Path, frames: int = SCENE_FRAMES, fourcc: str = "mp4v") -> Path:
+    """Render :data:`SCENE` to a video file and return its path."""
+    width, height = SCENE_SIZE
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, (width, height))
+    colours = [(40, 40, 220), (220, 40, 40), (40, 200, 40)]
+    for frame in range(1, frames + 1):
+        image = np.full((height, width, 3), 200, np.uint8)
+        cv2.putText(image, str(frame), (2, height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        for box, colour in zip(scene_boxes(frame), colours):
+            x1, y1, x2, y2 = box.round().astype(int)
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour, -1)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def scene_video(tmp_path: Path) -> Path:
+    """A 64-frame mp4 of :data:`SCENE`."""
+    return write_scene_video(tmp_path / "scene.mp4")
+
+
+@pytest.fixture
+def scene_images(tmp_path: Path) -> Path:
+    """The scene as a MOTChallenge sequence folder (``img1/`` + ``seqinfo.ini`` at 10 fps)."""
+    video = write_scene_video(tmp_path / "tmp.mp4", frames=12)
+    folder = tmp_path / "SEQ-01"
+    (folder / "img1").mkdir(parents=True)
+    capture = cv2.VideoCapture(str(video))
+    index = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        index += 1
+        cv2.imwrite(str(folder / "img1" / f"{index:06d}.jpg"), image)
+    capture.release()
+    (folder / "seqinfo.ini").write_text("[Sequence]\nname=SEQ-01\nframeRate=10\nseqLength=12\n")
+    return folder
+
+
+class ScriptedDetector:
+    """A detector that replays known boxes, with controlled noise, misses and low scores.
+
+    Args:
+        boxes: Function from a 1-based frame number to ground-truth boxes ``(N, 4)``.
+        names: Class names.
+        noise: Standard deviation of box jitter in pixels.
+        misses: ``{frame: [object indices]}`` to drop.
+        low: ``{frame: [object indices]}`` reported with a low score (0.15).
+        swaps: ``{frame: (i, j)}`` whose boxes are reported in swapped order.
+        seed: Seed of the jitter.
+    """
+
+    def __init__(
+        self,
+        boxes=scene_boxes,
+        names: dict[int, str] | None = None,
+        noise: float = 0.0,
+        misses: dict[int, list[int]] | None = None,
+        low: dict[int, list[int]] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.boxes = boxes
+        self.names = names or {0: "square"}
+        self.noise = noise
+        self.misses = misses or {}
+        self.low = low or {}
+        self.rng = np.random.default_rng(seed)
+        self.description = "scripted detector"
+
+    def detections(self, frame: int) -> Detections:
+        xyxy = self.boxes(frame).astype(np.float32).copy()
+        if self.noise:
+            xyxy += self.rng.normal(0, self.noise, xyxy.shape).astype(np.float32)
+        scores = np.full(len(xyxy), 0.9, np.float32)
+        scores[self.low.get(frame, [])] = 0.15
+        keep = np.ones(len(xyxy), bool)
+        keep[self.misses.get(frame, [])] = False
+        return Detections(xyxy[keep], scores[keep], np.zeros(int(keep.sum()), np.int64))
+
+    def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
+        for frame in frames:
+            yield frame, self.detections(frame.index)
+
+
+@pytest.fixture
+def scripted_detector() -> ScriptedDetector:
+    return ScriptedDetector()

@@ -1,0 +1,68 @@
+"""Core array containers shared by the detector, the tracker and the scoring.
+
+Boxes are pixel ``xyxy`` float32 everywhere inside vidal. Frame numbers are 1-based, as in
+MOTChallenge: frame ``k`` is the ``k``-th frame of the source video or image sequence,
+whatever ``--start`` or ``--stride`` skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _check_rows(name: str, array: np.ndarray, n: int, tail: tuple[int, ...] = ()) -> None:
+    expected = (n, *tail)
+    if array.shape != expected:
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
+
+
+@dataclass
+class Detections:
+    """Detections of one frame as parallel arrays.
+
+    Attributes:
+        xyxy: Boxes, shape ``(N, 4)``, float32, pixel ``x1, y1, x2, y2``.
+        confidence: Detection scores, shape ``(N,)``, float32 in ``[0, 1]``.
+        class_id: Class indices of the detector, shape ``(N,)``, int64.
+    """
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        n = len(self.xyxy)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32)
+        self.class_id = np.asarray(self.class_id, dtype=np.int64)
+        _check_rows("confidence", self.confidence, n)
+        _check_rows("class_id", self.class_id, n)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """Return detections with no boxes."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: np.ndarray | slice) -> Detections:
+        """Select detections by boolean mask, integer indices or slice."""
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
+
+
+@dataclass
+class Frame:
+    """A decoded frame.
+
+    Attributes:
+        index: 1-based frame number in the source.
+        timestamp: Seconds from the start of the source.
+        image: BGR image, shape ``(H, W, 3)``, uint8.
+    """
+
+    index: int
+    timestamp: float
+    image: np.ndarray
