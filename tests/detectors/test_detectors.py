@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidal.detectors import is_openvino_model, load_detector, resolve_classes
+from vidal.detectors.boxes import decode_yolo, letterbox
+from vidal.errors import ConfigError, ModelError
+from vidal.tracking.matching import box_iou
+from vidal.video import open_source
+
+from conftest import SHARED, SHARED_MODEL
+
+NAMES = {0: "person", 1: "bicycle", 2: "car"}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [(None, None), ([], None), (["person"], [0]), (["Car", 0], [0, 2]), (["2", "person"], [0, 2])],
+)
+def test_resolve_classes(wanted, expected) -> None:
+    assert resolve_classes(NAMES, wanted) == expected
+
+
+@pytest.mark.parametrize(("wanted", "message"), [(["persn"], "unknown class name"), ([7], "class id 7")])
+def test_resolve_classes_errors(wanted, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_classes(NAMES, wanted)
+
+
+def test_letterbox_geometry() -> None:
+    image = np.zeros((480, 640, 3), np.uint8)
+    blob, box = letterbox(image, (640, 640))
+    assert blob.shape == (1, 3, 640, 640) and blob.dtype == np.float32
+    assert (box.gain, box.pad_x, box.pad_y) == (1.0, 0, 80)
+    assert blob[0, :, 0, 0] == pytest.approx(114 / 255)
+
+
+def test_decode_yolo_maps_back_and_suppresses() -> None:
+    _, box = letterbox(np.zeros((480, 640, 3), np.uint8), (640, 640))
+    anchors = np.zeros((4 + 3, 4), np.float32)
+    # two overlapping "person" boxes, one "car" box, one weak box
+    anchors[:4, 0] = [100, 180, 40, 80]
+    anchors[:4, 1] = [102, 182, 40, 80]
+    anchors[:4, 2] = [400, 300, 60, 30]
+    anchors[:4, 3] = [500, 500, 20, 20]
+    anchors[4, 0], anchors[4, 1], anchors[6, 2], anchors[4, 3] = 0.9, 0.8, 0.7, 0.05
+    dets = decode_yolo(anchors, box, conf=0.1, iou=0.7, classes=None, max_det=300)
+    assert dets.class_id.tolist() == [0, 2]
+    np.testing.assert_allclose(dets.xyxy[0], [80, 60, 120, 140])  # y shifted by the 80 px pad
+    only_person = decode_yolo(anchors, box, conf=0.1, iou=0.7, classes=[0], max_det=300)
+    assert only_person.class_id.tolist() == [0]
+
+
+def test_missing_model_paths(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model not found"):
+        load_detector(str(tmp_path / "nope.pt"))
+    folder = tmp_path / "x_openvino_model"
+    folder.mkdir()
+    (folder / "m.xml").write_text("<net/>")
+    (folder / "metadata.yaml").write_text("names: {0: a}\n")
+    assert is_openvino_model(folder)
+    with pytest.raises(ModelError):
+        load_detector(str(folder))
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")
+def test_openvino_backend_matches_ultralytics_on_real_frames() -> None:
+    source = open_source(SHARED / "data" / "mot" / "TUD-Campus" / "TUD-Campus.mp4")
+    fast = load_detector(str(SHARED_MODEL), classes=["person"])
+    reference = load_detector(str(SHARED_MODEL), classes=["person"], backend="ultralytics")
+    assert "OpenVINO" in fast.description and "Ultralytics" in reference.description
+    ours = [d for _, d in fast.stream(source.frames(end=8))]
+    theirs = [d for _, d in reference.stream(source.frames(end=8))]
+    assert sum(len(d) for d in ours) > 20
+    for a, b in zip(ours, theirs):
+        assert len(a) == len(b)
+        iou = box_iou(a.xyxy, b.xyxy)
+        assert (iou.max(1) > 0.99).all()
+        np.testing.assert_allclose(np.sort(a.confidence), np.sort(b.confidence), atol=1e-4)

@@ -1,0 +1,122 @@
+"""Detector adapters and the factory that picks one for a model path.
+
+Every adapter turns a stream of :class:`~vidal.types.Frame` into per-frame
+:class:`~vidal.types.Detections`, pipelining decoding with inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from vidal.errors import ConfigError
+from vidal.types import Detections, Frame
+
+logger = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    """What the pipeline needs from a detector."""
+
+    names: dict[int, str]
+    """Class names of the model, by class index."""
+
+    description: str
+    """One line naming the model and the backend, for summaries."""
+
+    def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
+        """Detect objects in each frame, in order."""
+        ...
+
+
+def resolve_classes(names: dict[int, str], wanted: Sequence[str | int] | None) -> list[int] | None:
+    """Turn class names or ids into model class ids.
+
+    Args:
+        names: The model's class names by id.
+        wanted: Names or ids (as ints or digit strings); ``None`` keeps all classes.
+
+    Returns:
+        Sorted class ids, or ``None`` for all classes.
+
+    Raises:
+        ConfigError: A name or id is not one of the model's classes.
+    """
+    if wanted is None or len(wanted) == 0:
+        return None
+    by_name = {name.lower(): index for index, name in names.items()}
+    ids: set[int] = set()
+    for item in wanted:
+        text = str(item).strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if index not in names:
+                raise ConfigError(f"class id {index} is not in the model (ids 0..{max(names)})")
+            ids.add(index)
+        elif text.lower() in by_name:
+            ids.add(by_name[text.lower()])
+        else:
+            shown = ", ".join(list(names.values())[:12]) + (", ..." if len(names) > 12 else "")
+            raise ConfigError(f"unknown class name {text!r}; the model's classes are: {shown}")
+    return sorted(ids)
+
+
+def is_openvino_model(path: Path) -> bool:
+    """Whether ``path`` is an OpenVINO IR folder (or ``.xml``) with Ultralytics metadata."""
+    if path.is_dir():
+        return any(path.glob("*.xml")) and (path / "metadata.yaml").is_file()
+    return path.suffix == ".xml" and (path.parent / "metadata.yaml").is_file()
+
+
+def load_detector(
+    model: str,
+    *,
+    classes: Sequence[str | int] | None = None,
+    conf: float = 0.1,
+    iou: float = 0.7,
+    imgsz: int = 640,
+    device: str = "cpu",
+    batch: int = 1,
+    max_det: int = 300,
+    backend: str = "auto",
+) -> Detector:
+    """Load a detector for ``model``.
+
+    Args:
+        model: A ``.pt`` file, an ONNX file, an OpenVINO folder, or an Ultralytics model
+            name such as ``yolo11n.pt`` (downloaded by Ultralytics where there is internet).
+        classes: Class names or ids to keep; ``None`` for all.
+        conf: Minimum detection score. ByteTrack needs low scores too (0.1 is its floor).
+        iou: IoU threshold of non-maximum suppression.
+        imgsz: Inference image size (long side).
+        device: ``cpu``, ``cuda:0``, ... (Ultralytics' device strings).
+        batch: Frames per inference call (Ultralytics backend).
+        max_det: Most detections kept per frame.
+        backend: ``auto`` (OpenVINO folders run on OpenVINO directly, the rest through
+            Ultralytics), ``ultralytics`` or ``openvino``.
+
+    Raises:
+        ModelError: The model cannot be found or loaded.
+        ConfigError: A class is unknown or an option is invalid.
+    """
+    backends = ("auto", "ultralytics", "openvino")
+    if backend not in backends:
+        raise ConfigError(f"unknown detector backend {backend!r}; valid: {', '.join(backends)}")
+    path = Path(model)
+    use_openvino = backend == "openvino" or (
+        backend == "auto" and is_openvino_model(path) and device.split(":")[0] in ("cpu", "intel")
+    )
+    if use_openvino:
+        from vidal.detectors.openvino import OpenVINODetector
+
+        return OpenVINODetector(path, classes=classes, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det)
+    from vidal.detectors.ultralytics import UltralyticsDetector
+
+    return UltralyticsDetector(
+        model, classes=classes, conf=conf, iou=iou, imgsz=imgsz, device=device, batch=batch, max_det=max_det
+    )
+
+
+__all__ = ["Detector", "is_openvino_model", "load_detector", "resolve_classes"]

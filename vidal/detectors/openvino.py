@@ -1,0 +1,139 @@
+"""OpenVINO IR models (Ultralytics exports) run by OpenVINO directly. The only importer of openvino.
+
+Why not through Ultralytics: its OpenVINO backend compiles for LATENCY and runs requests
+synchronously, and importing Ultralytics (with PyTorch) costs seconds per run. Here the
+model is compiled with OpenVINO's THROUGHPUT hint and several inference requests are kept
+in flight, while a worker thread decodes and letterboxes the next frames; PyTorch is never
+imported. Pre- and post-processing reproduce Ultralytics' (see :mod:`vidal.detectors.boxes`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from vidal.concurrency import prefetch
+from vidal.detectors import resolve_classes
+from vidal.detectors.boxes import Letterbox, decode_yolo, letterbox
+from vidal.errors import ModelError
+from vidal.types import Detections, Frame
+
+logger = logging.getLogger(__name__)
+
+# Frames decoded and letterboxed ahead of inference.
+PREFETCH_FRAMES = 8
+
+
+def _read_metadata(xml: Path) -> dict[str, Any]:
+    path = xml.parent / "metadata.yaml"
+    try:
+        metadata = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ModelError(f"cannot read {path}: {error}") from error
+    if not isinstance(metadata, dict) or "names" not in metadata:
+        raise ModelError(f"{path} has no class names: is this an Ultralytics OpenVINO export?")
+    task = metadata.get("task", "detect")
+    if task != "detect":
+        raise ModelError(f"{xml.parent} is a {task!r} model; vidal needs a detection model")
+    return metadata
+
+
+class OpenVINODetector:
+    """A YOLO detection model exported to OpenVINO IR.
+
+    Args:
+        path: The ``*_openvino_model`` folder or its ``.xml`` file.
+        classes: Class names or ids to keep; ``None`` for all.
+        conf: Minimum detection score.
+        iou: NMS IoU threshold.
+        imgsz: Inference size; a static model must be run at its exported size.
+        max_det: Most detections kept per frame.
+        requests: Inference requests in flight; 0 asks OpenVINO for its optimum.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        classes: Sequence[str | int] | None = None,
+        conf: float = 0.1,
+        iou: float = 0.7,
+        imgsz: int = 640,
+        max_det: int = 300,
+        requests: int = 0,
+    ) -> None:
+        xml = path if path.suffix == ".xml" else next(iter(sorted(path.glob("*.xml"))), None)
+        if xml is None or not xml.with_suffix(".bin").is_file():
+            raise ModelError(f"{path}: no OpenVINO .xml/.bin pair found")
+        metadata = _read_metadata(xml)
+        self.names: dict[int, str] = {int(k): str(v) for k, v in metadata["names"].items()}
+        self.classes = resolve_classes(self.names, classes)
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        try:
+            import openvino as ov
+        except ImportError as error:  # pragma: no cover - openvino is a dependency
+            raise ModelError("OpenVINO models need the 'openvino' package: pip install openvino") from error
+        core = ov.Core()
+        try:
+            model = core.read_model(str(xml), str(xml.with_suffix(".bin")))
+        except RuntimeError as error:
+            raise ModelError(f"cannot read OpenVINO model {xml}: {str(error).splitlines()[0]}") from error
+        shape = model.input().get_partial_shape()
+        if shape.is_static:
+            self.input_size = (int(shape[2].get_length()), int(shape[3].get_length()))
+            if imgsz != max(self.input_size):
+                logger.warning(
+                    "%s has a static input of %dx%d; running at that size, not imgsz=%d",
+                    path, self.input_size[1], self.input_size[0], imgsz,
+                )
+        else:
+            self.input_size = (imgsz, imgsz)
+            model.reshape([1, 3, imgsz, imgsz])
+        try:
+            self._compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        except RuntimeError as error:
+            raise ModelError(f"cannot compile OpenVINO model {xml}: {str(error).splitlines()[0]}") from error
+        optimal = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self.requests = requests if requests > 0 else max(optimal, 1)
+        self.description = f"{path} (OpenVINO, THROUGHPUT, {self.requests} requests)"
+
+    def _prepare(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray, Letterbox]]:
+        for frame in frames:
+            blob, box = letterbox(frame.image, self.input_size)
+            yield frame, blob, box
+
+    def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
+        """Detect objects frame by frame, with ``requests`` frames in flight.
+
+        Args:
+            frames: Decoded frames, consumed in a worker thread.
+
+        Yields:
+            Each frame with its detections, in input order.
+        """
+        idle = deque(self._compiled.create_infer_request() for _ in range(self.requests))
+        pending: deque[tuple[Any, Frame, Letterbox]] = deque()
+        for frame, blob, box in prefetch(self._prepare(frames), PREFETCH_FRAMES):
+            if not idle:
+                yield self._collect(pending.popleft(), idle)
+            request = idle.popleft()
+            request.start_async({0: blob})
+            pending.append((request, frame, box))
+        while pending:
+            yield self._collect(pending.popleft(), idle)
+
+    def _collect(self, item: tuple[Any, Frame, Letterbox], idle: deque[Any]) -> tuple[Frame, Detections]:
+        request, frame, box = item
+        request.wait()
+        output = request.get_output_tensor(0).data[0]
+        detections = decode_yolo(
+            output, box, conf=self.conf, iou=self.iou, classes=self.classes, max_det=self.max_det
+        )
+        idle.append(request)
+        return frame, detections
