@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidal.scoring import Kind, ObjectTable, SignalContext, get_signal, register_signal, score_frame
+from vidal.scoring.signals import SIGNALS
+from vidal.tracking import ByteTracker
+from vidal.types import Detections
+
+
+def objects(confidence: list[float], kinds: list[int] | None = None) -> ObjectTable:
+    n = len(confidence)
+    return ObjectTable(
+        kind=np.array(kinds or [Kind.TRACKED] * n, np.int8),
+        track_id=np.arange(1, n + 1),
+        xyxy=np.tile(np.array([0, 0, 10, 10], np.float32), (n, 1)),
+        confidence=np.array(confidence, np.float32),
+        class_id=np.zeros(n, np.int64),
+        det_index=np.arange(n),
+        stage=np.ones(n, np.int8),
+        cost=np.zeros(n, np.float32),
+        next_cost=np.full(n, np.inf, np.float32),
+        reactivated=np.zeros(n, bool),
+        confirmed=np.ones(n, bool),
+        age=np.zeros(n, np.int32),
+        missed=np.zeros(n, np.int32),
+    )
+
+
+def context(table: ObjectTable, threshold: float = 0.25) -> SignalContext:
+    return SignalContext(table, 1, 100, 100, threshold, 0.1)
+
+
+def test_confidence_signal_peaks_at_decision_threshold() -> None:
+    values = get_signal("confidence")(context(objects([0.1, 0.25, 0.5, 0.9, 0.999])))
+    assert values[1] == pytest.approx(1.0)
+    assert values[1] > values[0] > values[3]
+    assert values[2] > values[3] > values[4]
+    assert values[4] < 0.05
+
+
+def test_confidence_signal_ignores_predicted_boxes() -> None:
+    table = objects([0.25, float("nan")], [Kind.TRACKED, Kind.PREDICTED])
+    assert get_signal("confidence")(context(table)).tolist() == [pytest.approx(1.0), 0.0]
+
+
+def test_entropy_signal_peaks_at_half() -> None:
+    values = get_signal("entropy")(context(objects([0.5, 0.25, 0.95])))
+    assert values[0] == pytest.approx(1.0)
+    assert values[0] > values[1] > values[2]
+
+
+def test_unknown_signal_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="valid: .*confidence"):
+        get_signal("no-such-signal")
+
+
+def test_register_twice_is_refused() -> None:
+    with pytest.raises(ValueError):
+        register_signal("confidence")(lambda ctx: np.zeros(len(ctx.objects)))
+
+
+def test_frame_score_noisy_or_and_reasons() -> None:
+    table = objects([0.25, 0.99])
+    scored = score_frame(context(table), {"confidence": 1.0, "entropy": 0.5})
+    conf = get_signal("confidence")(context(table))
+    ent = get_signal("entropy")(context(table)) * 0.5
+    expected = 1 - (1 - conf) * (1 - ent)
+    np.testing.assert_allclose(scored.object_uncertainty, expected)
+    assert scored.score == pytest.approx(expected.sum())
+    assert scored.reasons[0] == "confidence"
+    assert set(scored.signals) == {"confidence", "entropy"}
+
+
+def test_frame_score_empty_frame() -> None:
+    scored = score_frame(context(objects([])), {"confidence": 1.0})
+    assert scored.score == 0.0 and scored.reasons == []
+
+
+def test_object_table_from_tracker_step() -> None:
+    tracker = ByteTracker()
+    first = Detections(np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.array([0.9, 0.9]), np.array([0, 0]))
+    tracker.update(first, 1)
+    second = Detections(np.array([[1, 0, 11, 10], [80, 80, 90, 90]]), np.array([0.9, 0.15]), np.array([0, 0]))
+    step = tracker.update(second, 2)
+    table = ObjectTable.build(step, second)
+    kinds = sorted(zip(table.kind.tolist(), table.track_id.tolist(), table.det_index.tolist()))
+    # track 1 took detection 0; track 2 is lost (predicted); detection 1 is unmatched
+    assert kinds == [(Kind.TRACKED, 1, 0), (Kind.PREDICTED, 2, -1), (Kind.UNMATCHED, -1, 1)]
+
+
+def test_registry_has_the_issue_signals() -> None:
+    assert {"confidence", "entropy"} <= set(SIGNALS)

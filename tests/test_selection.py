@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidal.selection import STRATEGIES, FrameTable, greedy_with_gap, select
+
+
+def table(scores: list[float]) -> FrameTable:
+    n = len(scores)
+    values = np.array(scores, float)
+    return FrameTable(np.arange(1, n + 1), values, values[::-1].copy(), values * 2)
+
+
+def test_greedy_with_gap_skips_neighbours() -> None:
+    scores = np.array([0, 5, 9, 8, 0, 0, 0, 7, 0, 0], float)
+    frames = np.arange(1, 11)
+    # gap 1: frame 3 (9), not frame 4 (neighbour), frame 8 (7), not frame 2, then frame 1
+    assert greedy_with_gap(scores, frames, budget=3, min_gap=1).tolist() == [2, 7, 0]
+    # gap 2 leaves no third candidate: the budget is filled by value (frame 4)
+    assert greedy_with_gap(scores, frames, budget=3, min_gap=2).tolist() == [2, 7, 3]
+
+
+def test_greedy_fills_budget_when_gap_too_strict() -> None:
+    picked = greedy_with_gap(np.arange(5, dtype=float), np.arange(1, 6), budget=4, min_gap=10)
+    assert sorted(picked.tolist()) == [1, 2, 3, 4]
+    assert len(set(picked.tolist())) == 4
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize("budget", [1, 3, 10, 50])
+def test_every_strategy_returns_distinct_frames_within_budget(strategy: str, budget: int) -> None:
+    t = table([float(i % 7) for i in range(20)])
+    picked = select(t, budget, strategy=strategy, min_gap=1, rng=np.random.default_rng(1))
+    assert len(picked) == min(budget, 20)
+    assert len(set(picked.tolist())) == len(picked)
+    assert all(0 <= i < 20 for i in picked)
+
+
+def test_random_is_reproducible_with_seed() -> None:
+    t = table([0.0] * 100)
+    a = select(t, 10, strategy="random", rng=np.random.default_rng(7))
+    b = select(t, 10, strategy="random", rng=np.random.default_rng(7))
+    c = select(t, 10, strategy="random", rng=np.random.default_rng(8))
+    assert a.tolist() == b.tolist() != c.tolist()
+
+
+def test_uniform_spreads_over_video() -> None:
+    assert select(table([0.0] * 100), 4, strategy="uniform").tolist() == [12, 37, 62, 87]
+
+
+def test_vidal_picks_highest_scores() -> None:
+    assert select(table([1, 9, 1, 1, 1, 8, 1, 1, 1, 7]), 3, strategy="vidal", min_gap=1).tolist() == [1, 5, 9]
+
+
+def test_unknown_strategy() -> None:
+    with pytest.raises(ValueError, match="valid: .*random"):
+        select(table([1.0]), 1, strategy="best")

@@ -1,0 +1,207 @@
+"""Typed configuration: YAML files in ``configs/`` validated into pydantic models.
+
+Unknown keys and out-of-range values are rejected with a message naming the file and the
+field. ``--set section.field=value`` overrides any field (the value is read as YAML).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vidal.errors import ConfigError
+
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DetectorConfig(_Strict):
+    """The detector: any model Ultralytics loads, or an OpenVINO export."""
+
+    model: str = "yolo11n.pt"
+    classes: list[str | int] | None = None
+    conf: float = Field(0.1, ge=0.0, le=1.0, description="ByteTrack needs low scores: 0.1 is its floor")
+    iou: float = Field(0.7, gt=0.0, le=1.0)
+    imgsz: int = Field(640, ge=32, le=4096)
+    device: str = "cpu"
+    batch: int = Field(1, ge=1, le=256)
+    max_det: int = Field(300, ge=1)
+    backend: Literal["auto", "ultralytics", "openvino"] = "auto"
+
+
+class TrackerConfig(_Strict):
+    """ByteTrack parameters (defaults of Ultralytics' bytetrack.yaml).
+
+    ``track_buffer`` counts processed frames, as Ultralytics' tracker does.
+    """
+
+    track_high_thresh: float = Field(0.25, ge=0.0, le=1.0)
+    track_low_thresh: float = Field(0.1, ge=0.0, le=1.0)
+    new_track_thresh: float = Field(0.25, ge=0.0, le=1.0)
+    track_buffer: int = Field(30, ge=1)
+    match_thresh: float = Field(0.8, gt=0.0, le=1.0)
+    fuse_score: bool = True
+    interpolate_gaps: bool = True
+    max_gap: int = Field(5, ge=0, description="longest gap (frames) interpolated when a track is found again")
+    output_box: Literal["detection", "kalman"] = "kalman"
+    backfill_births: bool = True
+
+
+class SignalConfig(_Strict):
+    """One uncertainty signal: on or off, and its weight in the object's uncertainty."""
+
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0.0, le=1.0)
+
+
+def _default_signals() -> dict[str, SignalConfig]:
+    return {"confidence": SignalConfig()}
+
+
+class ScoringConfig(_Strict):
+    """Which per-object signals make the frame score."""
+
+    signals: dict[str, SignalConfig] = Field(default_factory=_default_signals)
+
+    @field_validator("signals")
+    @classmethod
+    def _known(cls, value: dict[str, SignalConfig]) -> dict[str, SignalConfig]:
+        from vidal.scoring import SIGNALS
+
+        unknown = sorted(set(value) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown signal(s) {', '.join(unknown)}; valid: {', '.join(sorted(SIGNALS))}")
+        return value
+
+
+class SelectionConfig(_Strict):
+    """How many frames to pick, and how."""
+
+    strategy: str = "vidal"
+    budget: str = "5%"
+    min_gap_s: float = Field(0.5, ge=0.0, description="selected frames at least this far apart")
+    seed: int = 0
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, value: Any) -> str:
+        text = str(value)
+        match = _BUDGET.match(text)
+        if not match:
+            raise ValueError(f"budget must be a frame count like 20 or a share like 5%, got {text!r}")
+        number, percent = float(match.group(1)), match.group(2)
+        if percent and not 0 < number <= 100:
+            raise ValueError(f"a budget share must be in (0, 100]%, got {text!r}")
+        if not percent and (number < 1 or number != int(number)):
+            raise ValueError(f"a frame budget must be a whole number >= 1, got {text!r}")
+        return text.strip()
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        from vidal.selection import STRATEGIES
+
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; valid: {', '.join(sorted(STRATEGIES))}")
+        return value
+
+    def budget_frames(self, processed: int) -> int:
+        """The budget as a number of frames for a run of ``processed`` frames."""
+        match = _BUDGET.match(self.budget)
+        assert match is not None  # validated
+        number, percent = float(match.group(1)), match.group(2)
+        if percent:
+            return max(1, int(-(-number * processed // 100)))
+        return int(number)
+
+
+class InputConfig(_Strict):
+    """Which frames of each input to process (1-based, inclusive)."""
+
+    start: int = Field(1, ge=1)
+    end: int | None = Field(None, ge=1)
+    stride: int = Field(1, ge=1)
+
+
+class OutputConfig(_Strict):
+    """Where runs go."""
+
+    out: str = "vidal-runs"
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+
+class VidalConfig(_Strict):
+    """The whole configuration of a run."""
+
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{source}: {field}: {message}{more}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``section.field=value`` into a key path and a YAML-parsed value."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key=value (e.g. tracker.match_thresh=0.7), got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text}: value is not valid YAML ({error})") from error
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> VidalConfig:
+    """Read a YAML config (or the defaults), apply ``--set`` overrides and validate.
+
+    Args:
+        path: A YAML file; ``None`` for the defaults.
+        overrides: ``section.field=value`` strings, applied in order.
+
+    Raises:
+        ConfigError: The file is unreadable or invalid, or an override names no field.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as error:
+            raise ConfigError(f"cannot read config {path}: {error.strerror}") from error
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        data = loaded or {}
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = data
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text}: {key} is not a section")
+            node = child
+        node[keys[-1]] = value
+        source = f"{source} + --set" if "--set" not in source else source
+    try:
+        return VidalConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_error(error, source)) from error

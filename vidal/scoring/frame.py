@@ -1,0 +1,66 @@
+"""From per-object signals to a frame score.
+
+Each object's uncertainty combines its signals as a noisy-OR, ``u = 1 - prod(1 - w_k s_k)``:
+each signal is read as independent evidence that the object is a mistake, so one strong
+signal is enough and several weak ones add up without exceeding 1. The frame score is the
+sum of its objects' uncertainties: the expected number of mistakes in the frame, which is
+what a labeling budget should maximise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidal.scoring.signals import SignalContext, get_signal
+
+# A signal is named among a frame's reasons if it carries at least this share of the score.
+REASON_SHARE = 0.1
+
+
+@dataclass
+class FrameScore:
+    """Scores of one frame.
+
+    Attributes:
+        score: The frame score (expected number of mistakes).
+        object_uncertainty: Per-object uncertainty ``(N,)`` in ``[0, 1]``.
+        signals: Per-signal, per-object scores, each ``(N,)``, weighted.
+        reasons: The signals that make the score, strongest first.
+    """
+
+    score: float
+    object_uncertainty: np.ndarray
+    signals: dict[str, np.ndarray]
+    reasons: list[str]
+
+
+def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
+    """Score a frame's objects with the weighted signals.
+
+    Args:
+        ctx: The frame's signal context.
+        weights: Signal name to weight in ``[0, 1]``; signals not listed are not run.
+
+    Returns:
+        The :class:`FrameScore`.
+    """
+    n = len(ctx.objects)
+    weighted: dict[str, np.ndarray] = {}
+    keep = np.ones(n)
+    for name, weight in weights.items():
+        values = np.clip(np.nan_to_num(get_signal(name)(ctx), nan=0.0), 0.0, 1.0) * weight
+        weighted[name] = values
+        keep *= 1.0 - values
+    uncertainty = 1.0 - keep
+    score = float(uncertainty.sum())
+    totals = {name: float(values.sum()) for name, values in weighted.items()}
+    total = sum(totals.values())
+    reasons = [
+        name
+        for name, value in sorted(totals.items(), key=lambda item: -item[1])
+        if total > 0 and value / total >= REASON_SHARE
+    ]
+    return FrameScore(score, uncertainty, weighted, reasons)

@@ -1,0 +1,152 @@
+"""Frame selection: which frames to send to a human, given their scores and a budget.
+
+Selection is separate from scoring: a strategy is a plain function registered by name,
+taking a :class:`FrameTable`, a budget, a minimum gap and a ``numpy`` random generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class FrameTable:
+    """Per-frame figures of a run, for ``F`` processed frames.
+
+    Attributes:
+        frame: 1-based frame numbers, increasing, ``(F,)`` int64.
+        score: The frame score of the full strategy, ``(F,)`` float64.
+        least_confidence: Mean of ``1 - score`` over the frame's detections (0 without
+            detections), ``(F,)``: the "least confident" baseline.
+        entropy: Sum of the binary entropy of the frame's detection scores, ``(F,)``.
+        extra: Further named per-frame arrays, for strategies that need them.
+    """
+
+    frame: np.ndarray
+    score: np.ndarray
+    least_confidence: np.ndarray
+    entropy: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+Strategy = Callable[[FrameTable, int, int, np.random.Generator], np.ndarray]
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
+    """Register a selection strategy under ``name``."""
+
+    def decorate(function: Strategy) -> Strategy:
+        STRATEGIES[name] = function
+        return function
+
+    return decorate
+
+
+def greedy_with_gap(values: np.ndarray, frames: np.ndarray, budget: int, min_gap: int) -> np.ndarray:
+    """Pick the highest values, keeping picked frames more than ``min_gap`` frames apart.
+
+    Neighbouring frames of a video are near-duplicates; a labeling budget spent on ten
+    frames of one moment teaches little. If the gap leaves fewer than ``budget``
+    candidates, the rest of the budget is filled by value alone.
+
+    Args:
+        values: Per-frame value, ``(F,)``.
+        frames: 1-based frame numbers, ``(F,)``.
+        budget: How many frames to pick.
+        min_gap: Minimum distance in frame numbers between picks (0 for none).
+
+    Returns:
+        Indices into ``values``, sorted by decreasing value, ``(min(budget, F),)``.
+    """
+    order = np.lexsort((frames, -values))
+    budget = min(budget, len(values))
+    picked: list[int] = []
+    chosen_frames: list[int] = []
+    for index in order:
+        if len(picked) == budget:
+            break
+        frame = int(frames[index])
+        if min_gap > 0 and any(abs(frame - other) <= min_gap for other in chosen_frames):
+            continue
+        picked.append(int(index))
+        chosen_frames.append(frame)
+    if len(picked) < budget:
+        taken = set(picked)
+        picked.extend(int(i) for i in order if int(i) not in taken)
+        picked = picked[:budget]
+    return np.asarray(picked, dtype=np.int64)
+
+
+@register_strategy("vidal")
+def select_by_score(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """The full strategy: highest frame score first, near-duplicates in time suppressed."""
+    return greedy_with_gap(table.score, table.frame, budget, min_gap)
+
+
+@register_strategy("confidence")
+def select_least_confident(
+    table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Baseline: frames whose detections are least confident on average; no tracking."""
+    return greedy_with_gap(table.least_confidence, table.frame, budget, 0)
+
+
+@register_strategy("entropy")
+def select_entropy(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Baseline: frames with the largest summed detection-score entropy; no tracking."""
+    return greedy_with_gap(table.entropy, table.frame, budget, 0)
+
+
+@register_strategy("random")
+def select_random(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Baseline: frames drawn uniformly at random without replacement."""
+    return rng.choice(len(table), size=min(budget, len(table)), replace=False).astype(np.int64)
+
+
+@register_strategy("uniform")
+def select_uniform(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Baseline: frames evenly spaced over the video (centre of each of ``budget`` bins)."""
+    n = len(table)
+    budget = min(budget, n)
+    positions = ((np.arange(budget) + 0.5) * n / budget).astype(np.int64)
+    return np.unique(np.clip(positions, 0, n - 1))
+
+
+def select(
+    table: FrameTable,
+    budget: int,
+    *,
+    strategy: str | Strategy = "vidal",
+    min_gap: int = 0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Select up to ``budget`` frames.
+
+    Args:
+        table: The run's per-frame figures.
+        budget: Number of frames to select.
+        strategy: A registered name or a strategy function.
+        min_gap: Minimum distance in frame numbers between selected frames.
+        rng: Random generator for random strategies (default: seeded with 0).
+
+    Returns:
+        Indices into ``table``, in selection order (most valuable first where the
+        strategy ranks).
+
+    Raises:
+        ValueError: Unknown strategy name (the message lists the valid ones).
+    """
+    if isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(sorted(STRATEGIES))}")
+        strategy = STRATEGIES[strategy]
+    if budget < 1 or len(table) == 0:
+        return np.zeros(0, np.int64)
+    return strategy(table, budget, min_gap, rng if rng is not None else np.random.default_rng(0))
