@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidal.config import load_config
+from vidal.errors import InputError, PartialRunError
+from vidal.evaluation import evaluate_tracking
+from vidal.mot import MotBoxes, read_mot
+from vidal.pipeline import mine_source
+from vidal.video import open_source
+
+from conftest import SCENE_FRAMES, ScriptedDetector, scene_boxes
+
+
+def gt_of_scene() -> MotBoxes:
+    rows = [(f, i + 1, *b) for f in range(1, SCENE_FRAMES + 1) for i, b in enumerate(scene_boxes(f))]
+    a = np.array(rows)
+    return MotBoxes(a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2:6].astype(np.float32), np.ones(len(a), np.float32))
+
+
+def test_mine_writes_a_complete_run(tmp_path: Path, scene_video: Path) -> None:
+    detector = ScriptedDetector(noise=1.0, misses={20: [0], 21: [0]}, low={40: [1]})
+    config = load_config(overrides=["selection.budget=6", "selection.min_gap_s=0.2"])
+    result = mine_source(open_source(scene_video), detector, config, tmp_path / "runs")
+    run = result.run_dir
+    assert run == tmp_path / "runs" / "scene"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.yaml", "frames", "frames.csv", "selection.csv", "summary.json", "timeline.png", "tracks.txt",
+    ]
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
+
+    tracks = read_mot(run / "tracks.txt")
+    assert tracks.frame.min() == 1 and tracks.frame.max() == SCENE_FRAMES
+    scores = evaluate_tracking(gt_of_scene(), tracks)
+    assert scores.id_switches == 0 and scores.mota > 0.98  # gaps at 20-21 are interpolated
+
+    frames = list(csv.DictReader((run / "frames.csv").open()))
+    assert [int(r["frame"]) for r in frames] == list(range(1, SCENE_FRAMES + 1))
+    assert int(frames[19]["predicted"]) == 1  # the missed object is a predicted box at frame 20
+    selection = list(csv.DictReader((run / "selection.csv").open()))
+    assert len(selection) == 6 == len(result.selected)
+    chosen = [int(r["frame"]) for r in selection]
+    assert all(abs(a - b) > 5 for i, a in enumerate(chosen) for b in chosen[i + 1 :])
+    assert all((run / r["image"]).is_file() for r in selection)
+    assert float(selection[0]["score"]) >= float(selection[-1]["score"])
+
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] is True
+    assert summary["counts"]["selected"] == 6
+    assert summary["frames"]["processed"] == SCENE_FRAMES
+    assert summary["config"]["selection"]["budget"] == "6"
+    assert "numpy" in summary["versions"]
+
+
+def test_stride_keeps_source_frame_numbers(tmp_path: Path, scene_video: Path) -> None:
+    config = load_config(overrides=["input.stride=4", "input.start=3", "selection.budget=2"])
+    result = mine_source(open_source(scene_video), ScriptedDetector(), config, tmp_path)
+    tracks = read_mot(result.run_dir / "tracks.txt")
+    assert sorted(set(tracks.frame.tolist())) == list(range(3, SCENE_FRAMES + 1, 4))
+    assert set(result.selected) <= set(range(3, SCENE_FRAMES + 1, 4))
+
+
+def test_budget_larger_than_video_writes_nothing(tmp_path: Path, scene_video: Path) -> None:
+    config = load_config(overrides=["selection.budget=100"])
+    with pytest.raises(InputError, match="larger than the 64 frames"):
+        mine_source(open_source(scene_video), ScriptedDetector(), config, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_decode_failure_midway_keeps_processed_frames(tmp_path: Path, scene_images: Path) -> None:
+    (scene_images / "img1" / "000009.jpg").write_bytes(b"\x00" * 10)
+    config = load_config(overrides=["selection.budget=2"])
+    with pytest.raises(PartialRunError, match="up to frame 8") as caught:
+        mine_source(open_source(scene_images), ScriptedDetector(), config, tmp_path)
+    run = Path(caught.value.run_dir)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped_after_frame"] == 8
+    assert read_mot(run / "tracks.txt").frame.max() == 8
+
+
+def test_failure_inside_processing_leaves_no_folder(tmp_path: Path, scene_video: Path) -> None:
+    class Broken(ScriptedDetector):
+        def detections(self, frame: int):
+            if frame == 10:
+                raise RuntimeError("boom")
+            return super().detections(frame)
+
+    out = tmp_path / "runs"
+    with pytest.raises(RuntimeError):
+        mine_source(open_source(scene_video), Broken(), load_config(overrides=["selection.budget=2"]), out)
+    assert list(out.iterdir()) == []

@@ -1,0 +1,206 @@
+"""The run folder: everything ``vidal mine`` writes for one input, written atomically.
+
+A run is built in a hidden staging folder beside its final place and renamed into place
+only when complete, so a failed run leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vidal.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+TRACKS_FILE = "tracks.txt"
+FRAMES_FILE = "frames.csv"
+SELECTION_FILE = "selection.csv"
+SUMMARY_FILE = "summary.json"
+TIMELINE_FILE = "timeline.png"
+FRAMES_DIR = "frames"
+
+
+def ensure_writable(root: Path) -> None:
+    """Create ``root`` if needed and check that files can be created in it.
+
+    Raises:
+        OutputError: The folder cannot be created or written.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create output folder {root}: {error.strerror}") from error
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {root}")
+
+
+class RunFolder:
+    """A run folder under construction.
+
+    Args:
+        root: The folder that holds runs.
+        name: The run's name; ``name-2``, ``name-3``... if taken.
+    """
+
+    def __init__(self, root: Path, name: str) -> None:
+        ensure_writable(root)
+        self.root = root
+        self.name = name
+        try:
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=root))
+        except OSError as error:
+            raise OutputError(f"cannot create a folder in {root}: {error.strerror}") from error
+
+    def path(self, relative: str) -> Path:
+        """Path of a file inside the staging folder."""
+        return self.staging / relative
+
+    def commit(self) -> Path:
+        """Move the finished run into place and return its final path."""
+        target = self.root / self.name
+        suffix = 2
+        while True:
+            try:
+                os.rename(self.staging, target)  # fails if target exists and is not empty
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+                target = self.root / f"{self.name}-{suffix}"
+                suffix += 1
+
+    def discard(self) -> None:
+        """Delete the staging folder."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class TrackWriter:
+    """Writes ``tracks.txt`` in MOTChallenge format, sorted by frame, streaming.
+
+    Lines are ``frame,id,x,y,w,h,conf,-1,-1,-1`` with a 1-based frame, the top-left corner
+    and size in pixels, and the detection score (``-1`` for interpolated boxes). The last
+    ``history`` frames are held back so that boxes the tracker reports late (the first
+    frame of a track confirmed one frame later, interpolated gaps) land in order; memory
+    is bounded by that window.
+
+    Args:
+        path: The file to write.
+        history: How many recent frames stay open for late boxes.
+    """
+
+    def __init__(self, path: Path, history: int) -> None:
+        self._file = path.open("w", newline="")
+        self._history = history
+        self._open: dict[int, list[tuple[int, np.ndarray, float]]] = {}
+        self._order: list[int] = []
+        self.rows = 0
+        self.dropped = 0
+
+    def add(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray) -> None:
+        """Add boxes of a frame (the current one or one still open)."""
+        if frame not in self._open:
+            if self._order and frame < self._order[0]:
+                self.dropped += len(track_ids)
+                return
+            if self._order and frame < self._order[-1]:
+                # A frame skipped by the stride is never reported late; refuse rather than reorder.
+                self.dropped += len(track_ids)
+                return
+            self._open[frame] = []
+            self._order.append(frame)
+        rows = self._open[frame]
+        for track_id, box, score in zip(track_ids, xyxy, confidence):
+            rows.append((int(track_id), box, float(score)))
+
+    def advance(self) -> None:
+        """Write out frames that can no longer receive late boxes."""
+        while len(self._order) > self._history:
+            self._flush(self._order.pop(0))
+
+    def _flush(self, frame: int) -> None:
+        for track_id, box, score in sorted(self._open.pop(frame), key=lambda row: row[0]):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            conf = -1.0 if not np.isfinite(score) else score
+            self._file.write(
+                f"{frame},{track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{conf:.4f},-1,-1,-1\n"
+            )
+            self.rows += 1
+
+    def close(self) -> None:
+        """Write out everything and close the file."""
+        while self._order:
+            self._flush(self._order.pop(0))
+        self._file.close()
+
+
+def write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
+    """Write a CSV file with a header row."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write pretty JSON."""
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_timeline(
+    path: Path, frames: np.ndarray, scores: np.ndarray, selected: np.ndarray, title: str
+) -> None:
+    """Plot the frame score over time with the selected frames marked (drawn with OpenCV).
+
+    OpenCV is already loaded for decoding; a plotting library would add a second of
+    start-up to every run for one small chart.
+
+    Args:
+        path: PNG file to write.
+        frames: Frame numbers ``(F,)``.
+        scores: Frame scores ``(F,)``.
+        selected: Indices of selected frames into ``frames``.
+        title: Plot title.
+    """
+    width, height = 1000, 300
+    left, right, top, bottom = 70, 20, 36, 44
+    image = np.full((height, width, 3), 255, np.uint8)
+    x0, x1 = float(frames.min()), float(max(frames.max(), frames.min() + 1))
+    y1 = float(max(scores.max(), 1e-6)) * 1.05
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def to_px(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        px = left + (np.asarray(x, float) - x0) / (x1 - x0) * plot_w
+        py = top + plot_h - np.asarray(y, float) / y1 * plot_h
+        return np.stack([px, py], axis=-1).round().astype(np.int32)
+
+    font, grey, dark = cv2.FONT_HERSHEY_SIMPLEX, (200, 200, 200), (40, 40, 40)
+    for k in range(5):
+        value = y1 * k / 4
+        y = int(round(top + plot_h - value / y1 * plot_h))
+        cv2.line(image, (left, y), (width - right, y), grey, 1)
+        cv2.putText(image, f"{value:.1f}", (8, y + 4), font, 0.4, dark, 1, cv2.LINE_AA)
+    for k in range(6):
+        value = x0 + (x1 - x0) * k / 5
+        x = int(round(left + (value - x0) / (x1 - x0) * plot_w))
+        cv2.line(image, (x, top), (x, top + plot_h), grey, 1)
+        cv2.putText(image, f"{value:.0f}", (x - 12, height - bottom + 18), font, 0.4, dark, 1, cv2.LINE_AA)
+    cv2.rectangle(image, (left, top), (width - right, top + plot_h), dark, 1)
+    cv2.polylines(image, [to_px(frames, scores)], False, (176, 114, 76), 1, cv2.LINE_AA)
+    for x, y in to_px(frames[selected], scores[selected]):
+        cv2.circle(image, (int(x), int(y)), 4, (85, 85, 221), -1, cv2.LINE_AA)
+    cv2.putText(image, title, (left, 22), font, 0.5, dark, 1, cv2.LINE_AA)
+    cv2.putText(image, "frame", (width // 2 - 20, height - 8), font, 0.45, dark, 1, cv2.LINE_AA)
+    cv2.putText(image, "score; red: selected", (width - right - 170, 22), font, 0.45, (85, 85, 221), 1, cv2.LINE_AA)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"cannot write {path}")

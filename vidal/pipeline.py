@@ -1,0 +1,357 @@
+"""``vidal mine`` as a library call: decode, detect, track, score, select, write.
+
+The pipeline composes the modules and prints nothing; progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from vidal.config import VidalConfig
+from vidal.detectors import Detector
+from vidal.errors import DecodeError, InputError, PartialRunError
+from vidal.outputs import (
+    FRAMES_DIR,
+    FRAMES_FILE,
+    SELECTION_FILE,
+    SUMMARY_FILE,
+    TIMELINE_FILE,
+    TRACKS_FILE,
+    RunFolder,
+    TrackWriter,
+    write_csv,
+    write_json,
+    write_timeline,
+)
+from vidal.scoring import Kind, ObjectTable, SignalContext, score_frame
+from vidal.scoring.signals import binary_entropy
+from vidal.selection import FrameTable, select
+from vidal.tracking import ByteTracker
+from vidal.video import FrameSource, frame_numbers
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+VERSIONED_PACKAGES = ("vidal", "numpy", "opencv-python", "ultralytics", "openvino", "torch", "lap", "pydantic")
+
+
+@dataclass
+class FrameRecord:
+    """What the pipeline keeps of a processed frame (small: no image).
+
+    Attributes:
+        frame: 1-based frame number.
+        timestamp: Seconds from the start of the source.
+        score: Frame score.
+        reasons: Signals that make the score.
+        objects: The scored objects.
+        uncertainty: Per-object uncertainty ``(N,)``.
+        detections: Number of detections.
+    """
+
+    frame: int
+    timestamp: float
+    score: float
+    reasons: list[str]
+    objects: ObjectTable
+    uncertainty: np.ndarray
+    detections: int
+
+
+@dataclass
+class RunResult:
+    """The outcome of mining one input.
+
+    Attributes:
+        run_dir: The final run folder.
+        processed: Number of frames processed.
+        selected: Selected frame numbers, most valuable first.
+        seconds: Wall time of decoding, detection, tracking and scoring.
+        summary: The content of ``summary.json``.
+    """
+
+    run_dir: Path
+    processed: int
+    selected: list[int]
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        """Processed frames per second."""
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip ``xyxy`` boxes ``(N, 4)`` to the image (predicted boxes can leave it)."""
+    out = xyxy.copy()
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
+    return out
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a result depends on."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def expected_frames(source: FrameSource, config: VidalConfig) -> int:
+    """How many frames a run of ``source`` will process (from the container's count)."""
+    return len(frame_numbers(source.info.frame_count, config.input.start, config.input.end, config.input.stride))
+
+
+def check_budget(source: FrameSource, config: VidalConfig) -> int:
+    """The run's budget in frames, checked against the frames to process.
+
+    Raises:
+        InputError: The selection is empty or the budget exceeds it.
+    """
+    expected = expected_frames(source, config)
+    if expected == 0:
+        raise InputError(
+            f"no frames to process in {source.info.path}: start {config.input.start} is past its "
+            f"{source.info.frame_count} frames"
+        )
+    budget = config.selection.budget_frames(expected)
+    if budget > expected:
+        raise InputError(
+            f"budget of {budget} frames is larger than the {expected} frames to process in {source.info.path}"
+        )
+    return budget
+
+
+def _frame_table(records: list[FrameRecord]) -> FrameTable:
+    least, entropy = [], []
+    for record in records:
+        objects = record.objects
+        scores = objects.confidence[objects.kind != Kind.PREDICTED].astype(np.float64)
+        least.append(float(np.mean(1.0 - scores)) if len(scores) else 0.0)
+        entropy.append(float(binary_entropy(scores).sum()) if len(scores) else 0.0)
+    return FrameTable(
+        frame=np.array([r.frame for r in records], np.int64),
+        score=np.array([r.score for r in records]),
+        least_confidence=np.array(least),
+        entropy=np.array(entropy),
+    )
+
+
+def mine_source(
+    source: FrameSource,
+    detector: Detector,
+    config: VidalConfig,
+    out_root: Path,
+    *,
+    progress: Progress | None = None,
+    run_name: str | None = None,
+) -> RunResult:
+    """Mine one input and write its run folder.
+
+    Args:
+        source: The opened input.
+        detector: A loaded detector (shared between inputs).
+        config: The resolved configuration.
+        out_root: The folder that holds run folders.
+        progress: Called with the number of newly processed frames.
+        run_name: Name of the run folder (default: the input's name).
+
+    Returns:
+        The :class:`RunResult`.
+
+    Raises:
+        InputError: The input or the budget is unusable (nothing is written).
+        PartialRunError: Decoding broke midway; the frames processed so far are kept.
+    """
+    info = source.info
+    budget = check_budget(source, config)
+    run = RunFolder(out_root, run_name or info.name)
+    try:
+        return _mine(source, detector, config, run, budget, progress)
+    except BaseException:
+        run.discard()
+        raise
+
+
+def _mine(
+    source: FrameSource,
+    detector: Detector,
+    config: VidalConfig,
+    run: RunFolder,
+    budget: int,
+    progress: Progress | None,
+) -> RunResult:
+    info = source.info
+    inputs, tc = config.input, config.tracker
+    tracker = ByteTracker(
+        track_high_thresh=tc.track_high_thresh,
+        track_low_thresh=tc.track_low_thresh,
+        new_track_thresh=tc.new_track_thresh,
+        track_buffer=tc.track_buffer,
+        match_thresh=tc.match_thresh,
+        fuse_score=tc.fuse_score,
+        interpolate_gaps=tc.interpolate_gaps,
+        max_gap=tc.max_gap,
+    )
+    writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
+    weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
+    records: list[FrameRecord] = []
+    track_ids: set[int] = set()
+    detections_total = 0
+    failure: DecodeError | None = None
+    started = time.perf_counter()
+    try:
+        for frame, detections in detector.stream(source.frames(inputs.start, inputs.end, inputs.stride)):
+            step = tracker.update(detections, frame.index)
+            output = step.output
+            boxes = output.xyxy if tc.output_box == "detection" else output.kalman_xyxy
+            writer.add(frame.index, output.track_id, clip_boxes(boxes, info.width, info.height), output.confidence)
+            for backfill in step.backfills:
+                if backfill.kind == "birth" and not tc.backfill_births:
+                    continue
+                for k, number in enumerate(backfill.frames):
+                    writer.add(
+                        int(number),
+                        np.array([backfill.track_id]),
+                        clip_boxes(backfill.xyxy[k : k + 1], info.width, info.height),
+                        backfill.confidence[k : k + 1],
+                    )
+            writer.advance()
+            track_ids.update(int(t) for t in output.track_id)
+            objects = ObjectTable.build(step, detections)
+            context = SignalContext(
+                objects, frame.index, info.width, info.height, tc.track_high_thresh, tc.track_low_thresh
+            )
+            scored = score_frame(context, weights)
+            records.append(
+                FrameRecord(
+                    frame.index,
+                    frame.timestamp,
+                    scored.score,
+                    scored.reasons,
+                    objects,
+                    scored.object_uncertainty,
+                    len(detections),
+                )
+            )
+            detections_total += len(detections)
+            if progress is not None:
+                progress(1)
+    except DecodeError as error:
+        failure = error
+    finally:
+        writer.close()
+    seconds = time.perf_counter() - started
+    if not records:
+        if failure is not None:
+            raise InputError(f"{failure} (no frame could be processed)") from failure
+        raise InputError(f"no frames decoded from {info.path}")
+
+    table = _frame_table(records)
+    budget = min(budget, len(records))
+    min_gap = int(round(config.selection.min_gap_s * info.fps))
+    chosen = select(
+        table,
+        budget,
+        strategy=config.selection.strategy,
+        min_gap=min_gap,
+        rng=np.random.default_rng(config.selection.seed),
+    )
+    selected = [records[i] for i in chosen]
+
+    write_started = time.perf_counter()
+    write_csv(
+        run.path(FRAMES_FILE),
+        ["frame", "timestamp", "score", "reasons", "objects", "detections", "tracked", "predicted"],
+        (
+            [
+                r.frame,
+                f"{r.timestamp:.3f}",
+                f"{r.score:.4f}",
+                ";".join(r.reasons),
+                len(r.objects),
+                r.detections,
+                int((r.objects.kind == Kind.TRACKED).sum()),
+                int((r.objects.kind == Kind.PREDICTED).sum()),
+            ]
+            for r in records
+        ),
+    )
+    write_csv(
+        run.path(SELECTION_FILE),
+        ["rank", "frame", "timestamp", "score", "reasons", "image"],
+        (
+            [rank + 1, r.frame, f"{r.timestamp:.3f}", f"{r.score:.4f}", ";".join(r.reasons), f"{FRAMES_DIR}/{r.frame:06d}.jpg"]
+            for rank, r in enumerate(selected)
+        ),
+    )
+    frames_dir = run.path(FRAMES_DIR)
+    frames_dir.mkdir()
+    quality = [cv2.IMWRITE_JPEG_QUALITY, config.output.jpeg_quality]
+    for frame in source.read([r.frame for r in selected]):
+        if not cv2.imwrite(str(frames_dir / f"{frame.index:06d}.jpg"), frame.image, quality):
+            raise OSError(f"cannot write {frames_dir / f'{frame.index:06d}.jpg'}")
+    write_timeline(
+        run.path(TIMELINE_FILE),
+        table.frame,
+        table.score,
+        chosen,
+        f"{info.name}: frame uncertainty, {len(chosen)} selected of {len(records)}",
+    )
+    (run.path("config.yaml")).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    summary: dict[str, Any] = {
+        "input": {
+            "path": str(info.path),
+            "kind": info.kind,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frame_count": info.frame_count,
+        },
+        "model": detector.description,
+        "classes": {str(k): v for k, v in detector.names.items()},
+        "frames": {"convention": "1-based source frame numbers (MOTChallenge)", "processed": len(records),
+                   "first": records[0].frame, "last": records[-1].frame, "stride": inputs.stride},
+        "counts": {
+            "detections": detections_total,
+            "tracks": len(track_ids),
+            "track_rows": writer.rows,
+            "selected": len(selected),
+        },
+        "selection": {"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
+                      "frames": [r.frame for r in selected]},
+        "timings": {
+            "processing_seconds": round(seconds, 3),
+            "frames_per_second": round(len(records) / seconds, 2) if seconds > 0 else None,
+            "writing_seconds": round(time.perf_counter() - write_started, 3),
+        },
+        "complete": failure is None,
+        "stopped_after_frame": None if failure is None else failure.frame,
+        "error": None if failure is None else str(failure),
+        "config": config.model_dump(mode="json"),
+        "versions": package_versions(),
+    }
+    write_json(run.path(SUMMARY_FILE), summary)
+    final = run.commit()
+    result = RunResult(final, len(records), [r.frame for r in selected], seconds, summary)
+    if failure is not None:
+        raise PartialRunError(
+            f"{failure}; kept the {len(records)} frames processed up to frame {records[-1].frame} in {final}",
+            str(final),
+        )
+    return result
