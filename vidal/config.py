@@ -29,7 +29,7 @@ class DetectorConfig(_Strict):
     classes: list[str | int] | None = None
     conf: float = Field(0.1, ge=0.0, le=1.0, description="ByteTrack needs low scores: 0.1 is its floor")
     iou: float = Field(0.7, gt=0.0, le=1.0)
-    imgsz: int = Field(640, ge=32, le=4096)
+    imgsz: int | None = Field(None, ge=32, le=4096, description="None: the model's own size")
     device: str = "cpu"
     batch: int = Field(1, ge=1, le=256)
     max_det: int = Field(300, ge=1)
@@ -51,7 +51,7 @@ class TrackerConfig(_Strict):
     interpolate_gaps: bool = True
     max_gap: int = Field(5, ge=0, description="longest gap (frames) interpolated when a track is found again")
     output_box: Literal["detection", "kalman"] = "kalman"
-    backfill_births: bool = True
+    backfill_births: bool = False
 
 
 class SignalConfig(_Strict):

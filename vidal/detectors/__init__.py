@@ -76,7 +76,7 @@ def load_detector(
     classes: Sequence[str | int] | None = None,
     conf: float = 0.1,
     iou: float = 0.7,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     device: str = "cpu",
     batch: int = 1,
     max_det: int = 300,
@@ -90,7 +90,8 @@ def load_detector(
         classes: Class names or ids to keep; ``None`` for all.
         conf: Minimum detection score. ByteTrack needs low scores too (0.1 is its floor).
         iou: IoU threshold of non-maximum suppression.
-        imgsz: Inference image size (long side).
+        imgsz: Inference image size (long side); ``None`` for the model's own (its
+            training size, or an export's input size).
         device: ``cpu``, ``cuda:0``, ... (Ultralytics' device strings).
         batch: Frames per inference call (Ultralytics backend).
         max_det: Most detections kept per frame.

@@ -26,6 +26,8 @@ from vidal.types import Detections, Frame
 
 logger = logging.getLogger(__name__)
 
+# Input size of a dynamic-shape export whose metadata names none (Ultralytics' default).
+DEFAULT_IMGSZ = 640
 # Frames decoded and letterboxed ahead of inference.
 PREFETCH_FRAMES = 8
 
@@ -64,7 +66,7 @@ class OpenVINODetector:
         classes: Sequence[str | int] | None = None,
         conf: float = 0.1,
         iou: float = 0.7,
-        imgsz: int = 640,
+        imgsz: int | None = None,
         max_det: int = 300,
         requests: int = 0,
     ) -> None:
@@ -87,21 +89,23 @@ class OpenVINODetector:
         shape = model.input().get_partial_shape()
         if shape.is_static:
             self.input_size = (int(shape[2].get_length()), int(shape[3].get_length()))
-            if imgsz != max(self.input_size):
+            if imgsz is not None and imgsz != max(self.input_size):
                 logger.warning(
                     "%s has a static input of %dx%d; running at that size, not imgsz=%d",
                     path, self.input_size[1], self.input_size[0], imgsz,
                 )
         else:
-            self.input_size = (imgsz, imgsz)
-            model.reshape([1, 3, imgsz, imgsz])
+            size = imgsz or int(max(metadata.get("imgsz", [DEFAULT_IMGSZ])))
+            self.input_size = (size, size)
+            model.reshape([1, 3, size, size])
         try:
             self._compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
         except RuntimeError as error:
             raise ModelError(f"cannot compile OpenVINO model {xml}: {str(error).splitlines()[0]}") from error
         optimal = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.requests = requests if requests > 0 else max(optimal, 1)
-        self.description = f"{path} (OpenVINO, THROUGHPUT, {self.requests} requests)"
+        self.imgsz = max(self.input_size)
+        self.description = f"{path} (OpenVINO, THROUGHPUT, {self.requests} requests, imgsz {self.imgsz})"
 
     def _prepare(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray, Letterbox]]:
         for frame in frames:

@@ -63,7 +63,7 @@ class UltralyticsDetector:
         classes: Sequence[str | int] | None = None,
         conf: float = 0.1,
         iou: float = 0.7,
-        imgsz: int = 640,
+        imgsz: int | None = None,
         device: str = "cpu",
         batch: int = 1,
         max_det: int = 300,
@@ -78,10 +78,12 @@ class UltralyticsDetector:
         self.names: dict[int, str] = {int(k): str(v) for k, v in dict(names).items()}
         self.classes = resolve_classes(self.names, classes)
         self.batch = max(1, batch)
+        # Without an explicit size Ultralytics predicts at the size the model was trained at.
+        self.imgsz = imgsz or int(getattr(self._model, "overrides", {}).get("imgsz") or 640)
         self._kwargs = dict(
-            conf=conf, iou=iou, imgsz=imgsz, device=device, classes=self.classes, max_det=max_det, verbose=False
+            conf=conf, iou=iou, imgsz=self.imgsz, device=device, classes=self.classes, max_det=max_det, verbose=False
         )
-        self.description = f"{model} (Ultralytics, batch {self.batch})"
+        self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz})"
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
         results = self._model.predict(images, **self._kwargs)

@@ -1,0 +1,77 @@
+"""Train the small sample detector that ships in ``sample_videos/``, offline, on CPU.
+
+Renders a YOLO dataset from seeds other than the sample clip's (``tools/make_sample.py``),
+trains YOLO11n from its architecture file (no pretrained weights, nothing downloaded) and
+copies ``best.pt`` to ``sample_videos/crossing_yolo11n.pt``. The model is meant to be
+decent but imperfect, so that mining the sample clip finds real mistakes.
+
+    python tools/train_sample_detector.py --epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from make_sample import seed_range, write_yolo_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidal-sample-detector")
+    parser.add_argument("--seeds", default="100-111")
+    parser.add_argument("--val-seeds", default="112-113")
+    parser.add_argument("--every", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=REPO / "sample_videos" / "crossing_yolo11n.pt")
+    args = parser.parse_args()
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(args.work / "ultralytics"))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    data = args.work / "data"
+    if not (data / "data.yaml").exists():
+        count = write_yolo_dataset(data, seed_range(args.seeds), seed_range(args.val_seeds), 300, args.every)
+        print(f"dataset: {count} images in {data}")
+    started = time.perf_counter()
+    model = YOLO("yolo11n.yaml")
+    model.train(
+        data=str(data / "data.yaml"),
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        device="cpu",
+        workers=0,
+        seed=0,
+        deterministic=True,
+        plots=False,
+        amp=False,
+        val=True,
+        project=str(args.work / "runs"),
+        name="train",
+        exist_ok=True,
+        verbose=False,
+    )
+    minutes = (time.perf_counter() - started) / 60
+    best = args.work / "runs" / "train" / "weights" / "best.pt"
+    metrics = YOLO(str(best)).val(data=str(data / "data.yaml"), imgsz=args.imgsz, device="cpu", plots=False,
+                                  workers=0, verbose=False)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, args.out)
+    print(f"trained in {minutes:.1f} min; val mAP50 {metrics.box.map50:.3f}, mAP50-95 {metrics.box.map:.3f}; "
+          f"per class mAP50-95 {[round(float(x), 3) for x in metrics.box.maps]}; wrote {args.out} "
+          f"({args.out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
