@@ -115,3 +115,104 @@ def evaluate_tracking(gt: MotBoxes, tracks: MotBoxes, frames: Sequence[int] | No
         gt_boxes=int(data["num_gt_dets"]),  # type: ignore[arg-type]
         tracker_boxes=int(data["num_tracker_dets"]),  # type: ignore[arg-type]
     )
+
+
+@dataclass
+class FrameErrors:
+    """Tracking errors per frame, from CLEAR-MOT matching (``F`` frames).
+
+    Attributes:
+        frame: Frame numbers ``(F,)``.
+        misses: Ground-truth boxes with no tracker box, ``(F,)``.
+        false_positives: Tracker boxes with no ground-truth box, ``(F,)``.
+        id_switches: Ground-truth identities matched to another track than last time, ``(F,)``.
+        miss_ids: Per frame, the ground-truth ids missed.
+        fp_ids: Per frame, the tracker ids of false positives.
+        switch_ids: Per frame, the ground-truth ids that switched.
+    """
+
+    frame: np.ndarray
+    misses: np.ndarray
+    false_positives: np.ndarray
+    id_switches: np.ndarray
+    miss_ids: list[list[int]]
+    fp_ids: list[list[int]]
+    switch_ids: list[list[int]]
+
+    @property
+    def total(self) -> np.ndarray:
+        """All errors per frame."""
+        return self.misses + self.false_positives + self.id_switches
+
+
+def frame_errors(gt: MotBoxes, tracks: MotBoxes, frames: Sequence[int] | None = None) -> FrameErrors:
+    """CLEAR-MOT errors frame by frame (Bernardin & Stiefelhagen, 2008).
+
+    A ground-truth box keeps last frame's tracker if they still overlap at IoU >= 0.5;
+    the rest are matched by maximum IoU (Hungarian). A switch is counted when a
+    ground-truth identity is matched to a different tracker id than at its last match.
+    Ground-truth boxes flagged 0 are ignore regions: tracker boxes on them count nothing.
+    """
+    if frames is None:
+        last = max(int(gt.frame.max()) if len(gt) else 0, int(tracks.frame.max()) if len(tracks) else 0)
+        frames = list(range(1, last + 1))
+    last_match: dict[int, int] = {}
+    previous: dict[int, int] = {}
+    out = {"misses": [], "fps": [], "switches": [], "miss_ids": [], "fp_ids": [], "switch_ids": []}
+    for frame in frames:
+        g, t = gt.at(frame), tracks.at(frame)
+        ignore = g.flag == 0
+        iou = box_iou(g.xyxy, t.xyxy)
+        matched_t: set[int] = set()
+        pairs: dict[int, int] = {}
+        for gi in range(len(g)):
+            if ignore[gi]:
+                continue
+            gid = int(g.track_id[gi])
+            if gid in previous:
+                hits = np.flatnonzero((t.track_id == previous[gid]) & (iou[gi] >= MATCH_IOU))
+                if len(hits) and int(hits[0]) not in matched_t:
+                    pairs[gi] = int(hits[0])
+                    matched_t.add(int(hits[0]))
+        rows = [i for i in range(len(g)) if i not in pairs and not ignore[i]]
+        cols = [j for j in range(len(t)) if j not in matched_t]
+        if rows and cols:
+            sub = iou[np.ix_(rows, cols)]
+            cost = np.where(sub >= MATCH_IOU, 1.0 - sub, 1e6)
+            for r, c in linear_assignment(cost, 1.0 - MATCH_IOU).matches:
+                pairs[rows[r]] = cols[c]
+                matched_t.add(cols[c])
+        # Tracker boxes on ignore regions are neither matches nor false positives.
+        free = [j for j in range(len(t)) if j not in matched_t]
+        ignored_rows = np.flatnonzero(ignore)
+        if len(ignored_rows) and free:
+            sub = iou[np.ix_(ignored_rows, free)]
+            cost = np.where(sub >= MATCH_IOU, 1.0 - sub, 1e6)
+            for _, c in linear_assignment(cost, 1.0 - MATCH_IOU).matches:
+                matched_t.add(free[c])
+        switches = []
+        current: dict[int, int] = {}
+        for gi, tj in pairs.items():
+            gid, tid = int(g.track_id[gi]), int(t.track_id[tj])
+            if gid in last_match and last_match[gid] != tid:
+                switches.append(gid)
+            last_match[gid] = tid
+            current[gid] = tid
+        previous = current
+        missed = [int(g.track_id[i]) for i in range(len(g)) if i not in pairs and not ignore[i]]
+        false_pos = [int(t.track_id[j]) for j in range(len(t)) if j not in matched_t]
+        out["misses"].append(len(missed))
+        out["fps"].append(len(false_pos))
+        out["switches"].append(len(switches))
+        out["miss_ids"].append(missed)
+        out["fp_ids"].append(false_pos)
+        out["switch_ids"].append(switches)
+    return FrameErrors(
+        frame=np.asarray(list(frames), np.int64),
+        misses=np.asarray(out["misses"], np.int64),
+        false_positives=np.asarray(out["fps"], np.int64),
+        id_switches=np.asarray(out["switches"], np.int64),
+        miss_ids=out["miss_ids"],
+        fp_ids=out["fp_ids"],
+        switch_ids=out["switch_ids"],
+    )
