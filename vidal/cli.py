@@ -148,7 +148,11 @@ def mine(
             max_det=dc.max_det,
             backend=dc.backend,
         )
-        console.print(f"model: {detector.description} ({time.perf_counter() - started:.1f} s to load)", highlight=False)
+        console.print(
+            f"model: {detector.description} ({time.perf_counter() - started:.1f} s to load)",
+            highlight=False,
+            soft_wrap=True,
+        )
         partial: list[str] = []
         for source in sources:
             info = source.info
@@ -179,6 +183,7 @@ def mine(
                 f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
                 f"{len(result.selected)} selected -> {result.run_dir}",
                 highlight=False,
+                soft_wrap=True,
             )
         if partial:
             raise PartialRunError(f"{len(partial)} input(s) stopped early: {partial[0]}", "")
