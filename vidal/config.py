@@ -62,7 +62,16 @@ class SignalConfig(_Strict):
 
 
 def _default_signals() -> dict[str, SignalConfig]:
-    return {"confidence": SignalConfig()}
+    # Crowding alone is weak evidence (most crowded objects are tracked fine): a low weight.
+    return {
+        "confidence": SignalConfig(),
+        "association": SignalConfig(weight=0.8),
+        "reactivation": SignalConfig(),
+        "missed": SignalConfig(),
+        "class_flip": SignalConfig(),
+        "short_track": SignalConfig(),
+        "crowding": SignalConfig(weight=0.3),
+    }
 
 
 class ScoringConfig(_Strict):

@@ -34,10 +34,11 @@ from vidal.outputs import (
     write_json,
     write_timeline,
 )
-from vidal.scoring import Kind, ObjectTable, SignalContext, score_frame
+from vidal.scoring import SHORT_TRACK_HITS, Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame
 from vidal.scoring.signals import binary_entropy
 from vidal.selection import FrameTable, select
 from vidal.tracking import ByteTracker
+from vidal.tracking.bytetrack import RemovedTrack
 from vidal.video import FrameSource, frame_numbers
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class FrameRecord:
         objects: The scored objects.
         uncertainty: Per-object uncertainty ``(N,)``.
         detections: Number of detections.
+        signals: Weighted per-object signal values, by signal name.
     """
 
     frame: int
@@ -67,6 +69,15 @@ class FrameRecord:
     objects: ObjectTable
     uncertainty: np.ndarray
     detections: int
+    signals: dict[str, np.ndarray]
+
+    def set_signal(self, name: str, index: int, value: float) -> None:
+        """Set a deferred signal of one object and re-aggregate the frame."""
+        if name not in self.signals:
+            return
+        self.signals[name][index] = max(float(self.signals[name][index]), value)
+        scored = combine(self.signals, len(self.objects))
+        self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
 
 
 @dataclass
@@ -152,6 +163,18 @@ def _frame_table(records: list[FrameRecord]) -> FrameTable:
     )
 
 
+def _resolve_ended(
+    ended: list[RemovedTrack], history: TrackHistory, records: list[FrameRecord], weights: dict[str, float]
+) -> None:
+    """Set the deferred signals of tracks that ended (short-lived tracks)."""
+    for removed in ended:
+        places = history.close(removed)
+        # A track still tracked when the video ends may just have entered: not short-lived.
+        if removed.reason != "end" and removed.hits <= SHORT_TRACK_HITS:
+            for record_index, object_index in places:
+                records[record_index].set_signal("short_track", object_index, weights.get("short_track", 0.0))
+
+
 def mine_source(
     source: FrameSource,
     detector: Detector,
@@ -211,6 +234,7 @@ def _mine(
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
     records: list[FrameRecord] = []
+    history = TrackHistory()
     track_ids: set[int] = set()
     detections_total = 0
     failure: DecodeError | None = None
@@ -235,7 +259,13 @@ def _mine(
             track_ids.update(int(t) for t in output.track_id)
             objects = ObjectTable.build(step, detections)
             context = SignalContext(
-                objects, frame.index, info.width, info.height, tc.track_high_thresh, tc.track_low_thresh
+                objects,
+                frame.index,
+                info.width,
+                info.height,
+                tc.track_high_thresh,
+                tc.track_low_thresh,
+                history.majority_class(objects),
             )
             scored = score_frame(context, weights)
             records.append(
@@ -247,8 +277,11 @@ def _mine(
                     objects,
                     scored.object_uncertainty,
                     len(detections),
+                    scored.signals,
                 )
             )
+            history.record(len(records) - 1, objects)
+            _resolve_ended(step.removed, history, records, weights)
             detections_total += len(detections)
             if progress is not None:
                 progress(1)
@@ -256,6 +289,7 @@ def _mine(
         failure = error
     finally:
         writer.close()
+    _resolve_ended(tracker.finish(), history, records, weights)
     seconds = time.perf_counter() - started
     if not records:
         if failure is not None:

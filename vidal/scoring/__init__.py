@@ -1,11 +1,16 @@
 """Uncertainty scoring: per-object signals and the frame score that aggregates them."""
 
-from vidal.scoring.frame import FrameScore, score_frame
+from vidal.scoring.frame import FrameScore, combine, score_frame
+from vidal.scoring.history import TrackHistory
 from vidal.scoring.objects import Kind, ObjectTable
-from vidal.scoring.signals import SIGNALS, SignalContext, get_signal, register_signal
+from vidal.scoring.signals import DEFERRED_SIGNALS, SHORT_TRACK_HITS, SIGNALS, SignalContext, get_signal, register_signal
 
 __all__ = [
+    "DEFERRED_SIGNALS",
+    "SHORT_TRACK_HITS",
     "SIGNALS",
+    "TrackHistory",
+    "combine",
     "FrameScore",
     "Kind",
     "ObjectTable",

@@ -37,6 +37,22 @@ class FrameScore:
     reasons: list[str]
 
 
+def combine(weighted: Mapping[str, np.ndarray], n: int) -> FrameScore:
+    """Aggregate weighted per-object signals ``(N,)`` into a :class:`FrameScore`."""
+    keep = np.ones(n)
+    for values in weighted.values():
+        keep *= 1.0 - values
+    uncertainty = 1.0 - keep
+    totals = {name: float(values.sum()) for name, values in weighted.items()}
+    total = sum(totals.values())
+    reasons = [
+        name
+        for name, value in sorted(totals.items(), key=lambda item: -item[1])
+        if total > 0 and value / total >= REASON_SHARE
+    ]
+    return FrameScore(float(uncertainty.sum()), uncertainty, dict(weighted), reasons)
+
+
 def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
     """Score a frame's objects with the weighted signals.
 
@@ -47,20 +63,7 @@ def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
     Returns:
         The :class:`FrameScore`.
     """
-    n = len(ctx.objects)
     weighted: dict[str, np.ndarray] = {}
-    keep = np.ones(n)
     for name, weight in weights.items():
-        values = np.clip(np.nan_to_num(get_signal(name)(ctx), nan=0.0), 0.0, 1.0) * weight
-        weighted[name] = values
-        keep *= 1.0 - values
-    uncertainty = 1.0 - keep
-    score = float(uncertainty.sum())
-    totals = {name: float(values.sum()) for name, values in weighted.items()}
-    total = sum(totals.values())
-    reasons = [
-        name
-        for name, value in sorted(totals.items(), key=lambda item: -item[1])
-        if total > 0 and value / total >= REASON_SHARE
-    ]
-    return FrameScore(score, uncertainty, weighted, reasons)
+        weighted[name] = np.clip(np.nan_to_num(get_signal(name)(ctx), nan=0.0), 0.0, 1.0) * weight
+    return combine(weighted, len(ctx.objects))

@@ -27,6 +27,8 @@ class SignalContext:
         decision_threshold: The score at which the tracker trusts a detection
             (ByteTrack's ``track_high_thresh``).
         low_threshold: The lowest score the tracker uses (``track_low_thresh``).
+        majority_class: Per object, the class its track had most often before this frame
+            (-1 for new tracks and detections), ``(N,)`` int64; ``None`` if unknown.
     """
 
     objects: ObjectTable
@@ -35,6 +37,7 @@ class SignalContext:
     height: int
     decision_threshold: float
     low_threshold: float
+    majority_class: np.ndarray | None = None
 
 
 Signal = Callable[[SignalContext], np.ndarray]
@@ -104,3 +107,123 @@ def entropy_signal(ctx: SignalContext) -> np.ndarray:
     out = binary_entropy(np.nan_to_num(objects.confidence.astype(np.float64), nan=1.0))
     out[objects.kind == Kind.PREDICTED] = 0.0
     return out
+
+
+# Cost margin (cost = 1 - IoU x score) at which an association counts as ambiguous. Real
+# detections overlap their own track's prediction at IoU 0.7-0.9; an alternative within
+# about 0.2 of that is a plausible swap for the tracker.
+ASSOCIATION_MARGIN = 0.2
+# A track must have been matched this often before its disappearance reads as a miss:
+# a track younger than this is as likely a false positive that ended.
+ESTABLISHED_HITS = 3
+# Frames over which the evidence of a missed object fades while its track stays lost: the
+# Kalman prediction drifts, and an object gone for long has probably left or stopped.
+MISSED_DECAY_FRAMES = 10
+# Fraction of the image width and height near the border where objects legitimately vanish.
+BORDER_MARGIN = 0.03
+# IoU with another object at which an object counts as fully crowded (half covered).
+CROWDING_IOU = 0.5
+
+
+@register_signal("association")
+def association_signal(ctx: SignalContext) -> np.ndarray:
+    """Ambiguous association: the chosen match was barely better than the next candidate.
+
+    Predicts identity switches. When two detections (or two tracks) are almost equally good
+    for one match, as in a crowd or when look-alikes cross, the tracker's choice is close to
+    a coin toss: the classic precursor of an ID switch (Bernardin & Stiefelhagen's IDSW are
+    concentrated at such crossings). The signal is ``exp(-margin / 0.2)`` of the margin
+    between the next-best and the chosen cost; matches with no alternative score 0.
+    """
+    objects = ctx.objects
+    margin = objects.next_cost.astype(np.float64) - objects.cost.astype(np.float64)
+    out = np.exp(-np.clip(np.nan_to_num(margin, nan=np.inf, posinf=np.inf), 0, None) / ASSOCIATION_MARGIN)
+    out[objects.kind != Kind.TRACKED] = 0.0
+    return out
+
+
+@register_signal("reactivation")
+def reactivation_signal(ctx: SignalContext) -> np.ndarray:
+    """A lost track found again in this frame.
+
+    Predicts fragmentation and identity switches: the frames a track was lost are missed
+    detections (the tracker had no box), and the detection that revives it is matched on a
+    drifting prediction, so it may belong to another object. One of the two is a mistake
+    either way.
+    """
+    return ctx.objects.reactivated.astype(np.float64) * (ctx.objects.kind == Kind.TRACKED)
+
+
+def _inside(ctx: SignalContext) -> np.ndarray:
+    xyxy = ctx.objects.xyxy
+    cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2
+    mx, my = BORDER_MARGIN * ctx.width, BORDER_MARGIN * ctx.height
+    return (cx > mx) & (cx < ctx.width - mx) & (cy > my) & (cy < ctx.height - my)
+
+
+@register_signal("missed")
+def missed_signal(ctx: SignalContext) -> np.ndarray:
+    """An established track with no detection in this frame, away from the image border.
+
+    Predicts missed objects (false negatives): a track that was matched several times and
+    loses its detection inside the image, not where objects leave, most likely still has an
+    object there that the detector missed (occlusion, blur, lighting). The tracker's
+    predicted box is the region to label. The evidence fades as ``exp(-(missed - 1) / 10)``
+    while the track stays lost, as the prediction drifts.
+    """
+    objects = ctx.objects
+    established = objects.confirmed & (objects.age >= ESTABLISHED_HITS)
+    keep = (objects.kind == Kind.PREDICTED) & established & _inside(ctx)
+    fade = np.exp(-(np.maximum(objects.missed, 1) - 1) / MISSED_DECAY_FRAMES)
+    return np.where(keep, fade, 0.0)
+
+
+@register_signal("class_flip")
+def class_flip_signal(ctx: SignalContext) -> np.ndarray:
+    """The detector gives a track another class than it gave it most of the time so far.
+
+    Predicts classification errors: an object does not change class, so a flip along a track
+    means the detector is wrong in this frame or in the others. Needs the track history.
+    """
+    objects = ctx.objects
+    if ctx.majority_class is None:
+        return np.zeros(len(objects))
+    known = (ctx.majority_class >= 0) & (objects.kind == Kind.TRACKED)
+    return (known & (objects.class_id != ctx.majority_class)).astype(np.float64)
+
+
+@register_signal("crowding")
+def crowding_signal(ctx: SignalContext) -> np.ndarray:
+    """Overlap with other objects: occlusion and crowding.
+
+    Predicts missed detections and identity switches: overlapping objects hide each other
+    from the detector and give the tracker several plausible matches. The signal is the
+    largest IoU with another object of the frame, reaching 1 at IoU 0.5.
+    """
+    from vidal.tracking.matching import box_iou
+
+    objects = ctx.objects
+    if len(objects) < 2:
+        return np.zeros(len(objects))
+    iou = box_iou(objects.xyxy, objects.xyxy)
+    np.fill_diagonal(iou, 0.0)
+    return np.clip(iou.max(1) / CROWDING_IOU, 0.0, 1.0)
+
+
+# A track confirmed for at most this many frames before it ends is short-lived: at 25-30
+# fps, under a fifth of a second, shorter than any real object's stay in view.
+SHORT_TRACK_HITS = 5
+DEFERRED_SIGNALS = frozenset({"short_track"})
+
+
+@register_signal("short_track")
+def short_track_signal(ctx: SignalContext) -> np.ndarray:
+    """A track that ends after at most 5 detections (resolved when the track ends).
+
+    Predicts false positives: a real object stays in view for many frames, so a track that
+    lives a handful of frames is most likely a spurious detection that the tracker kept, or
+    a fragment of a real track (a fragmentation error). The signal needs the future: the
+    pipeline sets it on all of the track's objects, in earlier frames, when the tracker
+    removes the track; this function, called online, gives 0.
+    """
+    return np.zeros(len(ctx.objects))

@@ -183,8 +183,9 @@ class RemovedTrack:
 
     Attributes:
         track_id: The track.
-        reason: ``"unconfirmed"`` (a new track not seen again) or ``"lost"`` (lost for
-            longer than the buffer).
+        reason: ``"unconfirmed"`` (a new track not seen again), ``"lost"`` (lost for
+            longer than the buffer, or lost when the video ended), ``"duplicate"`` (a
+            younger copy of another track) or ``"end"`` (still tracked when the video ended).
         first_frame: Frame of its first detection.
         last_frame: Frame of its last detection.
         hits: Number of frames with a detection.
@@ -386,6 +387,16 @@ class ByteTracker:
             backfills=backfills,
             removed=removed,
         )
+
+    def finish(self) -> list[RemovedTrack]:
+        """End the video: remove every live track and report it.
+
+        Lost tracks are reported with reason ``"lost"`` (they would have timed out) and
+        tracks still tracked with ``"end"``. The tracker is empty afterwards.
+        """
+        ended = [self._removed(t, "lost") for t in self._lost] + [self._removed(t, "end") for t in self._tracked]
+        self._tracked, self._lost = [], []
+        return ended
 
     def _predict(self, tracks: list[_Track]) -> None:
         if not tracks:

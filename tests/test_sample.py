@@ -1,0 +1,63 @@
+"""The shipped sample: deterministic generator, and vidal mine on it with the shipped detector."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vidal.cli import app
+from vidal.evaluation import evaluate_tracking, frame_errors
+from vidal.mot import read_mot
+
+from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO
+
+SAMPLE_GT = REPO / "sample_videos" / "crossing" / "gt" / "gt.txt"
+
+
+def test_generator_reproduces_the_shipped_ground_truth(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from make_sample import write_clip
+    finally:
+        sys.path.pop(0)
+    video, ids, boxes = write_clip(tmp_path, "crossing", seed=0, frames=300)
+    assert (tmp_path / "crossing" / "gt" / "gt.txt").read_bytes() == SAMPLE_GT.read_bytes()
+    assert ids >= 20 and boxes > 3000
+
+
+def test_sample_ground_truth_has_crowding_and_occlusion() -> None:
+    rows = np.loadtxt(SAMPLE_GT, delimiter=",")
+    assert rows[:, 0].min() == 1 and rows[:, 0].max() == 300
+    per_frame = np.bincount(rows[:, 0].astype(int))[1:]
+    assert per_frame.max() >= 12
+    assert (rows[:, 8] < 0.5).sum() > 200  # heavily occluded boxes
+    assert set(rows[:, 7].astype(int)) == {1, 2}  # both classes
+
+
+@pytest.mark.slow
+def test_mine_sample_finds_real_mistakes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["mine", str(SAMPLE_VIDEO), "--model", str(SAMPLE_MODEL), "--out", str(tmp_path), "--budget", "15"]
+    )
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "crossing"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["frames"]["processed"] == 300
+    gt, tracks = read_mot(SAMPLE_GT), read_mot(run / "tracks.txt")
+    scores = evaluate_tracking(gt, tracks)
+    # the detector is good enough to track, and imperfect enough to leave mistakes to find
+    assert 0.3 < scores.mota < 0.98
+    assert scores.id_switches > 0 and scores.misses > 0
+    errors = frame_errors(gt, tracks, frames=range(1, 301))
+    selected = [int(r["frame"]) for r in csv.DictReader((run / "selection.csv").open())]
+    assert len(selected) == 15
+    per_frame = dict(zip(errors.frame.tolist(), errors.total.tolist()))
+    # the selected frames hold more mistakes than an average frame
+    assert np.mean([per_frame[f] for f in selected]) > errors.total.mean()
