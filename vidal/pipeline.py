@@ -90,6 +90,8 @@ class RunResult:
         selected: Selected frame numbers, most valuable first.
         seconds: Wall time of decoding, detection, tracking and scoring.
         summary: The content of ``summary.json``.
+        records: What was kept of every processed frame (objects and signals).
+        table: The per-frame figures the selection used.
     """
 
     run_dir: Path
@@ -97,6 +99,8 @@ class RunResult:
     selected: list[int]
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
+    records: list[FrameRecord] = field(default_factory=list)
+    table: FrameTable | None = None
 
     @property
     def fps(self) -> float:
@@ -148,7 +152,8 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
     return budget
 
 
-def _frame_table(records: list[FrameRecord]) -> FrameTable:
+def frame_table(records: list[FrameRecord]) -> FrameTable:
+    """The per-frame figures of a run's records, for the selection strategies."""
     least, entropy = [], []
     for record in records:
         objects = record.objects
@@ -296,7 +301,7 @@ def _mine(
             raise InputError(f"{failure} (no frame could be processed)") from failure
         raise InputError(f"no frames decoded from {info.path}")
 
-    table = _frame_table(records)
+    table = frame_table(records)
     budget = min(budget, len(records))
     min_gap = int(round(config.selection.min_gap_s * info.fps))
     chosen = select(
@@ -382,7 +387,7 @@ def _mine(
     }
     write_json(run.path(SUMMARY_FILE), summary)
     final = run.commit()
-    result = RunResult(final, len(records), [r.frame for r in selected], seconds, summary)
+    result = RunResult(final, len(records), [r.frame for r in selected], seconds, summary, records, table)
     if failure is not None:
         raise PartialRunError(
             f"{failure}; kept the {len(records)} frames processed up to frame {records[-1].frame} in {final}",
