@@ -80,10 +80,9 @@ def figures(selected: list[int], errors, found: list[Episode], switches: list[in
 
 def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[str], work: Path, seeds: int):
     from vidal.config import load_config
-    from vidal.detectors import load_detector
     from vidal.evaluation import frame_errors
     from vidal.mot import read_mot
-    from vidal.pipeline import frame_table, mine_source
+    from vidal.pipeline import build_detector, frame_table, mine_source
     from vidal.scoring import combine
     from vidal.selection import select
     from vidal.video import open_source
@@ -92,8 +91,7 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     if classes:
         overrides.append(f"detector.classes=[{', '.join(classes)}]")
     config = load_config(None, overrides)
-    dc = config.detector
-    detector = load_detector(dc.model, classes=dc.classes, conf=dc.conf, imgsz=dc.imgsz)
+    detector = build_detector(config)
     source = open_source(video)
     result = mine_source(source, detector, config, work)
     errors = frame_errors(read_mot(gt_path), read_mot(result.run_dir / "tracks.txt"), [r.frame for r in result.records])

@@ -41,8 +41,7 @@ def ultralytics_tracks(video: Path, out: Path, conf: float, imgsz: int) -> Path:
 def vidal_tracks(video: Path, out_root: Path, conf: float, imgsz: int, overrides: list[str]) -> Path:
     """Run ``vidal mine`` through the library and return its ``tracks.txt``."""
     from vidal.config import load_config
-    from vidal.detectors import load_detector
-    from vidal.pipeline import mine_source
+    from vidal.pipeline import build_detector, mine_source
     from vidal.video import open_source
 
     config = load_config(
@@ -50,8 +49,7 @@ def vidal_tracks(video: Path, out_root: Path, conf: float, imgsz: int, overrides
         [f"detector.model={SHARED_MODEL}", "detector.classes=[person]", f"detector.conf={conf}",
          f"detector.imgsz={imgsz}", "selection.budget=1", *overrides],
     )
-    dc = config.detector
-    detector = load_detector(dc.model, classes=dc.classes, conf=dc.conf, imgsz=dc.imgsz)
+    detector = build_detector(config)
     result = mine_source(open_source(video), detector, config, out_root)
     return result.run_dir / "tracks.txt"
 

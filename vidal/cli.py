@@ -109,9 +109,8 @@ def mine(
 
     def body() -> None:
         from vidal.config import load_config
-        from vidal.detectors import load_detector
         from vidal.outputs import ensure_writable
-        from vidal.pipeline import check_budget, expected_frames, mine_source
+        from vidal.pipeline import build_detector, check_budget, expected_frames, mine_source
         from vidal.video import expand_inputs, open_source
 
         overrides = list(set_ or []) + _overrides(
@@ -136,18 +135,7 @@ def mine(
         root = Path(cfg.output.out)
         ensure_writable(root)
         started = time.perf_counter()
-        dc = cfg.detector
-        detector = load_detector(
-            dc.model,
-            classes=dc.classes,
-            conf=dc.conf,
-            iou=dc.iou,
-            imgsz=dc.imgsz,
-            device=dc.device,
-            batch=dc.batch,
-            max_det=dc.max_det,
-            backend=dc.backend,
-        )
+        detector = build_detector(cfg)
         console.print(
             f"model: {detector.description} ({time.perf_counter() - started:.1f} s to load)",
             highlight=False,

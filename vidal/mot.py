@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from vidal.errors import InputError
+from vidal.types import ArrayTable
 
 
 @dataclass
-class MotBoxes:
+class MotBoxes(ArrayTable):
     """Boxes of a MOTChallenge file as parallel arrays (``N`` rows).
 
     Attributes:
@@ -32,13 +33,9 @@ class MotBoxes:
     xyxy: np.ndarray
     flag: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.frame)
-
     def at(self, frame: int) -> MotBoxes:
         """The rows of one frame."""
-        mask = self.frame == frame
-        return MotBoxes(self.frame[mask], self.track_id[mask], self.xyxy[mask], self.flag[mask])
+        return self[self.frame == frame]
 
 
 def read_mot(path: str | Path) -> MotBoxes:

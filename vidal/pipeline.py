@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from vidal.config import VidalConfig
-from vidal.detectors import Detector
+from vidal.detectors import Detector, load_detector
 from vidal.errors import DecodeError, InputError, PartialRunError
 from vidal.outputs import (
     FRAMES_DIR,
@@ -114,6 +114,11 @@ def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
     return out
+
+
+def build_detector(config: VidalConfig) -> Detector:
+    """Load the detector that ``config.detector`` describes."""
+    return load_detector(**config.detector.model_dump())
 
 
 def package_versions() -> dict[str, str]:
@@ -226,16 +231,7 @@ def _mine(
 ) -> RunResult:
     info = source.info
     inputs, tc = config.input, config.tracker
-    tracker = ByteTracker(
-        track_high_thresh=tc.track_high_thresh,
-        track_low_thresh=tc.track_low_thresh,
-        new_track_thresh=tc.new_track_thresh,
-        track_buffer=tc.track_buffer,
-        match_thresh=tc.match_thresh,
-        fuse_score=tc.fuse_score,
-        interpolate_gaps=tc.interpolate_gaps,
-        max_gap=tc.max_gap,
-    )
+    tracker = ByteTracker(**tc.model_dump(exclude={"output_box", "backfill_births"}))
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
     records: list[FrameRecord] = []

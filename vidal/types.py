@@ -7,9 +7,26 @@ whatever ``--start`` or ``--stride`` skip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import numpy as np
+
+A = TypeVar("A", bound="ArrayTable")
+
+
+class ArrayTable:
+    """Mixin for dataclasses of parallel arrays: length and row selection.
+
+    Every field must be an array with one row per item; indexing with a boolean mask,
+    integer indices or a slice selects the same rows of every field.
+    """
+
+    def __len__(self) -> int:
+        return len(getattr(self, fields(self)[0].name))  # type: ignore[arg-type]
+
+    def __getitem__(self: A, index: Any) -> A:
+        return type(self)(**{f.name: getattr(self, f.name)[index] for f in fields(self)})  # type: ignore[arg-type]
 
 
 def _check_rows(name: str, array: np.ndarray, n: int, tail: tuple[int, ...] = ()) -> None:

@@ -13,7 +13,7 @@ from enum import IntEnum
 import numpy as np
 
 from vidal.tracking import TrackerStep
-from vidal.types import Detections
+from vidal.types import ArrayTable, Detections
 
 
 class Kind(IntEnum):
@@ -28,7 +28,7 @@ class Kind(IntEnum):
 
 
 @dataclass
-class ObjectTable:
+class ObjectTable(ArrayTable):
     """Objects of one frame as parallel arrays (``N`` objects).
 
     Attributes:
@@ -60,12 +60,6 @@ class ObjectTable:
     confirmed: np.ndarray
     age: np.ndarray
     missed: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.kind)
-
-    def __getitem__(self, index: np.ndarray | slice) -> ObjectTable:
-        return ObjectTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
 
     @classmethod
     def build(cls, step: TrackerStep, detections: Detections) -> ObjectTable:

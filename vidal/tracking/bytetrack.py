@@ -32,7 +32,7 @@ import numpy as np
 
 from vidal.tracking.kalman import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 from vidal.tracking.matching import box_iou, linear_assignment
-from vidal.types import Detections
+from vidal.types import ArrayTable, Detections
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class _Track:
 
 
 @dataclass
-class TrackSet:
+class TrackSet(ArrayTable):
     """Tracks of one step as parallel arrays (``N`` tracks).
 
     Attributes:
@@ -123,12 +123,6 @@ class TrackSet:
     confirmed: np.ndarray
     age: np.ndarray
     missed: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.track_id)
-
-    def __getitem__(self, index: np.ndarray | slice) -> TrackSet:
-        return TrackSet(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
 
     @classmethod
     def from_tracks(cls, tracks: list[_Track], step: int, predicted: bool) -> TrackSet:
