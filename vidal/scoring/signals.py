@@ -75,23 +75,30 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
+# Slope of the score-to-probability map in logit space. At 1 the raw score is kept; at 2
+# a detection scored 0.9 (with the threshold at 0.25) maps to p = 0.999 and scores ~0.02,
+# so confident detections do not add up to a large frame score merely by being many.
+CONFIDENCE_SHARPNESS = 2.0
+
+
 @register_signal("confidence")
 def confidence_signal(ctx: SignalContext) -> np.ndarray:
     """Ambiguous detection score: high near the tracker's decision threshold.
 
     Predicts false positives and misses: a detection the detector is unsure of sits close
     to the score at which the tracker starts to trust it (``track_high_thresh``). The score
-    ``c`` is mapped by ``p = c ** (log 0.5 / log t)`` so the threshold ``t`` maps to 0.5,
-    and the signal is the binary entropy of ``p``: 1 at the threshold, falling to 0 for
-    certain detections. This is uncertainty sampling (Lewis & Gale, 1994) around the
-    operating point rather than around 0.5, because detector scores are not calibrated
-    and the tracker's threshold is where a decision flips. Predicted boxes score 0.
+    ``c`` is mapped to ``p = sigmoid(2 * (logit(c) - logit(t)))``, so the threshold ``t``
+    maps to 0.5, and the signal is the binary entropy of ``p``: 1 at the threshold,
+    falling to 0 for certain detections. This is uncertainty sampling (Lewis & Gale, 1994)
+    around the operating point rather than around 0.5, because detector scores are not
+    calibrated and the tracker's threshold is where a decision flips. Predicted boxes
+    score 0.
     """
     objects = ctx.objects
     threshold = float(np.clip(ctx.decision_threshold, 1e-3, 1 - 1e-3))
-    exponent = np.log(0.5) / np.log(threshold)
-    score = np.nan_to_num(objects.confidence.astype(np.float64), nan=1.0)
-    out = binary_entropy(np.power(score, exponent))
+    score = np.clip(np.nan_to_num(objects.confidence.astype(np.float64), nan=1.0), 1e-6, 1 - 1e-6)
+    logit = np.log(score / (1 - score)) - np.log(threshold / (1 - threshold))
+    out = binary_entropy(1.0 / (1.0 + np.exp(-CONFIDENCE_SHARPNESS * logit)))
     out[objects.kind == Kind.PREDICTED] = 0.0
     return out
 
