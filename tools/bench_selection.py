@@ -78,7 +78,8 @@ def figures(selected: list[int], errors, found: list[Episode], switches: list[in
     }
 
 
-def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[str], work: Path, seeds: int):
+def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[str], work: Path, seeds: int,
+              overrides: list[str]):
     from vidal.config import load_config
     from vidal.evaluation import frame_errors
     from vidal.mot import read_mot
@@ -87,10 +88,10 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     from vidal.selection import select
     from vidal.video import open_source
 
-    overrides = [f"detector.model={model}", "selection.budget=1"]
+    settings = [f"detector.model={model}", "selection.budget=1", *overrides]
     if classes:
-        overrides.append(f"detector.classes=[{', '.join(classes)}]")
-    config = load_config(None, overrides)
+        settings.append(f"detector.classes=[{', '.join(classes)}]")
+    config = load_config(None, settings)
     detector = build_detector(config)
     source = open_source(video)
     result = mine_source(source, detector, config, work)
@@ -128,6 +129,7 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random-seeds", type=int, default=20)
+    parser.add_argument("--set", action="append", default=[], help="vidal config override")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     offline_ultralytics()
@@ -143,7 +145,7 @@ def main() -> int:
         if not (video.exists() and model.exists()):
             print(f"skipping {name}: missing {video if not video.exists() else model}", file=sys.stderr)
             continue
-        rows, ablation, info = run_video(name, video, gt, model, classes, work, args.random_seeds)
+        rows, ablation, info = run_video(name, video, gt, model, classes, work, args.random_seeds, args.set)
         lines = [f"### {name}: {info['frames']} frames, budget {info['budget']}, {info['errors']} errors in "
                  f"{info['episodes']} episodes, {info['switches']} ID switches; errors per frame: mean "
                  f"{info['mean']:.2f}, max {info['max']} (so lift <= {info['max'] / info['mean']:.2f})\n",
