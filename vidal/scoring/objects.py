@@ -76,9 +76,9 @@ class ObjectTable(ArrayTable):
         columns: dict[str, list[np.ndarray]] = {name: [] for name in cls.__dataclass_fields__}
         for kind, ts in parts:
             columns["kind"].append(np.full(len(ts), kind, np.int8))
-            for name in ("track_id", "xyxy", "confidence", "class_id", "det_index", "stage", "cost",
-                         "next_cost", "reactivated", "confirmed", "age", "missed"):
-                columns[name].append(getattr(ts, name))
+            for name in columns:
+                if name != "kind":
+                    columns[name].append(getattr(ts, name))
         columns["kind"].append(np.full(n_free, Kind.UNMATCHED, np.int8))
         columns["track_id"].append(np.full(n_free, -1, np.int64))
         columns["xyxy"].append(detections.xyxy[free])
