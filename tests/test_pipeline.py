@@ -30,7 +30,8 @@ def test_mine_writes_a_complete_run(tmp_path: Path, scene_video: Path) -> None:
     run = result.run_dir
     assert run == tmp_path / "runs" / "scene"
     assert sorted(p.name for p in run.iterdir()) == [
-        "config.yaml", "frames", "frames.csv", "selection.csv", "summary.json", "timeline.png", "tracks.txt",
+        "config.yaml", "frames", "frames.csv", "regions.csv", "selection.csv", "summary.json", "timeline.png",
+        "tracks.txt",
     ]
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
 
@@ -48,6 +49,11 @@ def test_mine_writes_a_complete_run(tmp_path: Path, scene_video: Path) -> None:
     assert all(abs(a - b) > 5 for i, a in enumerate(chosen) for b in chosen[i + 1 :])
     assert all((run / r["image"]).is_file() for r in selection)
     assert float(selection[0]["score"]) >= float(selection[-1]["score"])
+
+    regions = list(csv.DictReader((run / "regions.csv").open()))
+    assert regions and {int(r["frame"]) for r in regions} <= set(chosen)
+    assert all(float(r["uncertainty"]) >= 0.35 and r["reasons"] for r in regions)
+    assert {r["kind"] for r in regions} <= {"tracked", "predicted", "unmatched"}
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] is True
@@ -94,3 +100,19 @@ def test_failure_inside_processing_leaves_no_folder(tmp_path: Path, scene_video:
     with pytest.raises(RuntimeError):
         mine_source(open_source(scene_video), Broken(), load_config(overrides=["selection.budget=2"]), out)
     assert list(out.iterdir()) == []
+
+
+def test_regions_name_the_missed_object(tmp_path: Path, scene_video: Path) -> None:
+    # object 3 (static) is missed for frames 10-13, far from the crossing of the others
+    detector = ScriptedDetector(misses={f: [2] for f in range(10, 14)})
+    config = load_config(overrides=["selection.budget=3", "selection.min_gap_s=0"])
+    result = mine_source(open_source(scene_video), detector, config, tmp_path)
+    assert set(result.selected) <= {10, 11, 12, 13, 14}
+    regions = list(csv.DictReader((result.run_dir / "regions.csv").open()))
+    predicted = [r for r in regions if r["kind"] == "predicted"]
+    assert predicted and all(r["track_id"] == "3" and "missed" in r["reasons"] for r in predicted)
+    for r in predicted:
+        box = [float(r[k]) for k in ("x1", "y1", "x2", "y2")]
+        np.testing.assert_allclose(box, scene_boxes(int(r["frame"]))[2], atol=1.0)
+    revived = [r for r in regions if r["frame"] == "14"]
+    assert not revived or "reactivation" in revived[0]["reasons"]

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 TRACKS_FILE = "tracks.txt"
 FRAMES_FILE = "frames.csv"
 SELECTION_FILE = "selection.csv"
+REGIONS_FILE = "regions.csv"
 SUMMARY_FILE = "summary.json"
 TIMELINE_FILE = "timeline.png"
 FRAMES_DIR = "frames"

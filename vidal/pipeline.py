@@ -24,6 +24,7 @@ from vidal.errors import DecodeError, InputError, PartialRunError
 from vidal.outputs import (
     FRAMES_DIR,
     FRAMES_FILE,
+    REGIONS_FILE,
     SELECTION_FILE,
     SUMMARY_FILE,
     TIMELINE_FILE,
@@ -44,6 +45,13 @@ from vidal.video import FrameSource, frame_numbers
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+# An object of a selected frame is listed as a region to review from this uncertainty on:
+# below it, no signal gives real evidence of a mistake (a lone crowding signal at weight
+# 0.3 stays under it).
+REGION_MIN_UNCERTAINTY = 0.35
+# A signal is named among a region's reasons from this weighted value on.
+REGION_REASON_MIN = 0.1
+KIND_NAMES = {Kind.TRACKED: "tracked", Kind.PREDICTED: "predicted", Kind.UNMATCHED: "unmatched"}
 VERSIONED_PACKAGES = ("vidal", "numpy", "opencv-python", "ultralytics", "openvino", "torch", "lap", "pydantic")
 
 
@@ -171,6 +179,38 @@ def frame_table(records: list[FrameRecord]) -> FrameTable:
         least_confidence=np.array(least),
         entropy=np.array(entropy),
     )
+
+
+def region_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
+    """The regions of a frame to review: its uncertain objects, most uncertain first.
+
+    Each region is a tracked object, a lost track's predicted box (a likely missed object)
+    or a detection no track took, with the signals that make it uncertain.
+    """
+    rows = []
+    objects = record.objects
+    for k in np.argsort(-record.uncertainty, kind="stable"):
+        if record.uncertainty[k] < REGION_MIN_UNCERTAINTY:
+            break
+        reasons = sorted(
+            (name for name, values in record.signals.items() if values[k] >= REGION_REASON_MIN),
+            key=lambda name: -record.signals[name][k],
+        )
+        x1, y1, x2, y2 = (float(v) for v in objects.xyxy[k])
+        confidence = float(objects.confidence[k])
+        rows.append(
+            [
+                record.frame,
+                int(objects.track_id[k]),
+                KIND_NAMES[Kind(int(objects.kind[k]))],
+                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}",
+                "" if np.isnan(confidence) else f"{confidence:.4f}",
+                names.get(int(objects.class_id[k]), str(int(objects.class_id[k]))),
+                f"{float(record.uncertainty[k]):.4f}",
+                ";".join(reasons),
+            ]
+        )
+    return rows
 
 
 def _resolve_ended(
@@ -334,6 +374,11 @@ def _mine(
             [rank + 1, r.frame, f"{r.timestamp:.3f}", f"{r.score:.4f}", ";".join(r.reasons), f"{FRAMES_DIR}/{r.frame:06d}.jpg"]
             for rank, r in enumerate(selected)
         ),
+    )
+    write_csv(
+        run.path(REGIONS_FILE),
+        ["frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class", "uncertainty", "reasons"],
+        (row for r in selected for row in region_rows(r, detector.names)),
     )
     frames_dir = run.path(FRAMES_DIR)
     frames_dir.mkdir()
