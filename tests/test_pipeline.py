@@ -116,3 +116,13 @@ def test_regions_name_the_missed_object(tmp_path: Path, scene_video: Path) -> No
         np.testing.assert_allclose(box, scene_boxes(int(r["frame"]))[2], atol=1.0)
     revived = [r for r in regions if r["frame"] == "14"]
     assert not revived or "reactivation" in revived[0]["reasons"]
+
+
+def test_share_budget_counts_processed_frames(tmp_path: Path, scene_images: Path) -> None:
+    (scene_images / "img1" / "000011.jpg").write_bytes(b"broken")  # 10 of 12 frames decode
+    config = load_config(overrides=["selection.budget=50%", "selection.min_gap_s=0"])
+    with pytest.raises(PartialRunError) as caught:
+        mine_source(open_source(scene_images), ScriptedDetector(), config, tmp_path)
+    summary = json.loads((Path(caught.value.run_dir) / "summary.json").read_text())
+    assert summary["frames"]["processed"] == 10
+    assert summary["counts"]["selected"] == 5  # 50% of the 10 processed, not of the 12 expected

@@ -338,7 +338,9 @@ def _mine(
         raise InputError(f"no frames decoded from {info.path}")
 
     table = frame_table(records)
-    budget = min(budget, len(records))
+    # A share is taken of the frames actually processed (container frame counts are estimates);
+    # a count was checked against the estimate before processing.
+    budget = min(config.selection.budget_frames(len(records)), len(records))
     min_gap = int(round(config.selection.min_gap_s * info.fps))
     chosen = select(
         table,
