@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,6 +29,48 @@ def _isolated_ultralytics(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Ultralytics writes a settings file on import: keep it out of $HOME, and stay offline."""
     os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics"))
     os.environ["YOLO_OFFLINE"] = "1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_fiftyone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test session gets a MongoDB of its own and a vidal media folder of its own.
+
+    FiftyOne's own database service attaches to any FiftyOne database already running on the
+    machine, whatever ``FIFTYONE_DATABASE_DIR`` says, so tests start the ``mongod`` that
+    ships with FiftyOne themselves, on a free port and a temporary folder, and point
+    ``FIFTYONE_DATABASE_URI`` at it. The variables are set before anything imports fiftyone
+    (vidal imports it lazily); subprocesses inherit them.
+    """
+    os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    os.environ["VIDAL_HOME"] = str(tmp_path_factory.mktemp("vidal-home"))
+    spec = importlib.util.find_spec("fiftyone")
+    mongod = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod" if spec else None
+    if mongod is None or not mongod.exists():
+        yield  # FiftyOne tests will fail to connect, with the reason
+        return
+    folder = tmp_path_factory.mktemp("mongodb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(mongod), "--dbpath", str(folder), "--port", str(port), "--bind_ip", "127.0.0.1", "--nounixsocket",
+         "--logpath", str(folder / "mongod.log")],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def square_track(frame: int, start: tuple[float, float], velocity: tuple[float, float], size: float) -> np.ndarray:
@@ -118,6 +165,7 @@ class ScriptedDetector:
         self.low = low or {}
         self.rng = np.random.default_rng(seed)
         self.description = "scripted detector"
+        self.classes: list[int] | None = None
 
     def detections(self, frame: int) -> Detections:
         xyxy = self.boxes(frame).astype(np.float32).copy()
@@ -137,3 +185,32 @@ class ScriptedDetector:
 @pytest.fixture
 def scripted_detector() -> ScriptedDetector:
     return ScriptedDetector()
+
+
+# FiftyOne: real FiftyOne and MongoDB, one database per test session (see _isolated_fiftyone).
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def fo():
+    """FiftyOne, connected to the session's isolated database."""
+    from vidal.dataset.connection import connect
+
+    return connect()
+
+
+@pytest.fixture
+def dataset_name(fo) -> str:
+    """A fresh dataset name (datasets of one session share its database)."""
+    return f"test-{next(_names)}"
+
+
+def mine_run(video: Path, out: Path, *, budget: int | str = 6, noise: float = 1.0, names=None, seed: int = 0) -> Path:
+    """Mine ``video`` with a scripted detector and return the run folder."""
+    from vidal.config import load_config
+    from vidal.pipeline import mine_source
+    from vidal.video import open_source
+
+    detector = ScriptedDetector(noise=noise, misses={20: [0], 21: [0]}, low={40: [1]}, names=names, seed=seed)
+    config = load_config(overrides=[f"selection.budget={budget}", "selection.min_gap_s=0.1"])
+    return mine_source(open_source(video), detector, config, out).run_dir

@@ -16,7 +16,7 @@ needs_shared_model = pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../sh
 
 
 def mine(*args: str):
-    return runner.invoke(app, ["mine", *args])
+    return runner.invoke(app, ["mine", "--no-push", *args])
 
 
 def assert_one_line_error(result, text: str, code: int = 2) -> None:

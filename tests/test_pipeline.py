@@ -30,7 +30,7 @@ def test_mine_writes_a_complete_run(tmp_path: Path, scene_video: Path) -> None:
     run = result.run_dir
     assert run == tmp_path / "runs" / "scene"
     assert sorted(p.name for p in run.iterdir()) == [
-        "config.yaml", "frames", "frames.csv", "regions.csv", "selection.csv", "summary.json", "timeline.png",
+        "config.yaml", "frames", "frames.csv", "objects.csv", "regions.csv", "selection.csv", "summary.json", "timeline.png",
         "tracks.txt",
     ]
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]

@@ -28,7 +28,7 @@ CAMPUS_BASELINE = {"mota": 0.337, "idf1": 0.611}
 def test_mine_tud_campus_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["mine", str(TUD_CAMPUS / "TUD-Campus.mp4"), "--model", str(SHARED_MODEL), "--classes", "person",
+        ["mine", str(TUD_CAMPUS / "TUD-Campus.mp4"), "--model", str(SHARED_MODEL), "--classes", "person", "--no-push",
          "--out", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output

@@ -44,9 +44,11 @@ def test_sample_ground_truth_has_crowding_and_occlusion() -> None:
 @pytest.mark.slow
 def test_mine_sample_finds_real_mistakes(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["mine", str(SAMPLE_VIDEO), "--model", str(SAMPLE_MODEL), "--out", str(tmp_path), "--budget", "15"]
+        app, ["mine", str(SAMPLE_VIDEO), "--model", str(SAMPLE_MODEL), "--out", str(tmp_path), "--budget", "15",
+              "--dataset", "sample-end-to-end"]
     )
     assert result.exit_code == 0, result.output
+    assert "pushed to dataset 'sample-end-to-end': 15 new" in result.output
     run = tmp_path / "crossing"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["frames"]["processed"] == 300

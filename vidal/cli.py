@@ -6,6 +6,7 @@ This is the only module that writes to the console; it installs the logging hand
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vidal import __version__
@@ -39,8 +41,27 @@ def _setup_logging(debug: bool) -> None:
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
         force=True,
     )
-    for noisy in ("ultralytics", "matplotlib", "PIL"):
+    for noisy in ("ultralytics", "matplotlib", "PIL", "fiftyone", "eta"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # FiftyOne installs its own stdout handler when imported (lazily, when a command needs
+    # it): its INFO chatter (ssh port-forwarding hints, progress) stays out of vidal's output,
+    # and its warnings are printed once, by its handler.
+    os.environ.setdefault("FIFTYONE_LOGGING_LEVEL", "DEBUG" if debug else "WARNING")
+    logging.getLogger("fiftyone").propagate = False
+    logging.getLogger("eta").propagate = False
+    database_logger = logging.getLogger("fiftyone.core.odm.database")
+    database_logger.removeFilter(_quiet_known_notices)
+    if not debug:
+        database_logger.addFilter(_quiet_known_notices)
+
+
+# FiftyOne warns on every connection that the bundled mongod 6.0 is the oldest version it
+# supports; vidal ships that mongod on purpose (see the README), so the notice is noise.
+_KNOWN_NOTICES = ("You are running the oldest supported major version of MongoDB",)
+
+
+def _quiet_known_notices(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_KNOWN_NOTICES)
 
 
 def _run(debug: bool, body: Callable[[], T]) -> T:
@@ -52,7 +73,7 @@ def _run(debug: bool, body: Callable[[], T]) -> T:
         if debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
@@ -101,11 +122,14 @@ def mine(
     start: Annotated[int | None, typer.Option("--start", help="First frame (1-based, inclusive).")] = None,
     end: Annotated[int | None, typer.Option("--end", help="Last frame (inclusive).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for run folders [default: vidal-runs].")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="FiftyOne dataset to push into [default: vidal].")] = None,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Write the run folder only; push nothing to FiftyOne.")] = False,
+    media_dir: Annotated[Path | None, typer.Option("--media-dir", help="Folder for the pushed frame images [default: the dataset's, or ~/.vidal/media].")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: section.field=value.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    """Mine videos for the frames worth labeling."""
+    """Mine videos for the frames worth labeling, and push them to a FiftyOne dataset."""
 
     def body() -> None:
         from vidal.config import load_config
@@ -126,9 +150,16 @@ def mine(
                 "input.start": start,
                 "input.end": end,
                 "output.out": str(out_dir) if out_dir is not None else None,
+                "dataset.name": dataset,
+                "dataset.push": False if no_push else None,
+                "dataset.media_dir": str(media_dir) if media_dir is not None else None,
             }
         )
         cfg = load_config(config, overrides)
+        if cfg.dataset.push:
+            from vidal.dataset.connection import check_name
+
+            check_name(cfg.dataset.name)
         sources = [open_source(path) for path in expand_inputs(inputs)]
         for source in sources:
             check_budget(source, cfg)
@@ -141,6 +172,11 @@ def mine(
             highlight=False,
             soft_wrap=True,
         )
+        if cfg.dataset.push:
+            from vidal.dataset import preflight
+            from vidal.pipeline import kept_labels
+
+            preflight(cfg.dataset.name, kept_labels(detector), cfg.dataset.media_dir)
         partial: list[str] = []
         for source in sources:
             info = source.info
@@ -164,8 +200,10 @@ def mine(
                 try:
                     result = mine_source(source, detector, cfg, root, progress=advance)
                 except PartialRunError as error:
-                    console.print(f"[bold yellow]warning:[/] {error}", highlight=False, soft_wrap=True)
+                    console.print(f"[bold yellow]warning:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
                     partial.append(str(error))
+                    if cfg.dataset.push and error.run_dir:
+                        _push(Path(error.run_dir), cfg.dataset.name, cfg.dataset.media_dir, cfg.dataset.draft_conf)
                     continue
             out.print(
                 f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
@@ -173,8 +211,141 @@ def mine(
                 highlight=False,
                 soft_wrap=True,
             )
+            if cfg.dataset.push:
+                _push(result.run_dir, cfg.dataset.name, cfg.dataset.media_dir, cfg.dataset.draft_conf)
         if partial:
             raise PartialRunError(f"{len(partial)} input(s) stopped early: {partial[0]}", "")
+
+    _run(debug, body)
+
+
+def _push(run_dir: Path, name: str, media_dir: str | Path | None, draft_conf: float) -> None:
+    from vidal.dataset import push_run
+
+    report = push_run(run_dir, name, media_dir=media_dir, draft_conf=draft_conf)
+    out.print(
+        f"pushed to dataset {report.dataset!r}: {report.added} new, {report.updated} updated, "
+        f"{report.protected} kept as reviewed; {report.total} samples (run {report.run_id})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="FiftyOne dataset.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+
+@app.command()
+def push(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders written by `vidal mine`.")],
+    dataset: DatasetOption = "vidal",
+    media_dir: Annotated[Path | None, typer.Option("--media-dir", help="Folder for the frame images.")] = None,
+    draft_conf: Annotated[float, typer.Option("--draft-conf", min=0.0, max=1.0, help="Score from which tracked detections make the ground_truth draft.")] = 0.5,
+    debug: DebugOption = False,
+) -> None:
+    """Push run folders into a FiftyOne dataset (again): safe to repeat."""
+
+    def body() -> None:
+        for run_dir in runs:
+            _push(run_dir, dataset, media_dir, draft_conf)
+
+    _run(debug, body)
+
+
+@app.command()
+def review(
+    dataset: DatasetOption = "vidal",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the App.")] = 5151,
+    address: Annotated[str, typer.Option("--address", help="Address to bind (0.0.0.0 to share on the network).")] = "127.0.0.1",
+    debug: DebugOption = False,
+) -> None:
+    """Open the FiftyOne App on the frames to review, most uncertain first (Ctrl-C stops it)."""
+
+    def body() -> None:
+        from vidal.dataset.app import launch_review
+        from vidal.dataset.report import dataset_status
+
+        status = dataset_status(dataset)
+        session = launch_review(dataset, port=port, address=address)
+        host = "localhost" if address in ("127.0.0.1", "localhost") else address
+        out.print(f"FiftyOne App: http://{host}:{port}/", highlight=False, soft_wrap=True)
+        console.print(
+            f"dataset {dataset!r}: {status.to_review} to review, {status.reviewed} reviewed. In the App: open a "
+            "sample, Annotate tab, correct ground_truth, then tag the sample 'reviewed'. Ctrl-C to stop.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if status.missing_images:
+            console.print(
+                f"[bold yellow]warning:[/] {status.missing_images} samples' images are missing "
+                f"(media folder {status.media_dir}); mine their videos again to restore them",
+                highlight=False,
+                soft_wrap=True,
+            )
+        try:
+            session.wait(-1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            session.close()
+        console.print("App stopped")
+
+    _run(debug, body)
+
+
+@app.command()
+def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None:
+    """Mined, to review and reviewed samples, per video and per mining run."""
+
+    def body() -> None:
+        from rich.table import Table
+
+        from vidal.dataset.report import dataset_status
+
+        st = dataset_status(dataset)
+        wide = Console(width=max(out.width, 160))
+        wide.print(
+            f"dataset {st.name!r}: {st.mined} mined, {st.to_review} to review, {st.reviewed} reviewed; "
+            f"classes {', '.join(st.labels)}; media {st.media_dir}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if st.missing_images:
+            wide.print(f"[bold yellow]{st.missing_images} samples' images are missing[/]", highlight=False)
+        videos = Table("video", "sha256", "mined", "to review", "reviewed", title="per video")
+        for v in st.videos:
+            videos.add_row(v.path, v.video_hash[:12], str(v.mined), str(v.to_review), str(v.reviewed))
+        wide.print(videos)
+        runs = Table("run", "started", "video", "model", "selected", "new", "updated", "kept", "reviewed", "status",
+                     title="per mining run")
+        for r in st.runs:
+            rec = r.record
+            runs.add_row(
+                r.run_id, str(rec.get("started")), Path(str(rec.get("video_path"))).name,
+                Path(str(rec.get("model_path") or rec.get("model"))).name, str(rec.get("selected")),
+                str(rec.get("added")), str(rec.get("updated")), str(rec.get("protected")), str(r.reviewed),
+                str(rec.get("status")),
+            )
+        wide.print(runs)
+
+    _run(debug, body)
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Argument(help="Export folder (empty or missing).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="yolo, coco or cvat.")] = "yolo",
+    dataset: DatasetOption = "vidal",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty export folder.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Export the reviewed samples' ground_truth (YOLO, COCO or CVAT), images included."""
+
+    def body() -> None:
+        from vidal.dataset.export import export_reviewed
+
+        count = export_reviewed(dataset, fmt, out_dir, overwrite=overwrite)
+        out.print(f"exported {count} reviewed samples to {out_dir} ({fmt})", highlight=False, soft_wrap=True)
 
     _run(debug, body)
 

@@ -146,6 +146,19 @@ class OutputConfig(_Strict):
     jpeg_quality: int = Field(95, ge=1, le=100)
 
 
+class DatasetConfig(_Strict):
+    """The FiftyOne dataset that ``vidal mine`` pushes its selection into."""
+
+    name: str = Field("vidal", min_length=1, max_length=100)
+    push: bool = True
+    media_dir: str | None = Field(
+        None, description="folder for the mined frames' images; None: ~/.vidal/media (or $VIDAL_HOME/media)"
+    )
+    draft_conf: float = Field(
+        0.5, ge=0.0, le=1.0, description="tracked detections from this score on make the ground_truth draft"
+    )
+
+
 class VidalConfig(_Strict):
     """The whole configuration of a run."""
 
@@ -155,6 +168,7 @@ class VidalConfig(_Strict):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
 
 
 def _format_error(error: ValidationError, source: str) -> str:

@@ -41,6 +41,10 @@ class OutputError(VidalError):
     """An output folder or file cannot be written."""
 
 
+class DatasetError(VidalError):
+    """The FiftyOne dataset or its database cannot be used as asked."""
+
+
 class PartialRunError(VidalError):
     """A run stopped early but kept what it had processed.
 

@@ -5,6 +5,7 @@ The pipeline composes the modules and prints nothing; progress goes to a callbac
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import platform
@@ -24,6 +25,7 @@ from vidal.errors import DecodeError, InputError, PartialRunError
 from vidal.outputs import (
     FRAMES_DIR,
     FRAMES_FILE,
+    OBJECTS_FILE,
     REGIONS_FILE,
     SELECTION_FILE,
     SUMMARY_FILE,
@@ -181,23 +183,32 @@ def frame_table(records: list[FrameRecord]) -> FrameTable:
     )
 
 
-def region_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
-    """The regions of a frame to review: its uncertain objects, most uncertain first.
+OBJECT_COLUMNS = [
+    "frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class_id", "class", "uncertainty",
+    "reasons", "region",
+]
+REGION_COLUMNS = ["frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class", "uncertainty", "reasons"]
 
-    Each region is a tracked object, a lost track's predicted box (a likely missed object)
-    or a detection no track took, with the signals that make it uncertain.
+
+def object_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
+    """Every scored object of a frame, most uncertain first, as ``objects.csv`` rows.
+
+    An object is a tracked detection, a lost track's predicted box (a possibly missed
+    object) or a detection no track took. ``reasons`` names the signals that make its
+    uncertainty; ``region`` is 1 for the objects a reviewer should look at (uncertainty of
+    at least :data:`REGION_MIN_UNCERTAINTY`), the rows of ``regions.csv``.
     """
     rows = []
     objects = record.objects
     for k in np.argsort(-record.uncertainty, kind="stable"):
-        if record.uncertainty[k] < REGION_MIN_UNCERTAINTY:
-            break
         reasons = sorted(
             (name for name, values in record.signals.items() if values[k] >= REGION_REASON_MIN),
             key=lambda name: -record.signals[name][k],
         )
         x1, y1, x2, y2 = (float(v) for v in objects.xyxy[k])
         confidence = float(objects.confidence[k])
+        class_id = int(objects.class_id[k])
+        uncertainty = float(record.uncertainty[k])
         rows.append(
             [
                 record.frame,
@@ -205,12 +216,36 @@ def region_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
                 KIND_NAMES[Kind(int(objects.kind[k]))],
                 f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}",
                 "" if np.isnan(confidence) else f"{confidence:.4f}",
-                names.get(int(objects.class_id[k]), str(int(objects.class_id[k]))),
-                f"{float(record.uncertainty[k]):.4f}",
+                class_id,
+                names.get(class_id, str(class_id)),
+                f"{uncertainty:.4f}",
                 ";".join(reasons),
+                int(uncertainty >= REGION_MIN_UNCERTAINTY),
             ]
         )
     return rows
+
+
+def region_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
+    """The regions of a frame to review (``regions.csv`` rows): its uncertain objects, most
+    uncertain first, with the signals that make them uncertain."""
+    keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
+    return [[row[i] for i in keep] for row in object_rows(record, names) if row[-1]]
+
+
+def run_id(started: float, name: str) -> str:
+    """A run's identifier: UTC start time and a short hash of the input's name.
+
+    It names the run on the FiftyOne dataset, where keys must be identifiers.
+    """
+    stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime(started))
+    return f"mine_{stamp}_{hashlib.sha1(f'{name}{started}'.encode()).hexdigest()[:6]}"
+
+
+def kept_labels(detector: Detector) -> list[str]:
+    """The class names a detector reports: all of the model's, or the ``--classes`` kept."""
+    ids = sorted(detector.names) if detector.classes is None else detector.classes
+    return [detector.names[i] for i in ids]
 
 
 def _resolve_ended(
@@ -279,6 +314,7 @@ def _mine(
     track_ids: set[int] = set()
     detections_total = 0
     failure: DecodeError | None = None
+    wall_started = time.time()
     started = time.perf_counter()
     try:
         for frame, detections in detector.stream(source.frames(inputs.start, inputs.end, inputs.stride)):
@@ -377,11 +413,10 @@ def _mine(
             for rank, r in enumerate(selected)
         ),
     )
-    write_csv(
-        run.path(REGIONS_FILE),
-        ["frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class", "uncertainty", "reasons"],
-        (row for r in selected for row in region_rows(r, detector.names)),
-    )
+    object_table = [row for r in selected for row in object_rows(r, detector.names)]
+    write_csv(run.path(OBJECTS_FILE), OBJECT_COLUMNS, object_table)
+    keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
+    write_csv(run.path(REGIONS_FILE), REGION_COLUMNS, ([row[i] for i in keep] for row in object_table if row[-1]))
     frames_dir = run.path(FRAMES_DIR)
     frames_dir.mkdir()
     quality = [cv2.IMWRITE_JPEG_QUALITY, config.output.jpeg_quality]
@@ -397,8 +432,11 @@ def _mine(
     )
     (run.path("config.yaml")).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     summary: dict[str, Any] = {
+        "run_id": run_id(wall_started, info.name),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall_started)),
         "input": {
-            "path": str(info.path),
+            "path": str(info.path.resolve()),
+            "sha256": source.content_hash(),
             "kind": info.kind,
             "width": info.width,
             "height": info.height,
@@ -406,7 +444,10 @@ def _mine(
             "frame_count": info.frame_count,
         },
         "model": detector.description,
+        "model_path": str(Path(config.detector.model).resolve()) if Path(config.detector.model).exists()
+        else config.detector.model,
         "classes": {str(k): v for k, v in detector.names.items()},
+        "labels": kept_labels(detector),
         "frames": {"convention": "1-based source frame numbers (MOTChallenge)", "processed": len(records),
                    "first": records[0].frame, "last": records[-1].frame, "stride": inputs.stride},
         "counts": {

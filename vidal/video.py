@@ -8,6 +8,7 @@ decoded frame, frame ``k`` of an image folder is its ``k``-th image in name orde
 from __future__ import annotations
 
 import configparser
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ VIDEO_SUFFIXES = frozenset(
 # Frame rate assumed for an image folder without a MOTChallenge seqinfo.ini: the rate of
 # most MOT17 sequences and of ByteTrack's tuning (its track buffer is given at 30 fps).
 DEFAULT_IMAGE_FPS = 30.0
+# Bytes read per chunk when hashing a source's content.
+HASH_CHUNK = 1 << 20
 # Containers estimate CAP_PROP_FRAME_COUNT; a shortfall this small at the end is not an error.
 FRAME_COUNT_TOLERANCE = 1
 
@@ -109,6 +112,30 @@ class FrameSource:
             yield from self._image_frames(wanted)
         else:
             yield from self._video_frames(wanted, end)
+
+    def content_hash(self) -> str:
+        """A SHA-256 of the source's content: the video file's bytes, or the images' bytes in order.
+
+        It identifies a video wherever it is stored and however it is named, so mining a copy
+        or a renamed file finds the frames already mined (a mined frame is keyed by this hash
+        and its number). A folder's hash covers its frame images in frame order, each
+        prefixed with its length.
+
+        Raises:
+            InputError: A file cannot be read.
+        """
+        digest = hashlib.sha256()
+        images = self.info.kind == "images"
+        for path in self._images if images else [self.info.path]:
+            try:
+                if images:
+                    digest.update(path.stat().st_size.to_bytes(8, "little"))
+                with path.open("rb") as handle:
+                    while chunk := handle.read(HASH_CHUNK):
+                        digest.update(chunk)
+            except OSError as error:
+                raise InputError(f"cannot read {path}: {error.strerror}") from error
+        return digest.hexdigest()
 
     def read(self, indices: Sequence[int]) -> Iterator[Frame]:
         """Decode only the given 1-based frame numbers, in increasing order."""
@@ -274,3 +301,4 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
         else:
             expanded.append(path)
     return expanded
+

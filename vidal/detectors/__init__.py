@@ -26,6 +26,9 @@ class Detector(Protocol):
     description: str
     """One line naming the model and the backend, for summaries."""
 
+    classes: list[int] | None
+    """The class ids kept (``--classes``), ``None`` for all."""
+
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
         """Detect objects in each frame, in order."""
         ...

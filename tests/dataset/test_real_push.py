@@ -1,0 +1,69 @@
+"""End to end on real video (shared TUD-Stadtmitte): mine, push, re-mine, corrections survive."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vidal.cli import app
+from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, fingerprint
+
+from conftest import SAMPLE_MODEL, SHARED, SHARED_MODEL
+
+TUD = SHARED / "data" / "mot" / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4"
+pytestmark = [
+    pytest.mark.fiftyone,
+    pytest.mark.shared,
+    pytest.mark.slow,
+    pytest.mark.skipif(not (SHARED_MODEL.exists() and TUD.exists()), reason="../shared absent"),
+]
+runner = CliRunner()
+
+
+def mine(out: Path, model: Path, name: str) -> Path:
+    result = runner.invoke(
+        app, ["mine", str(TUD), "--model", str(model), "--classes", "person", "--out", str(out), "--dataset", name]
+    )
+    assert result.exit_code == 0, result.output
+    return Path(result.output.split(" -> ")[1].split()[0])
+
+
+def test_tud_stadtmitte_push_remine_and_corrections(fo, dataset_name: str, tmp_path: Path) -> None:
+    run = mine(tmp_path / "runs", SHARED_MODEL, dataset_name)
+    selected = [int(r["frame"]) for r in csv.DictReader((run / "selection.csv").open())]
+    assert len(selected) == 9  # 5% of 179 frames
+    dataset = fo.load_dataset(dataset_name)
+    assert sorted(dataset.values("frame_number")) == sorted(selected)
+    for sample in dataset:
+        assert Path(sample.filepath).is_file()
+        assert sample.video_path == str(TUD.resolve()) and len(sample.video_hash) == 64
+        assert sample.timestamp == pytest.approx((sample.frame_number - 1) / 25, abs=1e-3)
+        assert sample.uncertainty > 0 and sample.reasons and sample.mining_run and sample.model
+        assert sample.tags == [TAG_TO_REVIEW]
+        tracked = [d for d in sample.predictions.detections if d.kind == "tracked"]
+        assert tracked and all(d.label == "person" and d.index >= 1 and 0 < d.confidence <= 1 for d in tracked)
+        assert all(d.label == "person" for d in sample.ground_truth.detections)
+    assert sum(len(s.suspect_regions.detections) for s in dataset) > 0
+
+    # The reviewer corrects one sample and marks it reviewed.
+    target = dataset.sort_by("uncertainty", reverse=True).first()
+    target.ground_truth.detections = target.ground_truth.detections[1:] + [
+        fo.Detection(label="person", bounding_box=[0.5, 0.3, 0.1, 0.4])
+    ]
+    target.tags.append(TAG_REVIEWED)
+    target.save()
+    corrected = fingerprint(dataset[target.id].ground_truth)
+
+    # Mining the same video again leaves the sample count unchanged.
+    mine(tmp_path / "runs", SHARED_MODEL, dataset_name)
+    assert dataset.count() == len(selected)
+    # Another model (the sample detector, class person) mines it again: the correction survives.
+    mine(tmp_path / "runs", SAMPLE_MODEL, dataset_name)
+    dataset.reload()
+    assert len(dataset.values("vidal_key")) == len(set(dataset.values("vidal_key")))
+    assert fingerprint(dataset[target.id].ground_truth) == corrected
+    assert TAG_REVIEWED in dataset[target.id].tags
+    assert len(dataset.list_runs()) == 3

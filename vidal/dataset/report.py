@@ -1,0 +1,117 @@
+"""What a dataset holds: samples per video and per mining run, review progress, missing media."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidal.dataset.connection import check_name, connect
+from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, VIEW_TO_REVIEW, vidal_info
+from vidal.errors import DatasetError
+
+
+@dataclass
+class VideoStatus:
+    """Samples of one video (by content hash)."""
+
+    video_hash: str
+    path: str
+    mined: int
+    to_review: int
+    reviewed: int
+
+
+@dataclass
+class RunStatus:
+    """A mining run recorded on the dataset."""
+
+    run_id: str
+    record: dict[str, Any]
+    samples: int
+    reviewed: int
+
+
+@dataclass
+class DatasetStatus:
+    """The state of a vidal dataset.
+
+    Attributes:
+        name: The dataset.
+        labels: Its classes.
+        media_dir: Where its frame images were first written.
+        mined: Samples.
+        to_review: Samples in the "to review" view (tagged ``to_review``, not ``reviewed``).
+        reviewed: Samples tagged ``reviewed``.
+        missing_images: Samples whose image file is gone.
+        videos: Per video, most samples first.
+        runs: Per mining run, oldest first.
+        extra: Other records on the dataset (models, trainings).
+    """
+
+    name: str
+    labels: list[str]
+    media_dir: str
+    mined: int
+    to_review: int
+    reviewed: int
+    missing_images: int
+    videos: list[VideoStatus] = field(default_factory=list)
+    runs: list[RunStatus] = field(default_factory=list)
+
+
+def load_vidal_dataset(name: str) -> Any:
+    """Load an existing vidal dataset.
+
+    Raises:
+        DatasetError: Invalid name, unreachable database, no such dataset, or not vidal's.
+    """
+    check_name(name)
+    fo = connect()
+    if not fo.dataset_exists(name):
+        known = [n for n in fo.list_datasets()]
+        hint = f"; datasets here: {', '.join(known)}" if known else ""
+        raise DatasetError(f"no dataset {name!r}: run `vidal mine VIDEO --dataset {name}` first{hint}")
+    dataset = fo.load_dataset(name)
+    vidal_info(dataset)
+    return dataset
+
+
+def dataset_status(name: str) -> DatasetStatus:
+    """Count a dataset's samples per video and per run, and its review progress."""
+    dataset = load_vidal_dataset(name)
+    info = vidal_info(dataset)
+    reviewed_view = dataset.match_tags(TAG_REVIEWED)
+    to_review_view = dataset.load_saved_view(VIEW_TO_REVIEW) if dataset.has_saved_view(VIEW_TO_REVIEW) else (
+        dataset.match_tags(TAG_TO_REVIEW).match_tags(TAG_REVIEWED, bool=False)
+    )
+    mined = dataset.count_values("video_hash")
+    reviewed = reviewed_view.count_values("video_hash")
+    waiting = to_review_view.count_values("video_hash")
+    hashes, paths = dataset.values("video_hash"), dataset.values("video_path")
+    path_of = dict(zip(hashes, paths))
+    videos = [
+        VideoStatus(h, path_of.get(h, "?"), count, waiting.get(h, 0), reviewed.get(h, 0))
+        for h, count in sorted(mined.items(), key=lambda item: -item[1])
+    ]
+    per_run = dataset.count_values("mining_runs")
+    per_run_reviewed = reviewed_view.count_values("mining_runs")
+    runs = []
+    for key in dataset.list_runs():
+        config = dataset.get_run_info(key).config.serialize()
+        if config.get("kind") != "vidal_mine":
+            continue
+        runs.append(RunStatus(key, config, per_run.get(key, 0), per_run_reviewed.get(key, 0)))
+    runs.sort(key=lambda r: str(r.record.get("started")))
+    missing = sum(1 for path in dataset.values("filepath") if not Path(path).is_file())
+    return DatasetStatus(
+        name=name,
+        labels=list(info["labels"]),
+        media_dir=str(info.get("media_dir", "")),
+        mined=len(dataset),
+        to_review=len(to_review_view),
+        reviewed=len(reviewed_view),
+        missing_images=missing,
+        videos=videos,
+        runs=runs,
+    )
