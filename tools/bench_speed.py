@@ -102,7 +102,7 @@ def main() -> int:
                  str(work / "ultralytics.txt")]
 
     def vidal_cmd(video: Path, out: Path) -> list[str]:
-        return [vidal_bin, "mine", str(video), "--model", str(args.model), "--classes", "person",
+        return [vidal_bin, "mine", "--no-push", str(video), "--model", str(args.model), "--classes", "person",
                 "--imgsz", str(args.imgsz), "--out", str(out)]
 
     walls: dict[str, list[float]] = {"ultralytics": [], "vidal": []}

@@ -47,6 +47,34 @@ def ensure_writable(root: Path) -> None:
         raise OutputError(f"output folder is not writable: {root}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_abandoned(root: Path) -> list[Path]:
+    """Delete the staging folders of runs whose process died (killed before it could clean up).
+
+    A staging folder is named ``.NAME.partial-PID-XXXX``; one whose process still runs (a
+    concurrent ``vidal mine``) is left alone.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for path in root.glob(".*.partial-*"):
+        pid_text = path.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if path.is_dir() and pid_text.isdigit() and not _alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 class RunFolder:
     """A run folder under construction.
 
@@ -59,8 +87,9 @@ class RunFolder:
         ensure_writable(root)
         self.root = root
         self.name = name
+        remove_abandoned(root)
         try:
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=root))
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=root))
         except OSError as error:
             raise OutputError(f"cannot create a folder in {root}: {error.strerror}") from error
 
