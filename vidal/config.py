@@ -71,6 +71,9 @@ def _default_signals() -> dict[str, SignalConfig]:
         "class_flip": SignalConfig(),
         "short_track": SignalConfig(),
         "crowding": SignalConfig(weight=0.3),
+        "fragmentation": SignalConfig(),
+        "flicker": SignalConfig(),
+        "appearance": SignalConfig(),
     }
 
 
