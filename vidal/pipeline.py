@@ -35,7 +35,7 @@ from vidal.outputs import (
     write_json,
     write_timeline,
 )
-from vidal.scoring import Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame
+from vidal.scoring import Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame, suspect_events
 from vidal.scoring.signals import binary_entropy
 from vidal.selection import FrameTable, select
 from vidal.tracking import ByteTracker
@@ -178,6 +178,7 @@ def frame_table(records: list[FrameRecord]) -> FrameTable:
         score=np.array([r.score for r in records]),
         least_confidence=np.array(least),
         entropy=np.array(entropy),
+        events=suspect_events([r.objects for r in records], [r.uncertainty for r in records]),
     )
 
 
