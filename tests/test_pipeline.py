@@ -107,7 +107,9 @@ def test_regions_name_the_missed_object(tmp_path: Path, scene_video: Path) -> No
     detector = ScriptedDetector(misses={f: [2] for f in range(10, 14)})
     config = load_config(overrides=["selection.budget=3", "selection.min_gap_s=0"])
     result = mine_source(open_source(scene_video), detector, config, tmp_path)
-    assert set(result.selected) <= {10, 11, 12, 13, 14}
+    # the miss goes first; its other frames then count half (one event), so the crossing follows
+    assert result.selected[0] in {10, 11, 12, 13, 14}
+    assert len(set(result.selected) & {10, 11, 12, 13, 14}) == 1
     regions = list(csv.DictReader((result.run_dir / "regions.csv").open()))
     predicted = [r for r in regions if r["kind"] == "predicted"]
     assert predicted and all(r["track_id"] == "3" and "missed" in r["reasons"] for r in predicted)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidal.selection import STRATEGIES, FrameTable, greedy_with_gap, select
+from vidal.selection import EVENT_DISCOUNT, STRATEGIES, FrameTable, greedy_events, greedy_with_gap, select
 
 
 def table(scores: list[float]) -> FrameTable:
@@ -56,3 +56,36 @@ def test_vidal_picks_highest_scores() -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="valid: .*random"):
         select(table([1.0]), 1, strategy="best")
+
+
+def events(pairs: list[tuple[int, int, float]]) -> dict[str, np.ndarray]:
+    frame_index, event, value = zip(*pairs)
+    return {"frame_index": np.array(frame_index), "event": np.array(event), "value": np.array(value, float)}
+
+
+def test_greedy_events_spreads_over_distinct_events() -> None:
+    # frames 0-2 show one occlusion (event 1); frame 6 a switch (event 2), less uncertain
+    scores = np.array([5.0, 4.8, 4.6, 0, 0, 0, 3.0, 0, 0, 0])
+    table = events([(0, 1, 5.0), (1, 1, 4.8), (2, 1, 4.6), (6, 2, 3.0)])
+    frames = np.arange(1, 11)
+    assert greedy_events(scores, frames, table, budget=2, min_gap=0).tolist() == [0, 6]
+    # without events the same frames are near-duplicates only within the gap
+    assert greedy_with_gap(scores, frames, budget=2, min_gap=0).tolist() == [0, 1]
+
+
+def test_greedy_events_keeps_frames_with_much_else() -> None:
+    # frame 1 shows event 1 again (3 of its 8), but its other uncertainty still beats frame 4
+    scores = np.array([9.0, 8.0, 0, 0, 5.0])
+    table = events([(0, 1, 3.0), (1, 1, 3.0), (4, 2, 5.0)])
+    picked = greedy_events(scores, np.arange(1, 6), table, budget=2, min_gap=0)
+    assert 8.0 - (1 - EVENT_DISCOUNT) * 3.0 > 5.0
+    assert picked.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("min_gap", [0, 1, 3])
+def test_greedy_events_gap_and_fill(min_gap: int) -> None:
+    scores = np.array([9.0, 8.0, 7.0, 6.0])
+    picked = greedy_events(scores, np.arange(1, 5), events([(0, 1, 9.0)]), budget=3, min_gap=min_gap)
+    assert len(set(picked.tolist())) == 3 and picked[0] == 0
+    if min_gap == 1:
+        assert picked.tolist()[:2] == [0, 2]

@@ -12,7 +12,10 @@ frames (at least 8) is scored by:
 - ID-switch recall: share of ID switches within 5 frames of a selected frame.
 
 ``random`` is averaged over ``--random-seeds`` draws. The ablation re-scores the same run
-without each signal.
+without each signal. The overhead is the time spent in scoring (object tables, track
+history, signals, deferred signals) and selection (frame table, suspect events, strategy),
+as a share of the run's processing time (decode, detect, track, score, select), measured
+by timing those calls inside the same ``mine_source`` run.
 
     python tools/bench_selection.py          # writes the tables to BENCHMARKS.md
 """
@@ -20,9 +23,12 @@ without each signal.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +84,45 @@ def figures(selected: list[int], errors, found: list[Episode], switches: list[in
     }
 
 
+class Stopwatch:
+    """Accumulates the time spent in the wrapped functions."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+def timed_scoring(scoring: Stopwatch, selecting: Stopwatch) -> list[tuple[object, str, Callable]]:
+    """Wrap the pipeline's scoring and selection calls; return what to restore."""
+    import vidal.pipeline as pipeline
+    from vidal.scoring import TrackHistory
+
+    patched = []
+    for owner, name, stopwatch in [
+        (pipeline, "score_frame", scoring), (pipeline, "_resolve_ended", scoring),
+        (TrackHistory, "majority_class", scoring), (TrackHistory, "recent_gaps", scoring),
+        (TrackHistory, "appearance_distance", scoring), (TrackHistory, "record", scoring),
+        (pipeline, "frame_table", selecting), (pipeline, "select", selecting),
+    ]:
+        original = getattr(owner, name)
+        patched.append((owner, name, original))
+        setattr(owner, name, stopwatch.wrap(original))
+    original_build = pipeline.ObjectTable.__dict__["build"]
+    patched.append((pipeline.ObjectTable, "build", original_build))
+    pipeline.ObjectTable.build = classmethod(scoring.wrap(original_build.__func__))
+    return patched
+
+
 def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[str], work: Path, seeds: int,
               overrides: list[str]):
     from vidal.config import load_config
@@ -94,7 +139,16 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     config = load_config(None, settings)
     detector = build_detector(config)
     source = open_source(video)
-    result = mine_source(source, detector, config, work)
+    scoring, selecting = Stopwatch(), Stopwatch()
+    patched = timed_scoring(scoring, selecting)
+    try:
+        result = mine_source(source, detector, config, work)
+    finally:
+        for owner, attribute, original in patched:
+            setattr(owner, attribute, original)
+    # The processing clock covers decode, detect, track and score; the selection runs after it.
+    mine_seconds = result.seconds + selecting.seconds
+    overhead_seconds = scoring.seconds + selecting.seconds
     errors = frame_errors(read_mot(gt_path), read_mot(result.run_dir / "tracks.txt"), [r.frame for r in result.records])
     found, switches = episodes(errors)
     n = len(result.records)
@@ -119,10 +173,13 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     for signal in sorted(result.records[0].signals):
         for record in result.records:
             kept = {k: v for k, v in record.signals.items() if k != signal}
-            record.score = combine(kept, len(record.objects)).score
+            scored = combine(kept, len(record.objects))
+            record.score, record.uncertainty = scored.score, scored.object_uncertainty
         ablation[f"without {signal}"] = figures(pick("vidal", frame_table(result.records)), errors, found, switches)
     info = {"frames": n, "budget": budget, "errors": int(errors.total.sum()), "episodes": len(found),
-            "switches": len(switches), "mean": float(errors.total.mean()), "max": int(errors.total.max())}
+            "switches": len(switches), "mean": float(errors.total.mean()), "max": int(errors.total.max()),
+            "scoring_ms": 1000 * overhead_seconds / n, "mine_ms": 1000 * mine_seconds / n,
+            "overhead": overhead_seconds / mine_seconds}
     return rows, ablation, info
 
 
@@ -154,6 +211,10 @@ def main() -> int:
             lines.append(f"| {strategy} | {f['lift']:.2f} | {f['coverage']:.2f} | {f['switch_recall']:.2f} |")
             print(f"{name:20s} {strategy:24s} lift {f['lift']:.2f} coverage {f['coverage']:.2f} "
                   f"switch recall {f['switch_recall']:.2f}")
+        lines.append(f"\nScoring and selection: {info['scoring_ms']:.2f} ms per frame of {info['mine_ms']:.1f} ms "
+                     f"of processing per frame (decode, detect, track, score, select): **{100 * info['overhead']:.1f}%**.")
+        print(f"{name:20s} scoring+selection {info['scoring_ms']:.2f} ms/frame of {info['mine_ms']:.1f} ms/frame "
+              f"({100 * info['overhead']:.1f}%)")
         body.append("\n".join(lines))
     if not args.no_write and body:
         write_section(

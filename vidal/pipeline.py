@@ -37,7 +37,7 @@ from vidal.outputs import (
     write_json,
     write_timeline,
 )
-from vidal.scoring import SHORT_TRACK_HITS, Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame
+from vidal.scoring import Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame, suspect_events
 from vidal.scoring.signals import binary_entropy
 from vidal.selection import FrameTable, select
 from vidal.tracking import ByteTracker
@@ -180,6 +180,7 @@ def frame_table(records: list[FrameRecord]) -> FrameTable:
         score=np.array([r.score for r in records]),
         least_confidence=np.array(least),
         entropy=np.array(entropy),
+        events=suspect_events([r.objects for r in records], [r.uncertainty for r in records]),
     )
 
 
@@ -251,13 +252,12 @@ def kept_labels(detector: Detector) -> list[str]:
 def _resolve_ended(
     ended: list[RemovedTrack], history: TrackHistory, records: list[FrameRecord], weights: dict[str, float]
 ) -> None:
-    """Set the deferred signals of tracks that ended (short-lived tracks)."""
+    """Set the deferred signals of tracks that ended (short-lived tracks, fragmentation)."""
     for removed in ended:
-        places = history.close(removed)
-        # A track still tracked when the video ends may just have entered: not short-lived.
-        if removed.reason != "end" and removed.hits <= SHORT_TRACK_HITS:
-            for record_index, object_index in places:
-                records[record_index].set_signal("short_track", object_index, weights.get("short_track", 0.0))
+        for deferred in history.close(removed):
+            records[deferred.record_index].set_signal(
+                deferred.signal, deferred.object_index, deferred.value * weights.get(deferred.signal, 0.0)
+            )
 
 
 def mine_source(
@@ -310,7 +310,7 @@ def _mine(
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
     records: list[FrameRecord] = []
-    history = TrackHistory()
+    history = TrackHistory(info.width, info.height)
     track_ids: set[int] = set()
     detections_total = 0
     failure: DecodeError | None = None
@@ -343,6 +343,8 @@ def _mine(
                 tc.track_high_thresh,
                 tc.track_low_thresh,
                 history.majority_class(objects),
+                history.recent_gaps(len(records), objects),
+                history.appearance_distance(objects, frame.image if "appearance" in weights else None),
             )
             scored = score_frame(context, weights)
             records.append(

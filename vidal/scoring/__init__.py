@@ -1,12 +1,13 @@
 """Uncertainty scoring: per-object signals and the frame score that aggregates them."""
 
-from vidal.scoring.frame import FrameScore, combine, score_frame
-from vidal.scoring.history import TrackHistory
+from vidal.scoring.frame import FrameScore, combine, score_frame, suspect_events
+from vidal.scoring.history import Deferred, TrackHistory
 from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import DEFERRED_SIGNALS, SHORT_TRACK_HITS, SIGNALS, SignalContext, get_signal, register_signal
 
 __all__ = [
     "DEFERRED_SIGNALS",
+    "Deferred",
     "SHORT_TRACK_HITS",
     "SIGNALS",
     "TrackHistory",
@@ -18,4 +19,5 @@ __all__ = [
     "get_signal",
     "register_signal",
     "score_frame",
+    "suspect_events",
 ]

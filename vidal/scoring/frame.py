@@ -9,11 +9,12 @@ what a labeling budget should maximise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from vidal.scoring.objects import ObjectTable
 from vidal.scoring.signals import SignalContext, get_signal
 
 # A signal is named among a frame's reasons if it carries at least this share of the score.
@@ -67,3 +68,38 @@ def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
     for name, weight in weights.items():
         weighted[name] = np.clip(np.nan_to_num(get_signal(name)(ctx), nan=0.0), 0.0, 1.0) * weight
     return combine(weighted, len(ctx.objects))
+
+
+# An object takes part in a suspect event from this uncertainty on: the level at which the
+# run lists it as a region to review (one real signal; a lone crowding signal stays under).
+EVENT_MIN_UNCERTAINTY = 0.35
+
+
+def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Group the uncertain objects of a run into suspect events, for the selection.
+
+    A suspect event is a track with uncertain objects: its occlusions, misses, ambiguous
+    matches, switch or short life are one story a labeler understands from one frame.
+    Detections no track took stand alone (no event). Each frame-event pair carries the
+    event's share of the frame score: the summed uncertainty of the track's objects there.
+
+    Args:
+        objects: Per processed frame, its objects.
+        uncertainty: Per processed frame, its objects' uncertainty ``(N,)``.
+
+    Returns:
+        ``{"frame_index", "event", "value"}``, parallel arrays over frame-event pairs, as
+        :attr:`vidal.selection.FrameTable.events`.
+    """
+    frame_index, event, value = [], [], []
+    for k, (table, u) in enumerate(zip(objects, uncertainty)):
+        keep = (table.track_id >= 0) & (u >= EVENT_MIN_UNCERTAINTY)
+        if not keep.any():
+            continue
+        ids, inverse = np.unique(table.track_id[keep], return_inverse=True)
+        frame_index.append(np.full(len(ids), k, np.int64))
+        event.append(ids.astype(np.int64))
+        value.append(np.bincount(inverse, weights=u[keep], minlength=len(ids)))
+    if not event:
+        return {"frame_index": np.zeros(0, np.int64), "event": np.zeros(0, np.int64), "value": np.zeros(0)}
+    return {"frame_index": np.concatenate(frame_index), "event": np.concatenate(event), "value": np.concatenate(value)}

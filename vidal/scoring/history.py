@@ -1,32 +1,68 @@
-"""Per-video memory of tracks that some signals need: class votes and track lengths.
+"""Per-video memory of tracks that some signals need.
 
-Owned by the pipeline, one per video; signals stay plain functions of their context. The
-history holds only live tracks (entries are dropped when the tracker removes a track), so
-its size does not grow with the length of the video.
+Owned by the pipeline, one per video; signals stay plain functions of their context. For
+each live track the history keeps its class votes, where its objects are in the run's
+records (for the signals resolved when the track ends), when it was re-found after a gap
+(flicker), its last clean appearance (appearance change) and the new tracks born near it
+while it was lost (fragmentation). Entries are dropped when the tracker removes a track, so
+the memory does not grow with the length of the video.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from vidal.scoring.appearance import bhattacharyya, box_histograms
 from vidal.scoring.objects import Kind, ObjectTable
-from vidal.tracking.bytetrack import RemovedTrack
+from vidal.scoring.signals import (
+    CLEAN_IOU,
+    ESTABLISHED_HITS,
+    FLICKER_WINDOW,
+    FRAGMENT_DISTANCE,
+    FRAGMENT_FRAMES,
+    SHORT_TRACK_HITS,
+    away_from_border,
+)
+from vidal.tracking.bytetrack import RemovedTrack, Stage
+from vidal.tracking.matching import box_iou
+
+
+class Deferred(NamedTuple):
+    """A signal value known only after a track ended, for one object of an earlier frame."""
+
+    signal: str
+    record_index: int
+    object_index: int
+    value: float
 
 
 @dataclass
 class _TrackMemory:
     classes: Counter[int] = field(default_factory=Counter)
     places: list[tuple[int, int]] = field(default_factory=list)  # (record index, object index)
+    regained: list[int] = field(default_factory=list)  # record indices of re-activations
+    reference: np.ndarray | None = None  # histogram of the last clean view
+    interrupted: bool = False  # lost or crowded since the reference
+    newborns: list[_TrackMemory] = field(default_factory=list)  # tracks born near it while lost
 
 
 class TrackHistory:
-    """Class votes and object positions of the live tracks of one video."""
+    """What the signals need to remember about the tracks of one video.
 
-    def __init__(self) -> None:
+    Args:
+        width: Frame width in pixels.
+        height: Frame height in pixels.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
         self._tracks: dict[int, _TrackMemory] = {}
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # histograms, clean mask
 
     def majority_class(self, objects: ObjectTable) -> np.ndarray:
         """Per object, the class its track had most often before this frame (-1 if none)."""
@@ -37,14 +73,110 @@ class TrackHistory:
                 out[k] = memory.classes.most_common(1)[0][0]
         return out
 
+    def recent_gaps(self, record_index: int, objects: ObjectTable) -> np.ndarray:
+        """Per object, how often its track was re-found after a gap in the last
+        :data:`~vidal.scoring.signals.FLICKER_WINDOW` frames, this one included; ``(N,)``."""
+        out = np.zeros(len(objects), np.int64)
+        for k, track_id in enumerate(objects.track_id):
+            memory = self._tracks.get(int(track_id))
+            if memory is not None:
+                out[k] = sum(1 for r in memory.regained if record_index - r < FLICKER_WINDOW)
+            out[k] += int(objects.reactivated[k] and objects.kind[k] == Kind.TRACKED)
+        return out
+
+    def appearance_distance(self, objects: ObjectTable, image: np.ndarray | None) -> np.ndarray:
+        """Per object, how far its look moved across an interruption; ``(N,)`` float64.
+
+        A tracked object seen clean (no overlap with any other object) after its track was
+        lost or crowded is compared with the track's last clean view (Bhattacharyya
+        distance of hue-saturation histograms). NaN where there is nothing to compare. Call
+        once per frame, before :meth:`record`, with the frame's BGR image (``None``: no
+        appearance).
+        """
+        n = len(objects)
+        out = np.full(n, np.nan)
+        if image is None or n == 0:
+            self._pending = None
+            return out
+        tracked = objects.kind == Kind.TRACKED
+        histograms = np.full((n, 0), np.nan, np.float32)
+        if tracked.any():
+            found = box_histograms(image, objects.xyxy[tracked])
+            histograms = np.full((n, found.shape[1]), np.nan, np.float32)
+            histograms[tracked] = found
+        iou = box_iou(objects.xyxy, objects.xyxy)
+        np.fill_diagonal(iou, 0.0)
+        clean = tracked & (iou.max(1, initial=0.0) < CLEAN_IOU)
+        for k in np.flatnonzero(clean):
+            memory = self._tracks.get(int(objects.track_id[k]))
+            if memory is not None and memory.interrupted and memory.reference is not None:
+                out[k] = bhattacharyya(memory.reference, histograms[k])
+        self._pending = (histograms, clean)
+        return out
+
     def record(self, record_index: int, objects: ObjectTable) -> None:
-        """Remember the frame's tracked objects (after they were scored)."""
+        """Remember the frame's objects (after they were scored)."""
+        pending, self._pending = self._pending, None
         for k in np.flatnonzero(objects.kind == Kind.TRACKED):
             memory = self._tracks.setdefault(int(objects.track_id[k]), _TrackMemory())
             memory.classes[int(objects.class_id[k])] += 1
             memory.places.append((record_index, int(k)))
+            if objects.reactivated[k]:
+                memory.regained.append(record_index)
+            memory.regained = [r for r in memory.regained if record_index - r < FLICKER_WINDOW]
+            if pending is not None and pending[0].shape[1]:
+                histograms, clean = pending
+                if clean[k] and not np.isnan(histograms[k]).any():
+                    memory.reference, memory.interrupted = histograms[k], False
+                else:
+                    memory.interrupted = True
+        lost = np.flatnonzero(objects.kind == Kind.PREDICTED)
+        for k in lost:
+            memory = self._tracks.get(int(objects.track_id[k]))
+            if memory is not None:
+                memory.interrupted = True
+        births = np.flatnonzero((objects.kind == Kind.TRACKED) & (objects.stage == Stage.BIRTH))
+        if len(lost) and len(births):
+            self._note_births(objects, lost, births)
 
-    def close(self, removed: RemovedTrack) -> list[tuple[int, int]]:
-        """Forget a removed track; return where its objects were, for deferred signals."""
+    def _note_births(self, objects: ObjectTable, lost: np.ndarray, births: np.ndarray) -> None:
+        """Link each new track to the lost tracks whose predicted box it was born near."""
+        lost_xyxy, birth_xyxy = objects.xyxy[lost], objects.xyxy[births]
+        centre = lambda b: np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)  # noqa: E731
+        distance = np.linalg.norm(centre(lost_xyxy)[:, None] - centre(birth_xyxy)[None], axis=2)
+        scale = np.maximum((lost_xyxy[:, 3] - lost_xyxy[:, 1])[:, None], (birth_xyxy[:, 3] - birth_xyxy[:, 1])[None])
+        for i, j in zip(*np.nonzero(distance <= FRAGMENT_DISTANCE * scale)):
+            memory = self._tracks.get(int(objects.track_id[lost[i]]))
+            newborn = self._tracks.get(int(objects.track_id[births[j]]))
+            if memory is not None and newborn is not None:
+                memory.newborns.append(newborn)
+
+    def close(self, removed: RemovedTrack) -> list[Deferred]:
+        """Forget a removed track; return the deferred signal values it resolves.
+
+        - ``short_track``: every object of a track that ended after at most
+          :data:`~vidal.scoring.signals.SHORT_TRACK_HITS` detections (not one still tracked
+          when the video ended: it may just have entered);
+        - ``fragmentation``: the last :data:`~vidal.scoring.signals.FRAGMENT_FRAMES`
+          objects of an established track that was lost away from the image border and
+          never found again, and the first ones of every confirmed track born near its
+          predicted box while it was lost.
+        """
         memory = self._tracks.pop(removed.track_id, None)
-        return [] if memory is None else memory.places
+        if memory is None:
+            return []
+        out: list[Deferred] = []
+        if removed.reason != "end" and removed.hits <= SHORT_TRACK_HITS:
+            out.extend(Deferred("short_track", r, k, 1.0) for r, k in memory.places)
+        box = np.asarray(removed.last_xyxy, np.float64)[None]
+        newborns = [n for n in memory.newborns if len(n.places) >= 2]  # confirmed: reported tracks
+        if (
+            removed.reason == "lost"
+            and removed.hits >= ESTABLISHED_HITS
+            and newborns
+            and bool(away_from_border(box, self.width, self.height)[0])
+        ):
+            out.extend(Deferred("fragmentation", r, k, 1.0) for r, k in memory.places[-FRAGMENT_FRAMES:])
+            for newborn in newborns:
+                out.extend(Deferred("fragmentation", r, k, 1.0) for r, k in newborn.places[:FRAGMENT_FRAMES])
+        return out

@@ -1,0 +1,63 @@
+"""Cheap appearance features of boxes: hue-saturation histograms, compared by Bhattacharyya.
+
+A colour histogram of the box is a classic appearance model for tracking people (Comaniciu,
+Ramesh & Meer, 2003, mean-shift tracking): it ignores pose and small shifts of the box and
+costs a fraction of a millisecond, unlike a re-identification network. Hue and saturation
+only: brightness changes with shadows and lighting, the colour of clothing does not.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# 16 hue x 8 saturation bins: coarse enough that a few hundred pixels fill them (a person of
+# 60 x 150 pixels gives ~2,000 pixels in the box's core), fine enough to tell a red coat from
+# an orange one (hue bins of 11 degrees).
+HUE_BINS = 16
+SATURATION_BINS = 8
+# The core of the box whose colours are counted, as shares of its width and height from each
+# side: detector boxes of people carry background at the sides and the ground below the
+# feet, and in a crowd the neighbour's edges; the central half of the width over the upper
+# 10-60 % of the height (torso and legs) is mostly the object itself.
+CORE_X = (0.25, 0.75)
+CORE_Y = (0.1, 0.6)
+# Boxes whose core is smaller than this many pixels give no histogram (too few to count).
+MIN_CORE_PIXELS = 64
+
+
+def box_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    """Hue-saturation histograms of the cores of boxes of a BGR image.
+
+    Args:
+        image: BGR image, shape ``(H, W, 3)``, uint8.
+        xyxy: Pixel boxes, shape ``(N, 4)``.
+
+    Returns:
+        Histograms normalised to sum 1, shape ``(N, HUE_BINS * SATURATION_BINS)``, float32;
+        a row of NaN where the box's core is outside the image or too small.
+    """
+    height, width = image.shape[:2]
+    out = np.full((len(xyxy), HUE_BINS * SATURATION_BINS), np.nan, np.float32)
+    for k, (x1, y1, x2, y2) in enumerate(np.asarray(xyxy, np.float64).reshape(-1, 4)):
+        w, h = x2 - x1, y2 - y1
+        cx1 = int(np.clip(x1 + CORE_X[0] * w, 0, width))
+        cx2 = int(np.clip(x1 + CORE_X[1] * w, 0, width))
+        cy1 = int(np.clip(y1 + CORE_Y[0] * h, 0, height))
+        cy2 = int(np.clip(y1 + CORE_Y[1] * h, 0, height))
+        if (cx2 - cx1) * (cy2 - cy1) < MIN_CORE_PIXELS:
+            continue
+        hsv = cv2.cvtColor(np.ascontiguousarray(image[cy1:cy2, cx1:cx2]), cv2.COLOR_BGR2HSV)
+        hist = cv2.calcHist([hsv], [0, 1], None, [HUE_BINS, SATURATION_BINS], [0, 180, 0, 256]).ravel()
+        out[k] = hist / max(float(hist.sum()), 1.0)
+    return out
+
+
+def bhattacharyya(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance of two normalised histograms: 0 identical, 1 disjoint.
+
+    NaN if either histogram is missing.
+    """
+    if np.isnan(a).any() or np.isnan(b).any():
+        return float("nan")
+    return float(cv2.compareHist(a.astype(np.float32), b.astype(np.float32), cv2.HISTCMP_BHATTACHARYYA))
