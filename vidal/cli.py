@@ -32,6 +32,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
+LATEST = "latest"
 
 
 def _setup_logging(debug: bool) -> None:
@@ -111,7 +112,7 @@ def _parse_classes(classes: str | None) -> list[str | int] | None:
 @app.command()
 def mine(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image folders (MOTChallenge img1/) or folders of videos.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Detector: .pt, ONNX, OpenVINO folder or Ultralytics name.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Detector: .pt, ONNX, OpenVINO folder, Ultralytics name, or 'latest' (the dataset's newest trained model).")] = None,
     classes: Annotated[str | None, typer.Option("--classes", help="Comma-separated class names or ids to keep.")] = None,
     conf: Annotated[float | None, typer.Option("--conf", help="Minimum detection score.")] = None,
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference image size.")] = None,
@@ -160,6 +161,10 @@ def mine(
             from vidal.dataset.connection import check_name
 
             check_name(cfg.dataset.name)
+        if cfg.detector.model == LATEST:
+            from vidal.dataset.models import latest_model_path
+
+            cfg.detector.model = latest_model_path(cfg.dataset.name)
         sources = [open_source(path) for path in expand_inputs(inputs)]
         for source in sources:
             check_budget(source, cfg)
@@ -322,13 +327,34 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
             rec = r.record
             runs.add_row(
                 r.run_id, str(rec.get("started")), Path(str(rec.get("video_path"))).name,
-                Path(str(rec.get("model_path") or rec.get("model"))).name, str(rec.get("selected")),
+                _model_label(rec.get("model_path") or rec.get("model"), st.models), str(rec.get("selected")),
                 str(rec.get("added")), str(rec.get("updated")), str(rec.get("protected")), str(r.reviewed),
                 str(rec.get("status")),
             )
         wide.print(runs)
+        if st.models:
+            lineage = Table("model", "created", "base", "train", "val", "mAP50 base -> new", "mAP50-95 base -> new",
+                            "epochs", "file", title="models trained on this dataset")
+            for m in st.models:
+                metrics = m["metrics"]
+                lineage.add_row(
+                    f"v{m['version']}", str(m.get("created")), _model_label(m["base"], st.models),
+                    str(len(m.get("train_samples", []))), str(len(m.get("val_samples", []))),
+                    f"{metrics['base']['map50']:.3f} -> {metrics['new']['map50']:.3f}",
+                    f"{metrics['base']['map']:.3f} -> {metrics['new']['map']:.3f}",
+                    str(m.get("epochs")), m["model_path"],
+                )
+            wide.print(lineage)
 
     _run(debug, body)
+
+
+def _model_label(path: str | None, models: list[dict[str, Any]]) -> str:
+    """``v2`` for a model trained on the dataset, else the file name."""
+    for m in models:
+        if path and Path(path) == Path(m["model_path"]):
+            return f"v{m['version']}"
+    return Path(str(path)).name
 
 
 @app.command()
@@ -348,6 +374,80 @@ def export(
         out.print(f"exported {count} reviewed samples to {out_dir} ({fmt})", highlight=False, soft_wrap=True)
 
     _run(debug, body)
+
+
+@app.command()
+def train(
+    dataset: DatasetOption = "vidal",
+    base: Annotated[str | None, typer.Option("--base", help="Model to fine-tune (.pt, or a .yaml architecture) [default: the dataset's latest model, else the model of its latest mining run].")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 10,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", min=32, max=4096, help="Training image size [default: the base's].")] = None,
+    val_frac: Annotated[float, typer.Option("--val-frac", min=0.05, max=0.5, help="Share of time blocks held out for validation.")] = 0.2,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size.")] = 16,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0... [default: the first GPU, else the CPU].")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for run folders.")] = Path("vidal-runs"),
+    debug: DebugOption = False,
+) -> None:
+    """Fine-tune the detector on the reviewed samples, score it against its base, record it on the dataset."""
+
+    def body() -> None:
+        from vidal.dataset.connection import check_name
+        from vidal.training import plan_training, run_training
+
+        check_name(dataset)
+        plan = plan_training(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
+                             device=device, out_root=out_dir)
+        console.print(
+            f"training {Path(plan.base).name} on {len(plan.train_ids)} reviewed frames, validating on "
+            f"{len(plan.val_ids)} ({len(plan.dropped_ids)} left out for being near them in time); "
+            f"{plan.epochs} epochs at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("export", total=plan.epochs, completed=0)
+
+            def on_stage(stage: str) -> None:
+                bar.update(task, description=stage)
+
+            def on_epoch(epoch: int, total: int) -> None:
+                bar.update(task, description="train", completed=epoch, total=total)
+
+            result = run_training(plan, on_stage=on_stage, on_epoch=on_epoch)
+            bar.update(task, description="done")
+        _print_training(result.record)
+
+    _run(debug, body)
+
+
+def _print_training(record: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    metrics = record["metrics"]
+    base, new = metrics["base"], metrics["new"]
+    table = Table("class", "base mAP50", "new mAP50", "base mAP50-95", "new mAP50-95",
+                  title=f"validation: {metrics['val_images']} held-out frames ({metrics['validator']} validator)")
+    table.add_row("[bold]all[/]", f"{base['map50']:.3f}", f"{new['map50']:.3f}", f"{base['map']:.3f}", f"{new['map']:.3f}")
+    for name, scores in new["per_class"].items():
+        before = base["per_class"].get(name, {"map50": 0.0, "map": 0.0})
+        table.add_row(escape(name), f"{before['map50']:.3f}", f"{scores['map50']:.3f}", f"{before['map']:.3f}",
+                      f"{scores['map']:.3f}")
+    out.print(table)
+    verdict = "better than" if metrics["improved"] else "[bold yellow]not better than[/]"
+    out.print(
+        f"model v{record['version']} ({len(record['train_samples'])} training frames, {record['epochs']} epochs, "
+        f"{record['train_seconds']:.0f} s) is {verdict} its base {escape(Path(record['base']).name)} on mAP50; "
+        f"saved {escape(record['model_path'])}. Mine the next round with: vidal mine VIDEO --model latest",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def run() -> None:  # pragma: no cover - console script entry

@@ -46,7 +46,7 @@ class DatasetStatus:
         missing_images: Samples whose image file is gone.
         videos: Per video, most samples first.
         runs: Per mining run, oldest first.
-        extra: Other records on the dataset (models, trainings).
+        models: Models trained on the dataset (``vidal train`` records), oldest first.
     """
 
     name: str
@@ -58,6 +58,7 @@ class DatasetStatus:
     missing_images: int
     videos: list[VideoStatus] = field(default_factory=list)
     runs: list[RunStatus] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_vidal_dataset(name: str) -> Any:
@@ -78,7 +79,9 @@ def load_vidal_dataset(name: str) -> Any:
 
 
 def dataset_status(name: str) -> DatasetStatus:
-    """Count a dataset's samples per video and per run, and its review progress."""
+    """Count a dataset's samples per video and per run, its review progress and its models."""
+    from vidal.dataset.models import models
+
     dataset = load_vidal_dataset(name)
     info = vidal_info(dataset)
     reviewed_view = dataset.match_tags(TAG_REVIEWED)
@@ -114,4 +117,5 @@ def dataset_status(name: str) -> DatasetStatus:
         missing_images=missing,
         videos=videos,
         runs=runs,
+        models=models(dataset),
     )
