@@ -377,6 +377,33 @@ def export(
 
 
 @app.command()
+def label(
+    from_mot: Annotated[Path, typer.Option("--from-mot", help="MOTChallenge ground truth (gt.txt) of the video.")],
+    video: Annotated[Path, typer.Option("--video", help="The video (or image folder) it annotates, as mined.")],
+    dataset: DatasetOption = "vidal",
+    classes: Annotated[Path | None, typer.Option("--classes", help="Class names, one per line, line i for class i [default: classes.txt beside the sequence, else 1 = person].")] = None,
+    overwrite_reviewed: Annotated[bool, typer.Option("--overwrite-reviewed", help="Replace ground truth a human already reviewed too.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Fill the mined frames' ground_truth from MOTChallenge annotations and tag them reviewed (a simulated reviewer)."""
+
+    def body() -> None:
+        from vidal.dataset.label import label_from_mot
+
+        report = label_from_mot(dataset, from_mot, video, classes=classes, overwrite_reviewed=overwrite_reviewed)
+        kept = f"; {report.kept} reviewed by a human kept as they were" if report.kept else ""
+        out.print(
+            f"labelled {report.labelled} of {report.samples} mined frames of {Path(report.video).name} from "
+            f"{from_mot.name} ({report.with_boxes} with boxes, {report.boxes} boxes; "
+            f"{report.ignored_rows} rows not labels){kept}; tagged reviewed in dataset {report.dataset!r}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    _run(debug, body)
+
+
+@app.command()
 def train(
     dataset: DatasetOption = "vidal",
     base: Annotated[str | None, typer.Option("--base", help="Model to fine-tune (.pt, or a .yaml architecture) [default: the dataset's latest model, else the model of its latest mining run].")] = None,

@@ -13,7 +13,7 @@ from vidal.tracking import ByteTracker
 from vidal.types import Detections
 from vidal.video import open_source
 
-from conftest import SCENE_FRAMES, ScriptedDetector, scene_boxes
+from conftest import SCENE_FRAMES, ScriptedDetector
 
 
 def steps_of(detector: ScriptedDetector, frames: int = SCENE_FRAMES):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +79,9 @@ def ultralytics_output_to(log: Path) -> Iterator[None]:
     level = LOGGER.level
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as stream:
-        previous = [h.setStream(stream) for h in handlers]
+        previous = [h.stream for h in handlers]
+        for handler in handlers:  # not setStream: it flushes the old stream, which may be closed
+            handler.stream = stream
         LOGGER.setLevel(logging.INFO)
         try:
             with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
@@ -88,7 +89,7 @@ def ultralytics_output_to(log: Path) -> Iterator[None]:
         finally:
             LOGGER.setLevel(level)
             for handler, old in zip(handlers, previous):
-                handler.setStream(old if old is not None else sys.stdout)
+                handler.stream = old
 
 
 @dataclass
