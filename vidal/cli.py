@@ -431,12 +431,15 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
+        # Training sends Ultralytics' output to a log by redirecting sys.stdout and sys.stderr:
+        # the progress bar writes to the terminal's stream, bound now.
+        terminal = Console(file=sys.stderr)
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=terminal,
             transient=False,
         ) as bar:
             task = bar.add_task("export", total=plan.epochs, completed=0)

@@ -46,16 +46,21 @@ def test_blocks_never_cross_videos_and_validation_spreads_over_them() -> None:
         assert min(abs(times[i] - t) for t in own) < 1.0
 
 
-def test_short_footage_is_cut_into_shorter_blocks() -> None:
-    videos, times = _frames("a", 10, fps=25)
+def test_short_footage_validates_on_the_end_of_each_video() -> None:
+    va, ta = _frames("a", 10, fps=25)
+    vb, tb = _frames("b", 6, fps=25)
+    videos, times = va + vb, np.concatenate([ta, tb])
     split = split_by_time(videos, times, 0.2)
-    assert len(split.train) > len(split.val) > 0
-    assert np.abs(times[split.train][:, None] - times[split.val][None, :]).min() >= 1.0
+    for video, length in (("a", 10), ("b", 6)):
+        val = [times[i] for i in split.val if videos[i] == video]
+        train = [times[i] for i in split.train if videos[i] == video]
+        assert min(val) >= 0.79 * length and max(train) <= min(val) - 1.0
+    assert 0.18 <= len(split.val) / len(times) <= 0.22
 
 
 def test_a_single_frame_cannot_be_split() -> None:
     split = split_by_time(["a"], np.array([3.0]), 0.2)
-    assert len(split.val) == 0
+    assert len(split.train) == 0
 
 
 @pytest.mark.parametrize("val_frac", [0.0, 1.0, -0.1])

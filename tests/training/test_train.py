@@ -69,6 +69,8 @@ def test_train_records_a_versioned_model_offline(
     assert sorted(p.name for p in result.run_dir.iterdir()) == [
         "data", "metrics.json", "model.pt", "record.json", "split.json", "ultralytics", "ultralytics.log", "val"]
     assert not list((tmp_path / "out").glob(".*partial*"))
+    # The exported data names no staging folder: it stays usable from the final run folder.
+    assert "partial" not in (result.run_dir / "data" / "dataset.yaml").read_text()
     train, val = set(record["train_samples"]), set(record["val_samples"])
     reviewed = set(fo.load_dataset(dataset_name).match_tags(TAG_REVIEWED).values("id"))
     assert train and val and not train & val and train | val <= reviewed

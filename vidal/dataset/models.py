@@ -63,7 +63,12 @@ def export_yolo(view: Any, train_ids: list[str], val_ids: list[str], out: Path, 
             )
     finally:
         notices.removeFilter(_not_merge_notice)
-    return out / "dataset.yaml"
+    # FiftyOne writes the export's absolute path; without it Ultralytics resolves the splits
+    # from the file's own folder, so the data stays usable when its run folder is renamed.
+    yaml = out / "dataset.yaml"
+    lines = yaml.read_text().splitlines()
+    yaml.write_text("\n".join(line for line in lines if not line.startswith("path:")) + "\n")
+    return yaml
 
 
 def models(dataset: Any) -> list[dict[str, Any]]:

@@ -191,7 +191,18 @@ def fine_tune(
     _offline()
     from ultralytics import YOLO
 
-    arguments = dict(FINE_TUNE if Path(base).suffix.lower() == ".pt" else {}, **(hyp or {}))
+    arguments: dict[str, Any] = {
+        "data": str(data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "workers": 0,
+        "seed": seed, "deterministic": True,
+        "plots": False,  # plots download a font
+        "amp": False,  # the AMP check downloads weights
+        "val": True, "project": str(out), "name": "ultralytics", "exist_ok": True, "verbose": False,
+    }
+    if Path(base).suffix.lower() == ".pt":
+        # One optimizer step per batch: Ultralytics accumulates gradients up to a nominal
+        # batch of 64, which on 100 frames is one step and a half per epoch.
+        arguments.update(FINE_TUNE, nbs=batch)
+    arguments.update(hyp or {})
     model = YOLO(base, task="detect")
     if on_epoch is not None:
         model.add_callback(
@@ -199,24 +210,7 @@ def fine_tune(
         )
     try:
         with ultralytics_output_to(out / LOG_FILE), _no_font_download():
-            model.train(
-                data=str(data),
-                epochs=epochs,
-                imgsz=imgsz,
-                batch=batch,
-                device=device,
-                workers=0,
-                seed=seed,
-                deterministic=True,
-                plots=False,  # plots download a font
-                amp=False,  # the AMP check downloads weights
-                val=True,
-                project=str(out),
-                name="ultralytics",
-                exist_ok=True,
-                verbose=False,
-                **arguments,
-            )
+            model.train(**arguments)
     except (RuntimeError, ValueError, OSError, KeyError, AssertionError) as error:
         raise ModelError(f"training failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
     last = out / "ultralytics" / "weights" / "last.pt"

@@ -1,9 +1,9 @@
 """Train/validation split of reviewed frames by stretches of video, deterministic.
 
 Frames of one video close in time are near-duplicates: a model validated on a frame whose
-neighbour it trained on is validated on its training data. So frames are grouped into
-blocks of ``block_s`` seconds per video, whole blocks go to validation, and training frames
-closer than ``gap_s`` to a validation block are left out of both sides.
+neighbour it trained on is validated on its training data. So whole stretches of video go
+to validation (blocks of ``block_s`` seconds, or the end of a short video), and training
+frames closer than ``gap_s`` to a validation frame are left out of both sides.
 """
 
 from __future__ import annotations
@@ -44,18 +44,19 @@ def split_by_time(
     block_s: float = DEFAULT_BLOCK_S,
     gap_s: float = DEFAULT_GAP_S,
 ) -> Split:
-    """Split frames into train and validation by blocks of time, the same way every time.
+    """Split frames into train and validation by stretches of time, the same way every time.
 
-    Blocks are ordered by video and time; every ``round(1 / val_frac)``-th block, starting
-    from the middle of that stride, validates, so validation spreads over the videos and
-    over time. Short footage (fewer than two strides of blocks) is cut into shorter blocks,
-    two strides of them but never shorter than ``2 * gap_s``. If still no block validates,
-    the later part of the last block does, after a gap.
+    Footage long enough for two strides of blocks (ten 5-s blocks at ``val_frac`` 0.2) is
+    cut into blocks of ``block_s`` per video; blocks are ordered by video and time and every
+    ``round(1 / val_frac)``-th block, from the middle of that stride, validates, so
+    validation spreads over the videos and over time. Shorter footage validates on the last
+    ``val_frac`` of each video's frames. Either way, training frames closer than
+    ``gap_s`` to a validation frame of the same video are left out.
 
     Args:
         videos: Video identity (e.g. content hash) of each frame, ``(N,)``.
         timestamps: Seconds from the start of the video, ``(N,)``.
-        val_frac: Share of blocks to validate on, in (0, 1).
+        val_frac: Share of the footage to validate on, in (0, 1).
         block_s: Block length in seconds.
         gap_s: Training frames this close to a validation frame of the same video are dropped.
 
@@ -72,24 +73,18 @@ def split_by_time(
     if n == 0:
         empty = np.zeros(0, np.int64)
         return Split(empty, empty, empty)
+    video_array = np.asarray(videos, object)
     stride = max(2, int(round(1 / val_frac)))
     block = np.floor(timestamps / block_s).astype(np.int64)
     keys = sorted(set(zip(videos, block.tolist())))
-    if len(keys) < 2 * stride:
-        video_array = np.asarray(videos, object)
-        span = sum(float(np.ptp(timestamps[video_array == v])) for v in set(videos))
-        block_s = max(2 * gap_s, span / (2 * stride), 1e-3)
-        block = np.floor(timestamps / block_s).astype(np.int64)
-        keys = sorted(set(zip(videos, block.tolist())))
-    is_val_block = {key: (k % stride) == stride // 2 for k, key in enumerate(keys)}
-    val = np.array([is_val_block[(v, b)] for v, b in zip(videos, block.tolist())], bool)
-    if not val.any() and n >= 2:
-        # Too few blocks: validate on the later part of the last block.
-        last = keys[-1]
-        in_last = np.array([(v, b) == last for v, b in zip(videos, block.tolist())])
-        cut = np.quantile(timestamps[in_last], 1 - val_frac)
-        val = in_last & (timestamps >= cut)
-    video_array = np.asarray(videos, object)
+    if len(keys) >= 2 * stride:
+        is_val_block = {key: (k % stride) == stride // 2 for k, key in enumerate(keys)}
+        val = np.array([is_val_block[(v, b)] for v, b in zip(videos, block.tolist())], bool)
+    else:
+        val = np.zeros(n, bool)
+        for video in set(videos):
+            mine = video_array == video
+            val |= mine & (timestamps >= np.quantile(timestamps[mine], 1 - val_frac, method="higher"))
     dropped = np.zeros(n, bool)
     for video in set(videos):
         mine = video_array == video
