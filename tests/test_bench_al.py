@@ -1,0 +1,44 @@
+"""The active-learning benchmark, reduced (one seed, two rounds, tiny images): its outputs are there and sane.
+
+Only the outputs are checked, never the figures: they mean nothing at this size.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None:
+    out = tmp_path / "al"
+    command = [sys.executable, str(REPO / "tools" / "bench_al.py"), "--scenarios", "synthetic", "--seeds", "1",
+               "--rounds", "2", "--batch-frames", "3", "--imgsz", "64", "--epochs", "1", "--frames", "60",
+               "--gap-s", "0.2", "--out", str(out), "--no-write"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "rounds.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    strategies = {"random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity"}
+    assert {r["strategy"] for r in rows} == strategies
+    assert len(rows) == len(strategies) * 3  # round 0 (the base) and two rounds each
+    for strategy in strategies:
+        mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: int(r["round"]))
+        assert [int(r["frames"]) for r in mine] == [0, 3, 6]  # monotone labelled counts, no frame twice
+        costs = [int(r["boxes_cost"]) for r in mine]
+        assert costs == sorted(costs)
+        for r in mine:
+            assert 0.0 <= float(r["map50"]) <= 1.0 and 0.0 <= float(r["map"]) <= 1.0
+            assert int(r["boxes_added"]) + int(r["boxes_moved"]) + int(r["boxes_deleted"]) == int(r["boxes_cost"])
+            assert int(r["boxes_added"]) <= int(r["gt_boxes"])
+    plot = out / "curve-synthetic.png"
+    assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (out / "summary.md").read_text()
+    assert all(f"| {s} |" in summary for s in strategies)
