@@ -350,6 +350,40 @@ def export(
     _run(debug, body)
 
 
+@app.command()
+def label(
+    from_mot: Annotated[Path, typer.Option("--from-mot", help="The video's MOTChallenge ground truth (gt.txt).")],
+    video: Annotated[Path, typer.Option("--video", help="The mined video, or image folder (MOTChallenge img1/).")],
+    dataset: DatasetOption = "vidal",
+    classes: Annotated[Path | None, typer.Option("--classes", help="Class names, line i for MOT class i (default: classes.txt beside gt/, else 1 = person).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace frames a human corrected or reviewed too.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Label a video's mined frames from MOTChallenge ground truth and tag them reviewed (a simulated reviewer)."""
+
+    def body() -> None:
+        from vidal.dataset.label import label_from_mot
+
+        report = label_from_mot(dataset, from_mot, video, classes=classes, overwrite=overwrite)
+        out.print(
+            f"matched {report.matched} of {report.frames} mined frames of {video.name} in {from_mot}: "
+            f"{report.written} labelled, {report.unchanged} unchanged, {report.kept} kept as corrected by hand; "
+            f"{report.boxes} boxes, {report.empty} frames without gt rows (no objects); "
+            f"{report.ignored_rows} of {report.rows} gt rows ignored (flag 0 or other classes)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if report.kept:
+            console.print(
+                f"[bold yellow]warning:[/] {report.kept} frames corrected or reviewed by hand differ from "
+                f"{from_mot}; pass --overwrite to replace them",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    _run(debug, body)
+
+
 def run() -> None:  # pragma: no cover - console script entry
     app()
 
