@@ -99,19 +99,22 @@ def time_split(frame_count: int, fps: float, pool_frac: float, gap_s: float) -> 
 
 def read_labels(video: Video, names: dict[int, str]) -> Labels:
     """The oracle: MOTChallenge rows that are labels (as ``vidal label`` reads them), in the base's ids."""
-    from vidal.dataset.label import parse_mot, read_classes
+    from vidal.dataset.label import resolve_classes, row_labels
+    from vidal.mot import read_gt
 
-    classes = read_classes(video.classes) if video.classes else None
-    mot = parse_mot(video.gt, classes)
+    gt = read_gt(video.gt)
+    label = row_labels(gt, resolve_classes(video.gt, video.classes))
+    keep = label != ""
     ids = {name: i for i, name in names.items()}
-    unknown = sorted(set(mot.label) - set(ids))
+    unknown = sorted(set(label[keep]) - set(ids))
     if unknown:
         raise SystemExit(f"{video.gt}: classes {unknown} are not in the base model's {sorted(ids)}")
     labels = Labels()
-    class_ids = np.array([ids[name] for name in mot.label], np.int64)
-    for frame in np.unique(mot.frame):
-        mask = mot.frame == frame
-        labels.boxes[int(frame)] = (mot.xyxy[mask], class_ids[mask])
+    frames, xyxy = gt.frame[keep], gt.xyxy[keep].astype(np.float64)
+    class_ids = np.array([ids[name] for name in label[keep]], np.int64)
+    for frame in np.unique(frames):
+        mask = frames == frame
+        labels.boxes[int(frame)] = (xyxy[mask], class_ids[mask])
     return labels
 
 

@@ -40,21 +40,24 @@ SAMPLE_GT = REPO / "sample_videos" / "crossing" / "gt" / "gt.txt"
 
 def write_later_frames(root: Path, first: int, last: int | None) -> Path:
     """Frames ``first..last`` (``None``: to the end) of the sample clip, decoded from the video, labelled from its gt.txt."""
-    from vidal.dataset.label import parse_mot, read_classes
+    from vidal.dataset.label import resolve_classes, row_labels
+    from vidal.mot import read_gt
     from vidal.video import open_source
 
-    boxes = parse_mot(SAMPLE_GT, read_classes(SAMPLE_GT.parent.parent / "classes.txt"))
-    names = list(read_classes(SAMPLE_GT.parent.parent / "classes.txt").values())
+    classes = resolve_classes(SAMPLE_GT, None)  # the sample's classes.txt, as `vidal label` reads it
+    gt = read_gt(SAMPLE_GT)
+    labels = row_labels(gt, classes)
+    names = list(classes.values())
     (root / "images" / "val").mkdir(parents=True, exist_ok=True)
     (root / "labels" / "val").mkdir(parents=True, exist_ok=True)
     for frame in open_source(SAMPLE_VIDEO).frames(start=first, end=last):
         height, width = frame.image.shape[:2]
         cv2.imwrite(str(root / "images" / "val" / f"{frame.index:06d}.jpg"), frame.image)
         rows = []
-        for i in (boxes.frame == frame.index).nonzero()[0]:
-            x1, y1, x2, y2 = boxes.xyxy[i].clip([0, 0, 0, 0], [width, height, width, height])
+        for i in ((gt.frame == frame.index) & (labels != "")).nonzero()[0]:
+            x1, y1, x2, y2 = gt.xyxy[i].clip([0, 0, 0, 0], [width, height, width, height])
             if x2 > x1 and y2 > y1:
-                rows.append(f"{names.index(boxes.label[i])} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+                rows.append(f"{names.index(labels[i])} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
                             f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
         (root / "labels" / "val" / f"{frame.index:06d}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
     listed = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
@@ -136,7 +139,7 @@ def main() -> int:
         pushed = push_run(mined.run_dir, name)
         labelled = label_from_mot(name, SAMPLE_GT, SAMPLE_VIDEO)
         print(f"mined {len(mined.selected)} of {mined.processed} frames, pushed {pushed.added}, labelled "
-              f"{labelled.labelled} ({labelled.boxes} boxes) in {time.perf_counter() - started:.0f} s")
+              f"{labelled.written} ({labelled.boxes} boxes) in {time.perf_counter() - started:.0f} s")
         hyp = {key: yaml_value(value) for key, value in (item.split("=", 1) for item in args.hyp)}
         plan = plan_training(name, base=str(SAMPLE_MODEL), epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                              out_root=work / "models", hyp=hyp)

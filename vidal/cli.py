@@ -378,27 +378,34 @@ def export(
 
 @app.command()
 def label(
-    from_mot: Annotated[Path, typer.Option("--from-mot", help="MOTChallenge ground truth (gt.txt) of the video.")],
-    video: Annotated[Path, typer.Option("--video", help="The video (or image folder) it annotates, as mined.")],
+    from_mot: Annotated[Path, typer.Option("--from-mot", help="The video's MOTChallenge ground truth (gt.txt).")],
+    video: Annotated[Path, typer.Option("--video", help="The mined video, or image folder (MOTChallenge img1/).")],
     dataset: DatasetOption = "vidal",
-    classes: Annotated[Path | None, typer.Option("--classes", help="Class names, one per line, line i for class i [default: classes.txt beside the sequence, else 1 = person].")] = None,
-    overwrite_reviewed: Annotated[bool, typer.Option("--overwrite-reviewed", help="Replace ground truth a human already reviewed too.")] = False,
+    classes: Annotated[Path | None, typer.Option("--classes", help="Class names, line i for MOT class i (default: classes.txt beside gt/, else 1 = person).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace frames a human corrected or reviewed too.")] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Fill the mined frames' ground_truth from MOTChallenge annotations and tag them reviewed (a simulated reviewer)."""
+    """Label a video's mined frames from MOTChallenge ground truth and tag them reviewed (a simulated reviewer)."""
 
     def body() -> None:
         from vidal.dataset.label import label_from_mot
 
-        report = label_from_mot(dataset, from_mot, video, classes=classes, overwrite_reviewed=overwrite_reviewed)
-        kept = f"; {report.kept} reviewed by a human kept as they were" if report.kept else ""
+        report = label_from_mot(dataset, from_mot, video, classes=classes, overwrite=overwrite)
         out.print(
-            f"labelled {report.labelled} of {report.samples} mined frames of {Path(report.video).name} from "
-            f"{from_mot.name} ({report.with_boxes} with boxes, {report.boxes} boxes; "
-            f"{report.ignored_rows} rows not labels){kept}; tagged reviewed in dataset {report.dataset!r}",
+            f"matched {report.matched} of {report.frames} mined frames of {video.name} in {from_mot}: "
+            f"{report.written} labelled, {report.unchanged} unchanged, {report.kept} kept as corrected by hand; "
+            f"{report.boxes} boxes, {report.empty} frames without gt rows (no objects); "
+            f"{report.ignored_rows} of {report.rows} gt rows ignored (flag 0 or other classes)",
             highlight=False,
             soft_wrap=True,
         )
+        if report.kept:
+            console.print(
+                f"[bold yellow]warning:[/] {report.kept} frames corrected or reviewed by hand differ from "
+                f"{from_mot}; pass --overwrite to replace them",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     _run(debug, body)
 

@@ -1,149 +1,357 @@
-"""``vidal label --from-mot``: the simulated reviewer, on a real FiftyOne dataset."""
+"""``vidal label --from-mot``: the simulated reviewer, on real FiftyOne datasets."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from vidal.cli import app
 from vidal.dataset import push_run
-from vidal.dataset.label import label_from_mot
-from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW
+from vidal.dataset.label import check_fits, check_seqinfo, label_from_mot
+from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, fingerprint
 from vidal.errors import DatasetError, InputError
+from vidal.mot import read_gt
+from vidal.video import open_source
 
-from conftest import SCENE_FRAMES, SCENE_SIZE, mine_run, scene_boxes
+from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO, SCENE_FRAMES, SHARED, SCENE_SIZE, mine_run, scene_boxes, write_scene_video
 
 pytestmark = pytest.mark.fiftyone
 runner = CliRunner()
+WIDTH, HEIGHT = SCENE_SIZE
 
 
-def write_gt(path: Path, frames: int = SCENE_FRAMES, *, columns: int = 9, shift: float = 0.0) -> Path:
-    """The scene's true boxes as a MOTChallenge file; object 3 is a distractor (flag 0)."""
-    lines = []
-    for frame in range(1, frames + 1):
-        for track, (x1, y1, x2, y2) in enumerate(scene_boxes(frame), start=1):
-            row = [frame, track, x1 + shift, y1, x2 - x1, y2 - y1]
-            if columns == 9:
-                row += [0 if track == 3 else 1, 1, 1.0]
-            elif columns == 10:
-                row += [1, -1, -1, -1]
-            lines.append(",".join(f"{v:g}" for v in row))
-    path.parent.mkdir(parents=True, exist_ok=True)
+def scene_rows(frames: range = range(1, SCENE_FRAMES + 1)) -> list[list[float]]:
+    """MOT17 rows of the scene: ``frame, id, left, top, w, h, flag, class, visibility``."""
+    rows = []
+    for frame in frames:
+        for ident, (x1, y1, x2, y2) in enumerate(scene_boxes(frame).tolist(), start=1):
+            rows.append([frame, ident, x1, y1, x2 - x1, y2 - y1, 1, 1, 1.0])
+    return rows
+
+
+def write_gt(folder: Path, rows: list[list[float]] | list[str], classes: str | None = "square\n") -> Path:
+    """Write ``folder/gt/gt.txt`` (and ``folder/classes.txt``); rows as numbers or raw lines."""
+    (folder / "gt").mkdir(parents=True, exist_ok=True)
+    lines = [row if isinstance(row, str) else ",".join(f"{v:g}" for v in row) for row in rows]
+    path = folder / "gt" / "gt.txt"
     path.write_text("\n".join(lines) + "\n")
+    if classes is not None:
+        (folder / "classes.txt").write_text(classes)
     return path
 
 
 @pytest.fixture
-def mined(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> str:
-    push_run(mine_run(scene_video, tmp_path / "runs", budget=10, names={0: "person"}), dataset_name)
-    return dataset_name
+def mined(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> tuple[str, Path]:
+    """A dataset holding 6 mined frames of the scene video, drafts to review."""
+    push_run(mine_run(scene_video, tmp_path / "runs"), dataset_name)
+    return dataset_name, scene_video
 
 
-def test_labels_every_mined_frame_and_tags_it_reviewed(fo, mined: str, tmp_path: Path, scene_video: Path) -> None:
-    gt = write_gt(tmp_path / "SEQ" / "gt" / "gt.txt")
-    report = label_from_mot(mined, gt, scene_video)
-    assert (report.samples, report.labelled, report.with_boxes, report.kept) == (10, 10, 10, 0)
-    assert report.boxes == 20 and report.ignored_rows == SCENE_FRAMES  # object 3 is flagged 0
-    dataset = fo.load_dataset(mined)
-    assert len(dataset.match_tags(TAG_REVIEWED)) == 10 and len(dataset.match_tags(TAG_TO_REVIEW)) == 0
-    width, height = SCENE_SIZE
-    for sample in dataset.iter_samples():
-        truth = sorted(sample.ground_truth.detections, key=lambda d: d.index)
-        assert [d.index for d in truth] == [1, 2] and {d.label for d in truth} == {"person"}
-        expected = scene_boxes(sample.frame_number)[:2]
-        for det, (x1, y1, x2, y2) in zip(truth, expected):
-            x, y, w, h = det.bounding_box
-            assert x * width == pytest.approx(max(x1, 0)) and (x + w) * width == pytest.approx(min(x2, width))
-            assert y * height == pytest.approx(y1) and h * height == pytest.approx(y2 - y1)
-    # Idempotent: the same file again gives the same dataset, and a re-push keeps it.
-    def content(ds) -> list:
-        return [[(d.label, d.index, d.bounding_box) for d in g.detections] for g in ds.values("ground_truth")]
-
-    before = content(dataset)
-    assert label_from_mot(mined, gt, scene_video).labelled == 10
-    assert content(fo.load_dataset(mined)) == before
-    assert push_run(mine_run(scene_video, tmp_path / "again", budget=10, names={0: "person"}), mined).protected == 10
+def untouched(dataset) -> bool:
+    """Every sample is as the push left it: a draft to review."""
+    dataset.reload()
+    return all(
+        s.tags == [TAG_TO_REVIEW] and fingerprint(s.ground_truth) == s.draft_fingerprint for s in dataset
+    )
 
 
-def test_a_human_review_is_kept_unless_asked(fo, mined: str, tmp_path: Path, scene_video: Path) -> None:
-    dataset = fo.load_dataset(mined)
-    sample = dataset.sort_by("frame_number").first()
-    sample.ground_truth.detections = sample.ground_truth.detections[:1]
-    sample.tags = [TAG_REVIEWED]
-    sample.save()
-    gt = write_gt(tmp_path / "SEQ" / "gt" / "gt.txt")
-    report = label_from_mot(mined, gt, scene_video)
-    assert (report.labelled, report.kept) == (9, 1)
-    sample.reload()
-    assert len(sample.ground_truth.detections) == 1
-    assert label_from_mot(mined, gt, scene_video, overwrite_reviewed=True).labelled == 10
+def test_label_fills_ground_truth_and_tags_reviewed(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    report = label_from_mot(name, write_gt(tmp_path / "seq", scene_rows()), video)
+    dataset = fo.load_dataset(name)
+    assert (report.frames, report.matched, report.empty, report.written, report.unchanged) == (6, 6, 0, 6, 0)
+    assert (report.boxes, report.kept, report.rows, report.ignored_rows) == (18, 0, 3 * SCENE_FRAMES, 0)
+    assert report.classes == {1: "square"}  # found beside gt/
+    for sample in dataset:
+        assert sample.tags == [TAG_REVIEWED]
+        boxes = sorted(sample.ground_truth.detections, key=lambda d: d.index)
+        assert [d.index for d in boxes] == [1, 2, 3] and {d.label for d in boxes} == {"square"}
+        x1, y1, x2, y2 = scene_boxes(sample.frame_number).T
+        expected = np.c_[x1 / WIDTH, y1 / HEIGHT, (x2 - x1) / WIDTH, (y2 - y1) / HEIGHT]
+        np.testing.assert_allclose([d.bounding_box for d in boxes], expected, atol=1e-6)
+    # labelled frames are a human's now: a new mining run (of every frame) keeps them
+    labelled = {s.id: fingerprint(s.ground_truth) for s in dataset}
+    again = push_run(mine_run(video, tmp_path / "runs", budget="100%", noise=3.0, seed=5), name)
+    assert again.protected == 6 and again.added == SCENE_FRAMES - 6
+    dataset.reload()
+    assert all(dataset[i].tags == [TAG_REVIEWED] and fingerprint(dataset[i].ground_truth) == f for i, f in labelled.items())
 
 
-def test_mot15_layout_and_frames_without_objects(fo, mined: str, tmp_path: Path, scene_video: Path) -> None:
-    gt = write_gt(tmp_path / "gt.txt", columns=10)
-    frames = fo.load_dataset(mined).values("frame_number")
-    gt.write_text("\n".join(l for l in gt.read_text().splitlines() if int(l.split(",")[0]) != frames[0]) + "\n")
-    report = label_from_mot(mined, gt, scene_video)
-    assert (report.labelled, report.with_boxes, report.ignored_rows) == (10, 9, 0)
-    assert report.boxes == 9 * 3
-
-
-def test_class_names_come_from_a_classes_file(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
-    push_run(mine_run(scene_video, tmp_path / "runs", budget=4, names={0: "person", 1: "robot"}), dataset_name)
-    gt = write_gt(tmp_path / "SEQ" / "gt" / "gt.txt")
-    gt.write_text(gt.read_text().replace(",1,1,1\n", ",1,2,1\n"))  # every evaluated row is class 2
-    (tmp_path / "SEQ" / "classes.txt").write_text("person\nrobot\n")
-    label_from_mot(dataset_name, gt, scene_video)
-    assert set(fo.load_dataset(dataset_name).distinct("ground_truth.detections.label")) == {"robot"}
+def test_label_again_changes_nothing(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    gt = write_gt(tmp_path / "seq", scene_rows())
+    label_from_mot(name, gt, video)
+    dataset = fo.load_dataset(name)
+    before = {s.id: (fingerprint(s.ground_truth), s.tags) for s in dataset}
+    report = label_from_mot(name, gt, video)
+    assert (report.written, report.unchanged, report.boxes) == (0, 6, 18)
+    dataset.reload()
+    assert {s.id: (fingerprint(s.ground_truth), s.tags) for s in dataset} == before
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "boxes_per_frame", "ignored"),
     [
-        (lambda gt: write_gt(gt, frames=SCENE_FRAMES + 5), "has frames up to 69, but scene has 64"),
-        (lambda gt: write_gt(gt, shift=400), "lie outside the 192x112 image of scene"),
-        (lambda gt: gt.write_text("1,1,2,3\n"), "line 1: expected at least 6 comma-separated numbers"),
-        (lambda gt: gt.write_text("1,1,2,3,4,5,1,1,1\n2,1,x,3,4,5,1,1,1\n"), "line 2: expected 9"),
-        (lambda gt: gt.write_text(""), "has no boxes"),
-        (lambda gt: (write_gt(gt), (gt.parent.parent / "seqinfo.ini").write_text(
-            "[Sequence]\nimWidth=1920\nimHeight=1080\nseqLength=64\n")), "for a 1920x1080 sequence"),
+        ("mot17", 3, 0),
+        ("flag 0 on id 3", 2, SCENE_FRAMES),  # MOTChallenge's "ignore" rows
+        ("class 8 on id 2", 2, SCENE_FRAMES),  # a MOT17 distractor: no label of ours
+        ("mot15", 3, 0),  # frame,id,box,flag,x,y,z: every row a pedestrian
+        ("7 columns", 3, 0),
     ],
 )
-def test_ground_truth_that_does_not_fit_is_refused(
-    fo, mined: str, tmp_path: Path, scene_video: Path, change, message: str
-) -> None:
-    gt = tmp_path / "SEQ" / "gt" / "gt.txt"
-    gt.parent.mkdir(parents=True)
-    change(gt)
-    before = fo.load_dataset(mined).values("ground_truth")
-    with pytest.raises(InputError, match=message):
-        label_from_mot(mined, gt, scene_video)
-    dataset = fo.load_dataset(mined)
-    assert dataset.values("ground_truth") == before and len(dataset.match_tags(TAG_REVIEWED)) == 0
+def test_layouts_flags_and_classes(fo, mined, tmp_path: Path, change: str, boxes_per_frame: int, ignored: int) -> None:
+    name, video = mined
+    rows = scene_rows()
+    for row in rows:
+        if change == "flag 0 on id 3" and row[1] == 3:
+            row[6] = 0
+        if change == "class 8 on id 2" and row[1] == 2:
+            row[7] = 8
+    if change == "mot15":
+        rows = [row[:7] + [-1, -1, -1] for row in rows]
+    if change == "7 columns":
+        rows = [row[:7] for row in rows]
+    report = label_from_mot(name, write_gt(tmp_path / "seq", rows), video)
+    assert report.boxes == 6 * boxes_per_frame and report.ignored_rows == ignored
+    assert all(len(s.ground_truth.detections) == boxes_per_frame for s in fo.load_dataset(name))
 
 
-def test_unknown_classes_and_unmined_videos_are_refused(fo, mined: str, tmp_path: Path, scene_video: Path) -> None:
-    gt = write_gt(tmp_path / "SEQ" / "gt" / "gt.txt")
-    (tmp_path / "SEQ" / "classes.txt").write_text("cyclist\n")
-    with pytest.raises(DatasetError, match="labels cyclist, which dataset"):
-        label_from_mot(mined, gt, scene_video)
-    other = tmp_path / "other.mp4"
-    other.write_bytes(scene_video.read_bytes() + b"\0")  # same frames, other file: never mined
-    with pytest.raises(DatasetError, match="no mined frames of other"):
-        label_from_mot(mined, gt, other, classes=tmp_path / "names.txt") if (tmp_path / "names.txt").write_text(
-            "person\n") else None
+def test_frames_without_rows_are_labelled_empty(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    frames = sorted(fo.load_dataset(name).values("frame_number"))
+    cut = frames[3]
+    report = label_from_mot(name, write_gt(tmp_path / "seq", scene_rows(range(1, cut))), video)
+    assert (report.matched, report.empty, report.written) == (3, 3, 6)
+    for sample in fo.load_dataset(name):
+        assert sample.tags == [TAG_REVIEWED]
+        assert len(sample.ground_truth.detections) == (3 if sample.frame_number < cut else 0)
 
 
-def test_label_command(mined: str, tmp_path: Path, scene_video: Path) -> None:
-    gt = write_gt(tmp_path / "SEQ" / "gt" / "gt.txt")
-    args = ["label", "--from-mot", str(gt), "--video", str(scene_video), "--dataset", mined]
+def test_boxes_crossing_the_border_are_clipped(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    rows = scene_rows()
+    for row in rows:
+        if row[1] == 3:
+            row[3] -= 10  # the still square at y=5, 18 px high, now starts 5 px above the image
+    report = label_from_mot(name, write_gt(tmp_path / "seq", rows), video)
+    assert (report.boxes, report.clipped) == (18, 6)
+    third = [d for s in fo.load_dataset(name) for d in s.ground_truth.detections if d.index == 3]
+    np.testing.assert_allclose([d.bounding_box for d in third], [[80 / WIDTH, 0, 18 / WIDTH, 13 / HEIGHT]] * 6, atol=1e-6)
+
+
+def test_image_folder_with_auto_classes(fo, dataset_name: str, tmp_path: Path, scene_images: Path) -> None:
+    push_run(mine_run(scene_images, tmp_path / "runs"), dataset_name)
+    gt = write_gt(scene_images, scene_rows(range(1, 13)))
+    report = label_from_mot(dataset_name, gt, scene_images / "img1")
+    assert report.frames == report.matched == report.written == len(fo.load_dataset(dataset_name)) > 0
+    assert report.classes == {1: "square"}
+
+
+def test_human_corrections_are_kept_unless_overwritten(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    dataset = fo.load_dataset(name)
+    corrected = dataset.sort_by("frame_number").first()
+    corrected.ground_truth = fo.Detections(detections=[fo.Detection(label="square", bounding_box=[0.1, 0.1, 0.2, 0.2])])
+    corrected.tags = [TAG_REVIEWED]
+    corrected.save()
+    gt = write_gt(tmp_path / "seq", scene_rows())
+    report = label_from_mot(name, gt, video)
+    assert (report.written, report.kept, report.boxes) == (5, 1, 15)
+    assert dataset[corrected.id].ground_truth.detections[0].bounding_box == [0.1, 0.1, 0.2, 0.2]
+    report = label_from_mot(name, gt, video, overwrite=True)
+    assert (report.written, report.unchanged, report.kept) == (1, 5, 0)
+    assert len(fo.load_dataset(name)[corrected.id].ground_truth.detections) == 3
+
+
+def test_a_crash_midway_leaves_whole_samples(fo, mined, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidal.dataset.label as label_module
+
+    name, video = mined
+    gt = write_gt(tmp_path / "seq", scene_rows())
+    real_write, calls = label_module._write, []
+
+    def dying_write(*args, **kwargs):
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        calls.append(1)
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(label_module, "_write", dying_write)
+    with pytest.raises(RuntimeError):
+        label_from_mot(name, gt, video)
+    dataset = fo.load_dataset(name)
+    states = [
+        ("labelled" if s.tags == [TAG_REVIEWED] and len(s.ground_truth.detections) == 3 else
+         "draft" if s.tags == [TAG_TO_REVIEW] and fingerprint(s.ground_truth) == s.draft_fingerprint else "half")
+        for s in dataset
+    ]
+    assert sorted(states) == ["draft"] * 4 + ["labelled"] * 2
+    monkeypatch.setattr(label_module, "_write", real_write)
+    report = label_from_mot(name, gt, video)
+    assert (report.written, report.unchanged) == (4, 2)
+
+
+def far_box(rows: list[list[float]]) -> list[list[float]]:
+    rows[40][2] = 500.0  # 3x past the 192-px-wide image
+    return rows
+
+
+def outside_boxes(rows: list[list[float]]) -> list[list[float]]:
+    for row in rows[:10]:  # 5% of the boxes wholly right of the image, yet near it
+        row[2] = WIDTH + 8.0
+    return rows
+
+
+def gt_of_a_larger_video(rows: list[list[float]]) -> list[list[float]]:
+    return [[r[0], r[1], r[2] * 3, r[3] * 3, r[4] * 3, r[5] * 3, *r[6:]] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "text"),
+    [
+        (lambda r: r + [[SCENE_FRAMES + 30, 1, 10, 10, 5, 5, 1, 1, 1]], InputError, f"gt.txt:{3 * SCENE_FRAMES + 1}: frame 94 is past the end"),
+        (far_box, InputError, "gt.txt:41: box reaches"),
+        (outside_boxes, InputError, "10 of 192 boxes (5%) lie outside the 192x112 image"),
+        (gt_of_a_larger_video, InputError, "beyond the 192x112 image"),
+        (lambda r: r[:4] + ["1,5,abc,1,2,3,1,1,1"] + r[4:], InputError, "gt.txt:5: not a number"),
+        (lambda r: ["1,5,1,1,2,3,1,1"] + r, InputError, "gt.txt:1: 8 columns is no MOTChallenge"),
+        (lambda r: r[:2] + ["1,5,1,1,2,3,1"] + r[2:], InputError, "gt.txt:3: 7 columns, but line 1 has 9"),
+        (lambda r: r[:2] + ["0,5,1,1,2,3,1,1,1"] + r[2:], InputError, "gt.txt:3: frame must be an integer from 1"),
+        (lambda r: r[:2] + ["2,5,1,1,0,3,1,1,1"] + r[2:], InputError, "gt.txt:3: box width and height must be positive"),
+        (lambda r: r[:2] + ["2,5,1,1,2,3,1,0,1"] + r[2:], InputError, "gt.txt:3: class must be an integer from 1"),
+        (lambda r: [], InputError, "holds no ground-truth rows"),
+        (lambda r: r[:3] + [r[0]] + r[3:], InputError, "gt.txt:4: id 1 again in frame 1 (first at line 1)"),
+    ],
+)
+def test_ground_truth_that_does_not_fit_is_refused(fo, mined, tmp_path: Path, rows, error, text: str) -> None:
+    name, video = mined
+    gt = write_gt(tmp_path / "seq", rows(scene_rows()))
+    with pytest.raises(error) as caught:
+        label_from_mot(name, gt, video)
+    assert text in str(caught.value) and "\n" not in str(caught.value)
+    assert untouched(fo.load_dataset(name))
+
+
+def test_unknown_class_is_refused(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    gt = write_gt(tmp_path / "seq", scene_rows(), classes=None)  # default: class 1 is "person"
+    with pytest.raises(DatasetError, match=r"class 'person' of the ground truth \(1=person\) is not a class of dataset"):
+        label_from_mot(name, gt, video)
+    classes = tmp_path / "names.txt"
+    classes.write_text("circle\n")
+    with pytest.raises(DatasetError, match="class 'circle'"):
+        label_from_mot(name, gt, video, classes=classes)
+    assert untouched(fo.load_dataset(name))
+
+
+def test_unknown_video_is_refused(fo, mined, tmp_path: Path) -> None:
+    name, _ = mined
+    other = write_scene_video(tmp_path / "other.mp4", frames=SCENE_FRAMES - 1)
+    gt = write_gt(tmp_path / "seq", scene_rows(range(1, SCENE_FRAMES)))
+    with pytest.raises(DatasetError, match=f"dataset '{name}' has no mined frames of .*other.mp4"):
+        label_from_mot(name, gt, other)
+    assert untouched(fo.load_dataset(name))
+
+
+def test_seqinfo_of_another_size_is_refused(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    gt = write_gt(tmp_path / "seq", scene_rows())
+    (tmp_path / "seq" / "seqinfo.ini").write_text("[Sequence]\nimWidth=640\nimHeight=480\nseqLength=64\n")
+    with pytest.raises(InputError, match="seqinfo.ini gives imWidth=640 but .* has 192"):
+        label_from_mot(name, gt, video)
+    assert untouched(fo.load_dataset(name))
+
+
+def test_read_gt_keeps_line_numbers(tmp_path: Path) -> None:
+    gt = read_gt(write_gt(tmp_path, ["", "1,1,1,2,3,4,1,1,1", "", "2,7,1,2,3,4,0,2,0.5"], classes=None))
+    assert gt.line.tolist() == [2, 4] and gt.class_id.tolist() == [1, 2] and gt.flag.tolist() == [1, 0]
+    assert gt.xyxy.tolist() == [[1, 2, 4, 6], [1, 2, 4, 6]] and gt.track_id.tolist() == [1, 7]
+
+
+MOT = SHARED / "data" / "mot"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not MOT.exists(), reason="../shared absent")
+def test_real_ground_truth_fits_its_video_and_not_another() -> None:
+    """The tolerances of check_fits pass every real sequence here (MOT15 videos, trimmed MOT17 folders)."""
+    sequences = {p.parent: p.parent / f"{p.parent.name}.mp4" for p in MOT.glob("TUD-*/seqinfo.ini")}
+    sequences.update({p.parent: p.parent for p in MOT.glob("MOT17-mini/train/*/seqinfo.ini")})
+    assert len(sequences) >= 9
+    for folder, video in sequences.items():
+        gt_path, info = folder / "gt" / "gt.txt", open_source(video).info
+        check_seqinfo(gt_path, info)
+        check_fits(read_gt(gt_path), info, gt_path)
+    campus = open_source(MOT / "TUD-Campus" / "TUD-Campus.mp4").info  # 640x480, 71 frames
+    crowd = MOT / "MOT17-mini" / "train" / "MOT17-04-FRCNN" / "gt" / "gt.txt"  # 1920x1080
+    with pytest.raises(InputError, match="another video"):
+        check_seqinfo(crowd, campus)
+    with pytest.raises(InputError, match="another video"):
+        check_fits(read_gt(crowd), campus, crowd)
+
+
+def test_label_command(fo, mined, tmp_path: Path) -> None:
+    name, video = mined
+    gt = write_gt(tmp_path / "seq", scene_rows())
+    args = ["label", "--from-mot", str(gt), "--video", str(video), "--dataset", name]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "labelled 10 of 10 mined frames of scene.mp4 from gt.txt (10 with boxes, 20 boxes" in result.output
-    bad = runner.invoke(app, ["label", "--from-mot", str(tmp_path / "missing.txt"), "--video", str(scene_video),
-                              "--dataset", mined])
-    assert bad.exit_code == 2 and "cannot read ground truth" in bad.output and len(bad.output.strip().splitlines()) == 1
+    assert "matched 6 of 6 mined frames of scene.mp4" in result.output and "6 labelled" in result.output
+    assert "18 boxes" in result.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "0 labelled, 6 unchanged" in again.output
 
 
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ("malformed", "gt.txt:2: not a number"),
+        ("no video", "input not found"),
+        ("no dataset", "no dataset 'no-such-dataset'"),
+        ("no classes file", "cannot read classes file"),
+    ],
+)
+def test_label_command_bad_input(fo, mined, tmp_path: Path, change: str, text: str) -> None:
+    name, video = mined
+    rows: list = scene_rows()
+    if change == "malformed":
+        rows[1] = "1,2,x,1,1,1,1,1,1"
+    gt = write_gt(tmp_path / "seq", rows)
+    args = ["label", "--from-mot", str(gt), "--video", str(video), "--dataset", name]
+    if change == "no video":
+        args[4] = str(tmp_path / "nowhere.mp4")
+    if change == "no dataset":
+        args[6] = "no-such-dataset"
+    if change == "no classes file":
+        args += ["--classes", str(tmp_path / "missing.txt")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert text in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+
+
+@pytest.mark.slow
+def test_sample_clip_labelled_from_its_ground_truth(fo, dataset_name: str, tmp_path: Path) -> None:
+    gt_path = REPO / "sample_videos" / "crossing" / "gt" / "gt.txt"
+    result = runner.invoke(
+        app, ["mine", str(SAMPLE_VIDEO), "--model", str(SAMPLE_MODEL), "--out", str(tmp_path), "--budget", "8",
+              "--end", "100", "--dataset", dataset_name]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["label", "--from-mot", str(gt_path), "--video", str(SAMPLE_VIDEO), "--dataset", dataset_name])
+    assert result.exit_code == 0, result.output
+    assert "matched 8 of 8 mined frames of crossing.mp4" in result.output
+    gt = np.loadtxt(gt_path, delimiter=",")
+    dataset = fo.load_dataset(dataset_name)
+    for sample in dataset:
+        rows = gt[(gt[:, 0] == sample.frame_number) & (gt[:, 6] != 0)]
+        boxes = sample.ground_truth.detections
+        assert sample.tags == [TAG_REVIEWED] and len(boxes) == len(rows)
+        names = {1: "person", 2: "robot"}  # sample_videos/crossing/classes.txt
+        expected = sorted((int(r[1]), names[int(r[7])]) for r in rows)
+        assert sorted((d.index, d.label) for d in boxes) == expected
+    labels = {d.label for s in dataset for d in s.ground_truth.detections}
+    assert labels == {"person", "robot"}

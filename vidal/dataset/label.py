@@ -1,68 +1,67 @@
-"""``vidal label --from-mot``: fill the ground truth of mined frames from MOTChallenge annotations.
+"""``vidal label --from-mot``: the simulated reviewer, for demos, tests and benchmarks.
 
-The simulated human of demos, tests and benchmarks: every mined frame of a video gets the
-video's annotated boxes as ``ground_truth`` and the ``reviewed`` tag, as if a reviewer had
-corrected it in the App. A ground-truth file that does not fit the video (frames past its
-end, boxes outside its image, a ``seqinfo.ini`` of another size) is refused before anything
-is written, and a frame a human reviewed is never overwritten unless asked.
+It fills the ``ground_truth`` of a video's mined frames from the video's MOTChallenge ground
+truth and tags them ``reviewed`` (removing ``to_review``), as a reviewer correcting the
+drafts in the App would.
 
-MOTChallenge layouts (``frame, id, left, top, width, height, ...``), told apart by their
-column count:
+Rules:
 
-- 9 columns (MOT16/17/20): ``conf`` is an "evaluate me" flag (rows with 0 are ignored) and
-  column 8 a class id; by default only class 1 (pedestrian) is labelled, as the benchmark
-  evaluates it. A ``classes.txt`` beside the sequence (one name per line, line ``i`` for
-  class ``i``) or ``--classes`` names the classes to label instead.
-- 10 columns (MOT15: world coordinates after ``conf``) and 6-7 columns: every row is a
-  person.
+- the video's samples are found by its content hash, the key ``vidal mine`` stored, so a
+  copy or a renamed file finds them;
+- rows with flag 0 are not labels (MOTChallenge's "ignore"); in a layout with classes only
+  the classes named are labels (MOT17: class 1, pedestrian; its distractors and vehicles
+  are not), and a layout without classes (MOT15) is all pedestrians;
+- class names come from a ``classes.txt`` (line ``i`` names class ``i``) given, or found
+  beside the sequence's ``gt/`` folder, else class 1 is ``person``; they must be classes of
+  the dataset;
+- a file that does not fit the video (frames past its end, boxes outside its image, a
+  ``seqinfo.ini`` of another size), a malformed line or a video with no mined frame is
+  refused before anything is written;
+- a frame is written in one database operation (``ground_truth`` and tags together), so a
+  run killed midway leaves whole frames and running again completes it; a frame already
+  labelled so is not written again; a frame a human corrected or reviewed, whose labels
+  differ from the file's, is kept unless asked to overwrite it;
+- a mined frame without any row in the file holds no object (MOTChallenge ground truth lists
+  every object of every frame): it is labelled empty.
 """
 
 from __future__ import annotations
 
 import configparser
-import hashlib
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from vidal.dataset.connection import connect, dataset_lock
+from vidal.dataset.connection import dataset_lock
 from vidal.dataset.report import load_vidal_dataset
-from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, to_relative, vidal_info
+from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, fingerprint, to_relative, vidal_info
 from vidal.errors import DatasetError, InputError
+from vidal.mot import NO_CLASS, MotGroundTruth, read_gt
+from vidal.video import FRAME_COUNT_TOLERANCE, VideoInfo, open_source
 
-LABEL_SOURCE_FIELD = "label_source"
-DEFAULT_CLASSES = {1: "person"}
-# A box lying wholly outside the image, or reaching further than this share of the image
-# beyond its border, cannot be an annotation of this video. Real annotations do cross the
-# border (people walking out of view), by less than half their size.
-OUTSIDE_MARGIN = 0.25
-# Refuse the file if more than this share of its boxes are impossible for the video.
-MAX_OUTSIDE_SHARE = 0.01
+logger = logging.getLogger(__name__)
 
-
-@dataclass
-class MotBoxes:
-    """The rows of a MOTChallenge ground-truth file that are labels.
-
-    Attributes:
-        frame: 1-based frame number per box, ``(N,)``.
-        track: Identity per box, ``(N,)``.
-        xyxy: Pixel boxes, ``(N, 4)``.
-        label: Class name per box.
-        line: Line number of each box in the file, for error messages.
-        ignored: Rows left out (flag 0, or a class not labelled).
-        last_frame: The largest frame number in the file (ignored rows included).
-    """
-
-    frame: np.ndarray
-    track: np.ndarray
-    xyxy: np.ndarray
-    label: list[str]
-    line: np.ndarray
-    ignored: int
-    last_frame: int
+# MOTChallenge's class 1; a layout without a class column holds only pedestrians.
+PEDESTRIAN = 1
+DEFAULT_CLASSES: dict[int, str] = {PEDESTRIAN: "person"}
+CLASSES_FILE = "classes.txt"
+SEQINFO_FILE = "seqinfo.ini"
+# Real annotations cross the image border (people walking out of view, boxes extrapolated
+# over the hidden part): by up to a quarter of the image on MOT17-05 (640x480), less on the
+# other MOT17 and TUD sequences. A box reaching beyond by more than half the image is an
+# annotation of a larger image.
+MAX_OVERSHOOT = 0.5
+# Boxes wholly outside the image: none in MOT17, TUD or the sample clip; a few % of slack,
+# more means the file is the ground truth of another video.
+MAX_OUTSIDE_SHARE = 0.02
+# Boxes are compared at this many decimals of relative coordinates to tell a frame already
+# labelled so (FiftyOne stores what it was given, this only absorbs float noise).
+BOX_DECIMALS = 6
 
 
 @dataclass
@@ -71,143 +70,281 @@ class LabelReport:
 
     Attributes:
         dataset: The dataset.
-        video: The video whose frames were labelled.
-        samples: Mined frames of that video in the dataset.
-        labelled: Frames whose ground truth was written from the file.
-        with_boxes: Of those, frames with at least one box (the others hold no object).
-        boxes: Boxes written.
-        kept: Frames already reviewed by a human, left as they were.
-        ignored_rows: Rows of the file that are not labels (flag 0, classes not labelled).
+        video_hash: The video's content hash (SHA-256).
+        frames: Mined frames of the video in the dataset.
+        matched: Of those, frames with rows in the file.
+        empty: Frames without any row in the file, labelled with no object.
+        written: Frames whose ``ground_truth`` and tags this call wrote.
+        unchanged: Frames that already held these labels and the ``reviewed`` tag.
+        kept: Frames corrected or reviewed by a human, with other labels, left as they were.
+        boxes: Boxes in the ground truth of the written and unchanged frames.
+        clipped: Of those, boxes clipped to the image.
+        rows: Rows in the file.
+        ignored_rows: Rows that are no labels (flag 0, or a class not named).
+        classes: MOTChallenge class id to label name, as used.
     """
 
     dataset: str
-    video: str
-    samples: int
-    labelled: int
-    with_boxes: int
-    boxes: int
-    kept: int
-    ignored_rows: int
+    video_hash: str
+    frames: int = 0
+    matched: int = 0
+    empty: int = 0
+    written: int = 0
+    unchanged: int = 0
+    kept: int = 0
+    boxes: int = 0
+    clipped: int = 0
+    rows: int = 0
+    ignored_rows: int = 0
+    classes: dict[int, str] | None = None
 
 
-def read_classes(path: Path) -> dict[int, str]:
-    """Class names from a file with one name per line (line ``i`` is class ``i``, from 1)."""
-    try:
-        names = [line.strip() for line in path.read_text().splitlines()]
-    except OSError as error:
-        raise InputError(f"cannot read classes file {path}: {error.strerror}") from error
-    return {i: name for i, name in enumerate(names, start=1) if name}
-
-
-def parse_mot(path: Path, classes: dict[int, str] | None = None) -> MotBoxes:
-    """Read a MOTChallenge ``gt.txt``.
-
-    Args:
-        path: The file.
-        classes: Class id to label name for 9-column files; ``None`` for
-            :data:`DEFAULT_CLASSES`. Rows of other classes are ignored.
+def read_classes(path: str | Path) -> dict[int, str]:
+    """Read a classes file: one name per line, line ``i`` names MOTChallenge class ``i``.
 
     Raises:
-        InputError: The file is missing, empty, or a line is not MOTChallenge.
+        InputError: The file cannot be read, holds no name, or has a blank line between names.
     """
+    path = Path(path)
     try:
-        text = path.read_text()
+        names = [line.strip() for line in path.read_text().splitlines()]
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read ground truth {path}: {getattr(error, 'strerror', None) or error}") from error
-    classes = classes or DEFAULT_CLASSES
-    rows: list[list[float]] = []
-    numbers: list[int] = []
-    width = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        raise InputError(f"cannot read classes file {path}: {getattr(error, 'strerror', None) or error}") from error
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise InputError(f"classes file {path} holds no class name")
+    if "" in names:
+        raise InputError(f"{path}:{names.index('') + 1}: blank line (line i names class i)")
+    return {number: name for number, name in enumerate(names, start=1)}
+
+
+def _beside_gt(gt_path: Path, name: str) -> Path | None:
+    """A file beside a sequence's ``gt/`` folder (``SEQ/gt/gt.txt`` -> ``SEQ/name``), if any."""
+    folder = gt_path.resolve().parent
+    candidate = folder.parent / name
+    return candidate if folder.name == "gt" and candidate.is_file() else None
+
+
+def resolve_classes(gt_path: Path, classes: str | Path | None) -> dict[int, str]:
+    """The class names: the file given, else ``classes.txt`` beside ``gt/``, else :data:`DEFAULT_CLASSES`."""
+    if classes is not None:
+        return read_classes(classes)
+    found = _beside_gt(gt_path, CLASSES_FILE)
+    if found is None:
+        return dict(DEFAULT_CLASSES)
+    logger.info("class names from %s", found)
+    return read_classes(found)
+
+
+def row_labels(gt: MotGroundTruth, classes: Mapping[int, str]) -> np.ndarray:
+    """The label name of each row, ``""`` for a row that is no label.
+
+    Args:
+        gt: The file's rows.
+        classes: MOTChallenge class id to label name; rows of other classes are no labels.
+
+    Returns:
+        Names ``(N,)`` (object array).
+    """
+    class_id = np.where(gt.class_id == NO_CLASS, PEDESTRIAN, gt.class_id)
+    names = np.array([classes.get(int(c), "") for c in class_id], dtype=object)
+    names[gt.flag == 0] = ""
+    return names
+
+
+def check_fits(gt: MotGroundTruth, info: VideoInfo, path: Path) -> None:
+    """Refuse ground truth that cannot be the video's: frames past its end, boxes outside its image.
+
+    Every row counts, ignored ones included: they are annotations of the same images.
+
+    Raises:
+        InputError: A frame past the end, a box reaching more than :data:`MAX_OVERSHOOT` of the
+            image beyond its border, or more than :data:`MAX_OUTSIDE_SHARE` of the boxes wholly
+            outside the image; the message names the first such line.
+    """
+    last = info.frame_count + (FRAME_COUNT_TOLERANCE if info.kind == "video" else 0)
+    late = gt.frame > last
+    if late.any():
+        row = int(np.argmax(late))
+        raise InputError(
+            f"{path}:{gt.line[row]}: frame {gt.frame[row]} is past the end of {info.path} "
+            f"({info.frame_count} frames): is it the ground truth of another video?"
+        )
+    size = np.array([info.width, info.height, info.width, info.height], np.float64)
+    xyxy = gt.xyxy.astype(np.float64)
+    beyond = np.concatenate([-xyxy[:, :2], xyxy[:, 2:] - size[2:]], axis=1) / size
+    overshoot = beyond.max(axis=1)
+    far = overshoot > MAX_OVERSHOOT
+    if far.any():
+        row = int(np.argmax(far))
+        raise InputError(
+            f"{path}:{gt.line[row]}: box reaches {overshoot[row]:.0%} of the image beyond the "
+            f"{info.width}x{info.height} image of {info.path}: is it the ground truth of another video?"
+        )
+    outside = (xyxy[:, 2] <= 0) | (xyxy[:, 3] <= 0) | (xyxy[:, 0] >= info.width) | (xyxy[:, 1] >= info.height)
+    if outside.mean() > MAX_OUTSIDE_SHARE:
+        raise InputError(
+            f"{path}: {int(outside.sum())} of {len(gt)} boxes ({outside.mean():.0%}) lie outside the "
+            f"{info.width}x{info.height} image of {info.path} (first at line {gt.line[int(np.argmax(outside))]}): "
+            "is it the ground truth of another video?"
+        )
+
+
+def check_seqinfo(gt_path: Path, info: VideoInfo) -> None:
+    """Refuse ground truth whose sequence's ``seqinfo.ini`` (beside ``gt/``) gives another image size.
+
+    Its ``seqLength`` is not compared: trimmed sequences keep the original's (the frames of
+    the file are checked against the video's by :func:`check_fits`).
+
+    Raises:
+        InputError: The file is unreadable, or its ``imWidth``/``imHeight`` differ from the video's.
+    """
+    found = _beside_gt(gt_path, SEQINFO_FILE)
+    if found is None:
+        return
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(found)
+        sequence = parser["Sequence"] if parser.has_section("Sequence") else {}
+        stated = {key: int(sequence[key]) for key in ("imWidth", "imHeight") if key in sequence}
+    except (configparser.Error, ValueError) as error:
+        raise InputError(f"{found}: not a valid seqinfo.ini ({error})") from error
+    actual = {"imWidth": info.width, "imHeight": info.height}
+    for key, value in stated.items():
+        if value != actual[key]:
+            raise InputError(
+                f"{found} gives {key}={value} but {info.path} has {actual[key]}: is it the ground truth of another video?"
+            )
+
+
+def check_label_names(labels: np.ndarray, dataset_labels: list[str], dataset: str, classes: Mapping[int, str]) -> None:
+    """Refuse label names the dataset does not have.
+
+    Raises:
+        DatasetError: A row's label is not one of the dataset's classes.
+    """
+    unknown = sorted({str(name) for name in labels if name} - set(dataset_labels))
+    if unknown:
+        named = ", ".join(f"{i}={name}" for i, name in sorted(classes.items()))
+        raise DatasetError(
+            f"class {unknown[0]!r} of the ground truth ({named}) is not a class of dataset {dataset!r} "
+            f"({', '.join(dataset_labels)}); pass --classes FILE naming MOT class i on line i"
+        )
+
+
+def frame_detections(
+    fo: ModuleType, xyxy: np.ndarray, labels: np.ndarray, track_id: np.ndarray, width: int, height: int
+) -> tuple[list[Any], int]:
+    """The ``Detection`` objects of one frame's labelled rows, clipped to the image.
+
+    Args:
+        fo: The ``fiftyone`` module.
+        xyxy: Pixel boxes ``(N, 4)`` float32.
+        labels: Label names ``(N,)``.
+        track_id: MOTChallenge identities ``(N,)`` int64, stored in ``Detection.index``.
+        width: Image width in pixels.
+        height: Image height in pixels.
+
+    Returns:
+        The detections (boxes with nothing inside the image left out) and how many were clipped.
+    """
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    crossing = (xyxy[:, 0] < 0) | (xyxy[:, 1] < 0) | (xyxy[:, 2] > width) | (xyxy[:, 3] > height)
+    detections, clipped = [], 0
+    for box, label, track, cut in zip(to_relative(xyxy, width, height), labels, track_id, crossing):
+        if box[2] <= 0 or box[3] <= 0:
             continue
-        try:
-            values = [float(v) for v in line.replace(" ", "").split(",")]
-        except ValueError:
-            values = []
-        if len(values) < 6 or (width is not None and len(values) != width):
-            expected = f"{width}" if width else "at least 6"
-            raise InputError(f"{path} line {number}: expected {expected} comma-separated numbers "
-                             f"(MOTChallenge: frame, id, left, top, width, height, ...), got {line.strip()[:60]!r}")
-        width = len(values)
-        rows.append(values)
-        numbers.append(number)
-    if not rows:
-        raise InputError(f"ground truth {path} has no boxes")
-    table = np.asarray(rows, np.float64)
-    lines = np.asarray(numbers)
-    frames = table[:, 0]
-    if (frames < 1).any() or (frames != np.round(frames)).any():
-        bad = int(lines[np.flatnonzero((frames < 1) | (frames != np.round(frames)))[0]])
-        raise InputError(f"{path} line {bad}: frame numbers are whole numbers from 1")
-    keep = np.ones(len(table), bool)
-    if width == 9:  # MOT16/17/20: evaluation flag and class
-        keep &= table[:, 6] != 0
-        keep &= np.isin(table[:, 7].astype(np.int64), list(classes))
-        names = [classes.get(int(c), "") for c in table[:, 7]]
-    else:
-        names = [DEFAULT_CLASSES[1]] * len(table)
-    xyxy = table[:, 2:6].copy()
-    xyxy[:, 2:] += xyxy[:, :2]
-    index = np.flatnonzero(keep)
-    return MotBoxes(
-        frame=frames[index].astype(np.int64),
-        track=table[index, 1].astype(np.int64),
-        xyxy=xyxy[index],
-        label=[names[i] for i in index],
-        line=lines[index],
-        ignored=int((~keep).sum()),
-        last_frame=int(frames.max()),
+        detections.append(fo.Detection(label=str(label), bounding_box=box, index=int(track)))
+        clipped += int(cut)
+    return detections, clipped
+
+
+def _content(detections: Any) -> list[tuple[str, int, tuple[float, ...]]]:
+    """A ``Detections`` label's boxes, comparable whatever their ids."""
+    items = getattr(detections, "detections", None) or []
+    return sorted(
+        (
+            str(d.label),
+            -1 if d.index is None else int(d.index),
+            tuple(round(float(v), BOX_DECIMALS) for v in (d.bounding_box or [])),
+        )
+        for d in items
     )
 
 
-def _seqinfo(gt_path: Path) -> dict[str, str]:
-    """``[Sequence]`` of the ``seqinfo.ini`` beside the sequence, if any."""
-    path = gt_path.resolve().parent.parent / "seqinfo.ini"
-    if not path.is_file():
-        return {}
-    parser = configparser.ConfigParser()
-    try:
-        parser.read(path)
-    except configparser.Error:
-        return {}
-    return {key.lower(): value for key, value in parser["Sequence"].items()} if parser.has_section("Sequence") else {}
+def _by_hand(sample: Any) -> bool:
+    """Whether a human reviewed the sample or edited vidal's draft."""
+    return TAG_REVIEWED in sample.tags or fingerprint(sample.ground_truth) != (sample.draft_fingerprint or "")
 
 
-def check_fits(boxes: MotBoxes, gt_path: Path, width: int, height: int, frame_count: int, video: str) -> None:
-    """Refuse ground truth that cannot belong to a video of this size and length.
+def _image_size(fo: ModuleType, sample: Any, info: VideoInfo) -> tuple[int, int]:
+    """A sample's image size, from its metadata or its image file; it must be the video's.
 
     Raises:
-        InputError: Frames past the video's end, boxes outside its image, or a
-            ``seqinfo.ini`` of another size or length.
+        DatasetError: The image is missing, or its size is not the video's.
     """
-    info = _seqinfo(gt_path)
-    size = (info.get("imwidth"), info.get("imheight"))
-    if all(size) and (int(size[0]), int(size[1])) != (width, height):
-        raise InputError(f"{gt_path} is for a {size[0]}x{size[1]} sequence (seqinfo.ini), but {video} is "
-                         f"{width}x{height}: ground truth of another video?")
-    if info.get("seqlength") and int(info["seqlength"]) != frame_count:
-        raise InputError(f"{gt_path} is for a sequence of {info['seqlength']} frames (seqinfo.ini), but {video} has "
-                         f"{frame_count}: ground truth of another video?")
-    if boxes.last_frame > frame_count:
-        raise InputError(f"{gt_path} has frames up to {boxes.last_frame}, but {video} has {frame_count}: "
-                         "ground truth of another video?")
-    if len(boxes.xyxy) == 0:
-        return
-    x1, y1, x2, y2 = boxes.xyxy.T
-    margin_x, margin_y = OUTSIDE_MARGIN * width, OUTSIDE_MARGIN * height
-    outside = (x1 >= width) | (y1 >= height) | (x2 <= 0) | (y2 <= 0)
-    outside |= (x1 < -margin_x) | (y1 < -margin_y) | (x2 > width + margin_x) | (y2 > height + margin_y)
-    if outside.mean() > MAX_OUTSIDE_SHARE:
-        first = int(np.flatnonzero(outside)[0])
-        box = ", ".join(f"{v:.0f}" for v in boxes.xyxy[first])
-        raise InputError(f"{int(outside.sum())} of {len(outside)} boxes of {gt_path} lie outside the {width}x{height} "
-                         f"image of {video} (line {int(boxes.line[first])}: x1, y1, x2, y2 = {box}): "
-                         "ground truth of another video?")
+    metadata = sample.metadata
+    if metadata is None or not metadata.width or not metadata.height:
+        if not Path(sample.filepath).is_file():
+            raise DatasetError(
+                f"frame {sample.frame_number}'s image {sample.filepath} is missing: mine {info.path} again to restore it"
+            )
+        metadata = fo.ImageMetadata.build_for(sample.filepath)
+    size = (int(metadata.width), int(metadata.height))
+    if size != (info.width, info.height):
+        raise DatasetError(
+            f"frame {sample.frame_number}'s image is {size[0]}x{size[1]} but {info.path} is {info.width}x{info.height}"
+        )
+    return size
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+@dataclass
+class _Planned:
+    """The labels one sample will get."""
+
+    sample: Any
+    detections: list[Any]
+    clipped: int
+
+
+def _plan(fo: ModuleType, samples: list[Any], gt: MotGroundTruth, labels: np.ndarray, info: VideoInfo,
+          report: LabelReport) -> list[_Planned]:
+    """Build every sample's labels before writing any (a missing image stops it here)."""
+    wanted = labels != ""
+    planned = []
+    for sample in samples:
+        width, height = _image_size(fo, sample, info)
+        at = gt.frame == sample.frame_number
+        if at.any():
+            report.matched += 1
+        else:
+            report.empty += 1
+        rows = at & wanted
+        detections, clipped = frame_detections(fo, gt.xyxy[rows], labels[rows], gt.track_id[rows], width, height)
+        planned.append(_Planned(sample, detections, clipped))
+    return planned
+
+
+def _write(fo: ModuleType, item: _Planned, overwrite: bool) -> str:
+    """Write one sample's labels and tags in one save; returns ``written``, ``unchanged`` or ``kept``."""
+    sample = item.sample
+    sample.reload()  # the freshest state: a reviewer may be editing it in the App
+    truth = fo.Detections(detections=item.detections)
+    same = _content(sample.ground_truth) == _content(truth)
+    tagged = TAG_REVIEWED in sample.tags and TAG_TO_REVIEW not in sample.tags
+    if same and tagged:
+        return "unchanged"
+    if not same and not overwrite and _by_hand(sample):
+        return "kept"
+    if not same:
+        sample.ground_truth = truth
+    tags = [tag for tag in sample.tags if tag != TAG_TO_REVIEW]
+    sample.tags = tags if TAG_REVIEWED in tags else tags + [TAG_REVIEWED]
+    if sample.metadata is None:
+        sample.metadata = fo.ImageMetadata.build_for(sample.filepath)
+    sample.save()
+    return "written"
 
 
 def label_from_mot(
@@ -216,80 +353,57 @@ def label_from_mot(
     video: str | Path,
     *,
     classes: str | Path | None = None,
-    overwrite_reviewed: bool = False,
+    overwrite: bool = False,
 ) -> LabelReport:
-    """Write MOTChallenge ground truth into the mined frames of ``video`` and tag them reviewed.
-
-    Frames already reviewed by a human (tagged ``reviewed`` but not labelled from a file)
-    are kept unless ``overwrite_reviewed``. Running it again gives the same dataset.
+    """Label a video's mined frames in a dataset from its MOTChallenge ground truth, and tag them reviewed.
 
     Args:
         name: The dataset.
-        gt_path: The ``gt.txt``.
-        video: The video (or image folder) the file annotates, as mined.
-        classes: A class-names file for 9-column files; default: ``classes.txt`` beside the
-            sequence if there is one, else class 1 is ``person``.
-        overwrite_reviewed: Replace the ground truth of frames a human reviewed too.
+        gt_path: The video's ``gt.txt`` (MOT15, MOT16/17/20 layout, see :data:`vidal.mot.GT_LAYOUTS`).
+        video: The mined video file or image folder (a MOTChallenge sequence or its ``img1/``).
+        classes: A classes file (line ``i`` names class ``i``); ``None`` for ``classes.txt``
+            beside the ``gt/`` folder, else :data:`DEFAULT_CLASSES`.
+        overwrite: Replace the labels of frames a human corrected or reviewed too.
+
+    Returns:
+        A :class:`LabelReport`.
 
     Raises:
-        InputError: The file or video cannot be read, or they do not fit each other.
-        DatasetError: No such dataset, no mined frame of the video, or labels outside the
-            dataset's classes.
+        InputError: The files cannot be read, a line is malformed, or the ground truth does not
+            fit the video (see :func:`check_fits` and :func:`check_seqinfo`).
+        DatasetError: No such dataset, a class the dataset does not have, or no mined frame of
+            the video in it.
     """
+    gt_path = Path(gt_path)
+    gt = read_gt(gt_path)
+    names = resolve_classes(gt_path, classes)
+    source = open_source(video)
+    check_seqinfo(gt_path, source.info)
+    check_fits(gt, source.info, gt_path)
+    labels = row_labels(gt, names)
+    dataset = load_vidal_dataset(name)
+    check_label_names(labels, list(vidal_info(dataset)["labels"]), name, names)
+    video_hash = source.content_hash()
+    report = LabelReport(name, video_hash, rows=len(gt), ignored_rows=int((labels == "").sum()), classes=names)
+    import fiftyone as fo
     from fiftyone import ViewField as F
 
-    from vidal.video import open_source
-
-    gt_path = Path(gt_path)
-    source = open_source(video)
-    info = source.info
-    classes_path = Path(classes) if classes else gt_path.resolve().parent.parent / "classes.txt"
-    class_names = read_classes(classes_path) if (classes or classes_path.is_file()) else None
-    boxes = parse_mot(gt_path, class_names)
-    check_fits(boxes, gt_path, info.width, info.height, info.frame_count, info.name)
-    dataset = load_vidal_dataset(name)
-    known = set(vidal_info(dataset)["labels"])
-    unknown = sorted(set(boxes.label) - known)
-    if unknown:
-        raise DatasetError(f"{gt_path} labels {', '.join(unknown)}, which dataset {name!r} does not have "
-                           f"(its classes: {', '.join(sorted(known))}); name the classes with --classes FILE")
-    video_hash = source.content_hash()
-    view = dataset.match(F("video_hash") == video_hash)
-    if len(view) == 0:
-        raise DatasetError(f"dataset {name!r} has no mined frames of {info.name}: run `vidal mine {video} "
-                           f"--dataset {name}` first")
-    source_tag = f"mot:{gt_path.name}:{_file_digest(gt_path)}"
-    fo = connect()
-    if LABEL_SOURCE_FIELD not in dataset.get_field_schema():
-        dataset.add_sample_field(LABEL_SOURCE_FIELD, fo.StringField)
-    order = np.argsort(boxes.frame, kind="stable")
-    frames = boxes.frame[order]
-    report = LabelReport(name, str(video), len(view), 0, 0, 0, 0, boxes.ignored)
     with dataset_lock(fo, name):
-        for sample in view.iter_samples():
-            sample.reload()  # the freshest state: a reviewer may have tagged it a moment ago
-            by_human = TAG_REVIEWED in sample.tags and not (sample[LABEL_SOURCE_FIELD] or "").startswith("mot:")
-            if by_human and not overwrite_reviewed:
-                report.kept += 1
-                continue
-            lo, hi = np.searchsorted(frames, [sample.frame_number, sample.frame_number + 1])
-            chosen = order[lo:hi]
-            truth = _detections(fo, boxes, chosen, info.width, info.height)
-            sample.ground_truth = truth
-            sample.tags = [t for t in sample.tags if t != TAG_TO_REVIEW] + (
-                [] if TAG_REVIEWED in sample.tags else [TAG_REVIEWED])
-            sample[LABEL_SOURCE_FIELD] = source_tag
-            sample.save()  # ground truth, tags and source in one write
-            report.labelled += 1
-            report.with_boxes += int(len(truth.detections) > 0)
-            report.boxes += len(truth.detections)
+        samples = list(dataset.match(F("video_hash") == video_hash).sort_by("frame_number"))
+        if not samples:
+            raise DatasetError(
+                f"dataset {name!r} has no mined frames of {source.info.path} (sha256 {video_hash[:12]}): "
+                f"run `vidal mine {video} --dataset {name}` first"
+            )
+        report.frames = len(samples)
+        for item in _plan(fo, samples, gt, labels, source.info, report):
+            outcome = _write(fo, item, overwrite)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome != "kept":
+                report.boxes += len(item.detections)
+                report.clipped += item.clipped
+    logger.debug(
+        "labelled %d frames of %s from %s (%d written, %d unchanged, %d kept)",
+        report.frames - report.kept, source.info.path, gt_path, report.written, report.unchanged, report.kept,
+    )
     return report
-
-
-def _detections(fo: Any, boxes: MotBoxes, chosen: np.ndarray, width: int, height: int) -> Any:
-    relative = to_relative(boxes.xyxy[chosen], width, height)
-    return fo.Detections(detections=[
-        fo.Detection(label=boxes.label[i], bounding_box=box, index=int(boxes.track[i]))
-        for i, box in zip(chosen.tolist(), relative)
-        if box[2] > 0 and box[3] > 0
-    ])
