@@ -175,8 +175,14 @@ def main() -> int:
     ]
     table = ["| evaluated on | frames | base mAP50 | fine-tuned mAP50 | base mAP50-95 | fine-tuned mAP50-95 |",
              "|---|---|---|---|---|---|"]
+    better = 0
     for label, count, b, n in rows:
-        table.append(f"| {label} | {count} | {b['map50']:.3f} | **{n['map50']:.3f}** | {b['map']:.3f} | {n['map']:.3f} |")
+        mark = lambda x, y: f"**{x:.3f}**" if x > y else f"{x:.3f}"  # noqa: E731
+        table.append(f"| {label} | {count} | {mark(b['map50'], n['map50'])} | {mark(n['map50'], b['map50'])} | "
+                     f"{mark(b['map'], n['map'])} | {mark(n['map'], b['map'])} |")
+        better += n["map50"] > b["map50"]
+    verdict = (f"The fine-tuned model's mAP50 is higher on {better} of the {len(rows)} evaluation sets "
+               "(the higher figure of each pair in bold).")
     later = scores["later"]
     classes = ["| class | base mAP50 | fine-tuned mAP50 (later frames) |", "|---|---|---|"]
     for cls, value in later["new"]["per_class"].items():
@@ -188,7 +194,7 @@ def main() -> int:
         f"({record['train_seconds']:.0f} s) and validated on {len(plan.val_ids)} held-out frames "
         f"({len(plan.dropped_ids)} more left out for being within 1 s of them). Fine-tuning arguments: "
         f"{json.dumps(dict(FINE_TUNE, **hyp))}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
-        + "\n".join(table) + "\n\n" + "\n".join(classes) + "\n"
+        + "\n".join(table) + "\n\n" + verdict + "\n\n" + "\n".join(classes) + "\n"
     )
     print(body)
     if not args.no_write:
