@@ -299,7 +299,7 @@ class Runner:
 
     def train(self, strategy: str, round_: int, labelled: dict[str, set[int]]) -> tuple[str, float]:
         """Fine-tune the base on every labelled frame; returns the weights and seconds."""
-        from vidal.detectors.training import fine_tune
+        from vidal.detectors.training import balanced_batch, fine_tune
 
         root = self.work / "train" / strategy / f"round{round_}"
         images, texts = root / "images" / "train", root / "labels" / "train"
@@ -312,7 +312,8 @@ class Runner:
                 os.link(self.work / "pool" / "labels" / f"{stem}.txt", texts / f"{stem}.txt")
         started = time.perf_counter()
         weights = fine_tune(self.args.base, self._yaml(root, images), root, epochs=self.args.epochs,
-                            imgsz=self.args.imgsz, batch=16, device=self.args.device, seed=self.seed,
+                            imgsz=self.args.imgsz, batch=balanced_batch(sum(map(len, labelled.values())), 16),
+                            device=self.args.device, seed=self.seed,
                             hyp={"val": False})
         return str(weights), time.perf_counter() - started
 
@@ -454,8 +455,8 @@ def main() -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--base", default=str(SAMPLE_MODEL))
     parser.add_argument("--frames", type=int, default=300, help="length of a synthetic clip")
-    parser.add_argument("--pool-frac", type=float, default=0.67)
-    parser.add_argument("--gap-s", type=float, default=1.0)
+    parser.add_argument("--pool-frac", type=float, default=0.6)
+    parser.add_argument("--gap-s", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=Path("bench-al"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

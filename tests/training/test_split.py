@@ -67,3 +67,15 @@ def test_a_single_frame_cannot_be_split() -> None:
 def test_val_frac_must_be_a_share(val_frac: float) -> None:
     with pytest.raises(ValueError, match="val_frac"):
         split_by_time(["a"], np.array([0.0]), val_frac)
+
+
+@pytest.mark.parametrize(("images", "batch", "expected"), [(18, 16, 9), (16, 16, 16), (17, 16, 9), (6, 16, 6),
+                                                           (100, 16, 15), (0, 16, 16)])
+def test_batches_are_balanced_so_no_step_sees_a_handful_of_images(images: int, batch: int, expected: int) -> None:
+    from vidal.detectors.training import balanced_batch
+
+    size = balanced_batch(images, batch)
+    assert size == expected and size <= batch
+    if images:
+        last = images - (-(-images // size) - 1) * size
+        assert last >= size - (-(-images // size))  # the short batch is at most one image per batch shorter

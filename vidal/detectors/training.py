@@ -140,6 +140,19 @@ def model_names(base: str) -> dict[int, str] | None:
         raise ModelError(f"cannot load base model {base}: {str(error).splitlines()[0] if str(error) else error}") from error
 
 
+def balanced_batch(images: int, batch: int) -> int:
+    """The batch size that splits ``images`` into as few batches as ``batch`` allows, evenly.
+
+    Ultralytics keeps the last, short batch of an epoch; a batch of one or two images makes
+    the BatchNorm statistics of that step noise, and on a few dozen frames (18 frames, batch
+    16: a batch of 2 every epoch) that alone took a fine-tuned model's mAP50 from 0.66 to 0.26.
+    """
+    if images <= 0:
+        return batch
+    batches = -(-images // batch)
+    return -(-images // batches)
+
+
 def base_imgsz(base: str, default: int = 640) -> int:
     """The image size ``base`` was trained at (``default`` for an architecture file)."""
     if Path(base).suffix.lower() != ".pt":

@@ -205,10 +205,10 @@ def run_training(
         OutputError: The run folder cannot be written.
     """
     from vidal.dataset.models import export_yolo, latest_model, record_model
-    from vidal.detectors.training import LOG_FILE, fine_tune, validate
+    from vidal.detectors.training import LOG_FILE, balanced_batch, fine_tune, validate
 
     stage = on_stage or (lambda _: None)
-    settings = {"imgsz": plan.imgsz, "batch": plan.batch, "device": plan.device}
+    settings = {"imgsz": plan.imgsz, "batch": balanced_batch(len(plan.train_ids), plan.batch), "device": plan.device}
     run = RunFolder(plan.out_root, f"train-{plan.dataset}")
     try:
         stage("export")
