@@ -70,3 +70,11 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(ConfigError, match="key=value"):
         load_config(overrides=["tracker.match_thresh"])
+
+
+def test_overriding_one_signal_keeps_the_others_and_its_weight() -> None:
+    config = load_config(overrides=["scoring.signals.association.enabled=false"])
+    signals = config.scoring.signals
+    assert not signals["association"].enabled and signals["association"].weight == 0.8
+    assert all(s.enabled for name, s in signals.items() if name != "association")
+    assert signals["crowding"].weight == 0.3 and len(signals) == 10

@@ -169,6 +169,26 @@ def edit_cost(draft: tuple[np.ndarray, np.ndarray], truth: tuple[np.ndarray, np.
     return len(t_box) - len(pairs), moved, len(d_box) - len(pairs)
 
 
+def refine_grid(pool: np.ndarray, labelled: set[int], count: int) -> list[int]:
+    """``uniform`` over rounds: the grid of every frame labelled so far, refined by ``count`` points.
+
+    The grid has one point per labelled frame plus ``count``, evenly spaced over the pool;
+    each labelled frame takes the grid point nearest to it, and each free point takes the
+    free frame nearest to it.
+    """
+    grid = list((np.arange(len(labelled) + count) + 0.5) * len(pool) / (len(labelled) + count))
+    position = {int(f): i for i, f in enumerate(pool)}
+    for frame in sorted(labelled):
+        grid.pop(int(np.argmin([abs(g - position[frame]) for g in grid])))
+    free = [i for i, f in enumerate(pool) if int(f) not in labelled]
+    chosen: list[int] = []
+    for point in grid:
+        options = [i for i in free if int(pool[i]) not in chosen]
+        if options:
+            chosen.append(int(pool[min(options, key=lambda i: abs(i - point))]))
+    return sorted(chosen)
+
+
 def without_frames(table, keep: np.ndarray):
     """The rows ``keep`` (boolean) of a selection ``FrameTable``, its events re-indexed."""
     from vidal.selection import FrameTable
@@ -254,20 +274,7 @@ class Runner:
                 picked[video.name] = sorted(rng.choice(pool[free], size=min(count, int(free.sum())), replace=False).tolist())
                 continue
             if strategy == "uniform":
-                # Evenly spaced over the pool with everything labelled so far: the grid refines
-                # each round (bins of the whole budget so far, their free frame nearest the centre).
-                target = len(labelled[video.name]) + count
-                centres = (np.arange(target) + 0.5) * len(pool) / target
-                chosen: list[int] = []
-                for c in centres:
-                    order = np.argsort(np.abs(np.arange(len(pool)) - c))
-                    for i in order:
-                        if free[i] and pool[i] not in chosen:
-                            chosen.append(int(pool[i]))
-                            break
-                    if len(chosen) == count:
-                        break
-                picked[video.name] = sorted(chosen)
+                picked[video.name] = refine_grid(pool, labelled[video.name], count)
                 continue
             source = open_source(video.path)
             config.input.start, config.input.end = int(pool[0]), int(pool[-1])

@@ -82,6 +82,23 @@ class ScoringConfig(_Strict):
 
     signals: dict[str, SignalConfig] = Field(default_factory=_default_signals)
 
+    @field_validator("signals", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        """A config that names some signals changes those and keeps the others' defaults.
+
+        Without this, ``--set scoring.signals.association.enabled=false`` (or a YAML file
+        listing one signal) would leave a dict of one signal: every other signal silently
+        off, and the named one's default weight lost.
+        """
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {name: signal.model_dump() for name, signal in _default_signals().items()}
+        for name, given in value.items():
+            given = given.model_dump() if isinstance(given, SignalConfig) else given
+            merged[name] = {**merged.get(name, {}), **given} if isinstance(given, dict) else given
+        return merged
+
     @field_validator("signals")
     @classmethod
     def _known(cls, value: dict[str, SignalConfig]) -> dict[str, SignalConfig]:
