@@ -223,14 +223,15 @@ class Runner:
         for v in videos:
             write_frames(v, self.labels[v.name], v.pool, work / "pool" / "images", work / "pool" / "labels")
             write_frames(v, self.labels[v.name], v.test, work / "test" / "images" / "val", work / "test" / "labels" / "val")
-        self.test_yaml = self._yaml(work / "test", work / "test" / "images" / "val")
+        test = work / "test" / "images" / "val"
+        self.test_yaml = self._yaml(work / "test", test, test)
         pool_sizes = np.array([len(v.pool) for v in videos], np.float64)
         self.share = pool_sizes / pool_sizes.sum()
 
-    def _yaml(self, root: Path, train: Path) -> Path:
+    def _yaml(self, root: Path, train: Path, val: Path) -> Path:
         names = "\n".join(f"  {i}: {n}" for i, n in sorted(self.names.items()))
         path = root / "dataset.yaml"
-        path.write_text(f"train: {train}\nval: {self.work / 'test' / 'images' / 'val'}\nnames:\n{names}\n")
+        path.write_text(f"train: {train}\nval: {val}\nnames:\n{names}\n")
         return path
 
     def evaluate(self, model: str) -> tuple[float, float]:
@@ -318,7 +319,9 @@ class Runner:
                 os.link(self.work / "pool" / "images" / f"{stem}.jpg", images / f"{stem}.jpg")
                 os.link(self.work / "pool" / "labels" / f"{stem}.txt", texts / f"{stem}.txt")
         started = time.perf_counter()
-        weights = fine_tune(self.args.base, self._yaml(root, images), root, epochs=self.args.epochs,
+        # Ultralytics validates the last epoch and best.pt even with val=False: on the few
+        # training images that costs little; the test frames are scored once, by evaluate().
+        weights = fine_tune(self.args.base, self._yaml(root, images, images), root, epochs=self.args.epochs,
                             imgsz=self.args.imgsz, batch=balanced_batch(sum(map(len, labelled.values())), 16),
                             device=self.args.device, seed=self.seed,
                             hyp={"val": False})
