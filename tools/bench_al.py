@@ -322,7 +322,7 @@ class Runner:
         # Ultralytics validates the last epoch and best.pt even with val=False: on the few
         # training images that costs little; the test frames are scored once, by evaluate().
         weights = fine_tune(self.args.base, self._yaml(root, images, images), root, epochs=self.args.epochs,
-                            imgsz=self.args.imgsz, batch=balanced_batch(sum(map(len, labelled.values())), 16),
+                            imgsz=self.args.imgsz, batch=balanced_batch(sum(map(len, labelled.values())), self.args.batch),
                             device=self.args.device, seed=self.seed,
                             hyp={"val": False})
         return str(weights), time.perf_counter() - started
@@ -461,6 +461,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--batch-frames", type=int, default=6, help="frames labelled per round")
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=16,
+                        help="largest training batch; the labelled frames are split into as few equal batches as it allows")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--device", default=None)
     parser.add_argument("--base", default=str(SAMPLE_MODEL))
@@ -510,7 +512,7 @@ def main() -> int:
         write_section("Active learning (labels saved)", (
             f"Rounds of {args.batch_frames} frames, {args.rounds} rounds, {args.seeds} seeds; base "
             f"`{Path(args.base).name}` fine-tuned from the base each round for {args.epochs} epochs at imgsz "
-            f"{args.imgsz}; pool = first {args.pool_frac:.0%} of each video, test after a {args.gap_s:g} s gap. "
+            f"{args.imgsz} in batches of at most {args.batch}; pool = first {args.pool_frac:.0%} of each video, test after a {args.gap_s:g} s gap. "
             f"Took {elapsed / 60:.0f} min.\n\n" + summary))
     return 0
 
