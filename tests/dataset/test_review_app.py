@@ -75,8 +75,14 @@ def review_server(fo, dataset_name: str, tmp_path: Path):
         [sys.executable, "-m", "vidal.cli", "review", "--dataset", dataset_name, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    line = proc.stdout.readline()
-    assert line.startswith("FiftyOne App: "), line + proc.stderr.read() if proc.poll() is not None else line
+    seen: list[str] = []
+    for line in proc.stdout:  # FiftyOne may print lines of its own (a blank one) before vidal's URL
+        if line.startswith("FiftyOne App: ") or len(seen) >= 20:
+            break
+        seen.append(line)
+    else:
+        line = ""
+    assert line.startswith("FiftyOne App: "), "".join(seen) + line + (proc.stderr.read() if proc.poll() is not None else "")
     url = line.split(": ", 1)[1].strip()
     assert url == f"http://localhost:{port}/"
     yield url, proc, tmp_path / "runs" / "crossing"
