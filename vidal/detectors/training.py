@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def fine_tune(
             "on_fit_epoch_end", lambda trainer: on_epoch(min(trainer.epoch + 1, trainer.epochs), trainer.epochs)
         )
     try:
-        with ultralytics_output_to(out / LOG_FILE), _no_font_download():
+        with ultralytics_output_to(out / LOG_FILE), _no_font_download(), all_cores():
             model.train(**arguments)
     except (RuntimeError, ValueError, OSError, KeyError, AssertionError) as error:
         raise ModelError(f"training failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
@@ -242,7 +243,7 @@ def validate(model: str, data: Path, *, imgsz: int, batch: int, device: str | No
     _offline()
     from ultralytics import YOLO
 
-    with ultralytics_output_to(log), _no_font_download():
+    with ultralytics_output_to(log), _no_font_download(), all_cores():
         result = YOLO(model, task="detect").val(
             data=str(data), split="val", imgsz=imgsz, batch=batch, device=device, plots=False, workers=0,
             verbose=False, project=str(log.parent), name="val", exist_ok=True,

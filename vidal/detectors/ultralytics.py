@@ -1,4 +1,7 @@
-"""Models loaded by Ultralytics (``.pt``, ONNX, TorchScript, ...). The only importer of ultralytics."""
+"""Models loaded by Ultralytics (``.pt``, ONNX, TorchScript, ...).
+
+With ``training`` and ``cpu`` beside it, the only modules that import ultralytics.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import numpy as np
 
 from vidal.concurrency import prefetch
 from vidal.detectors import resolve_classes
+from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
 from vidal.types import Detections, Frame
 
@@ -86,7 +90,8 @@ class UltralyticsDetector:
         self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz})"
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
-        results = self._model.predict(images, **self._kwargs)
+        with all_cores():  # the first call sets the model up, and PyTorch's thread count with it
+            results = self._model.predict(images, **self._kwargs)
         out = []
         for result in results:
             boxes = result.boxes
