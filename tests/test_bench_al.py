@@ -21,7 +21,10 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     out = tmp_path / "al"
     command = [sys.executable, str(REPO / "tools" / "bench_al.py"), "--scenarios", "synthetic", "--seeds", "1",
                "--rounds", "2", "--batch-frames", "3", "--imgsz", "64", "--epochs", "1", "--frames", "60",
-               "--gap-s", "0.2", "--out", str(out), "--no-write"]
+               "--gap-s", "0.2", "--out", str(out), "--no-write",
+               # the synthetic scenario starts from --synthetic-base; --base (here missing) is not read
+               "--base", str(tmp_path / "missing.pt"),
+               "--synthetic-base", str(REPO / "sample_videos" / "crossing_yolo11n.pt")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     with open(out / "rounds.csv") as handle:

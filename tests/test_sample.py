@@ -32,6 +32,27 @@ def test_generator_reproduces_the_shipped_ground_truth(tmp_path: Path) -> None:
     assert ids >= 20 and boxes > 3000
 
 
+def test_plaza_look_is_another_camera_on_the_same_plan() -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from make_sample import LOOKS, render
+    finally:
+        sys.path.pop(0)
+    street = list(render(5, 20, LOOKS["street"]))
+    plaza = list(render(5, 20, LOOKS["plaza"]))
+    again = list(render(5, 20, LOOKS["plaza"]))
+    assert all((a[1] == b[1]).all() for a, b in zip(plaza, again))  # deterministic
+    # same walkers (identities, classes) in the first frame, drawn smaller on other colours
+    first_street, first_plaza = street[0][2], plaza[0][2]
+    assert [(v.track_id, v.class_id) for v in first_street] == [(v.track_id, v.class_id) for v in first_plaza]
+    heights = lambda truth: np.median([v.box[3] for v in truth])  # noqa: E731
+    assert heights(first_plaza) < 0.85 * heights(first_street)
+    difference = np.abs(street[0][1].astype(int) - plaza[0][1].astype(int)).mean(axis=2)
+    assert (difference > 30).mean() > 0.5  # most pixels change colour
+
+
 def test_sample_ground_truth_has_crowding_and_occlusion() -> None:
     rows = np.loadtxt(SAMPLE_GT, delimiter=",")
     assert rows[:, 0].min() == 1 and rows[:, 0].max() == 300

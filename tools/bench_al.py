@@ -25,14 +25,18 @@ model's detections with a score of at least 0.5).
 Scenarios: ``synthetic`` (a fresh clip of the sample generator per seed, seeds from 1000:
 never the shipped sample) and ``real`` (the shared TUD-Stadtmitte and TUD-Campus). The base
 detector is the shipped sample model (``--base``; a ``.yaml`` architecture trains from
-scratch).
+scratch). That model was trained on the generator's own look, so on the synthetic scenario it
+has nothing left to learn; ``--synthetic-base`` gives that scenario a detector trained on
+another camera's footage (``tools/train_sample_detector.py --look plaza``), as a user's
+detector meets their own footage.
 
 Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed), one
 learning-curve plot per scenario (``curve-<scenario>.png``) and ``summary.md`` (area under
 the learning curve, and the frames and boxes each strategy needs to reach the mAP@0.5 that
 ``random`` reaches with its largest budget), which also goes to ``BENCHMARKS.md``.
 
-    python tools/bench_al.py                                   # the full run (BENCHMARKS.md)
+    python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 --epochs 10 --out /tmp/plaza_yolo11n.pt
+    python tools/bench_al.py --synthetic-base /tmp/plaza_yolo11n.pt    # the full run (BENCHMARKS.md)
     python tools/bench_al.py --scenarios synthetic --seeds 1 --rounds 2 --imgsz 64 --epochs 1 --frames 60 --gap-s 0.2 --no-write
 """
 
@@ -214,11 +218,13 @@ def top_score(table, budget: int, min_gap: int, rng: np.random.Generator) -> np.
 class Runner:
     """Runs the rounds of one scenario and seed."""
 
-    def __init__(self, args: argparse.Namespace, scenario: str, seed: int, videos: list[Video], work: Path) -> None:
+    def __init__(self, args: argparse.Namespace, scenario: str, seed: int, videos: list[Video], work: Path,
+                 base: str) -> None:
         from vidal.detectors.training import model_names
 
         self.args, self.scenario, self.seed, self.videos, self.work = args, scenario, seed, videos, work
-        self.names = model_names(args.base) or {0: "person"}
+        self.base = base
+        self.names = model_names(base) or {0: "person"}
         self.labels = {v.name: read_labels(v, self.names) for v in videos}
         for v in videos:
             write_frames(v, self.labels[v.name], v.pool, work / "pool" / "images", work / "pool" / "labels")
@@ -321,20 +327,20 @@ class Runner:
         started = time.perf_counter()
         # Ultralytics validates the last epoch and best.pt even with val=False: on the few
         # training images that costs little; the test frames are scored once, by evaluate().
-        weights = fine_tune(self.args.base, self._yaml(root, images, images), root, epochs=self.args.epochs,
+        weights = fine_tune(self.base, self._yaml(root, images, images), root, epochs=self.args.epochs,
                             imgsz=self.args.imgsz, batch=balanced_batch(sum(map(len, labelled.values())), self.args.batch),
                             device=self.args.device, seed=self.seed,
                             hyp={"val": False})
         return str(weights), time.perf_counter() - started
 
     def run(self, strategies: list[str], writer: Callable[[dict], None]) -> None:
-        base50, base = self.evaluate(self.args.base)
+        base50, base = self.evaluate(self.base)
         for strategy in strategies:
             writer(dict(scenario=self.scenario, seed=self.seed, strategy=strategy, round=0, frames=0, boxes_added=0,
                         boxes_moved=0, boxes_deleted=0, boxes_cost=0, gt_boxes=0, map50=base50, map=base,
                         train_s=0.0, select_s=0.0))
         for strategy in strategies:
-            model = self.args.base
+            model = self.base
             labelled: dict[str, set[int]] = {v.name: set() for v in self.videos}
             totals = np.zeros(4, np.int64)  # added, moved, deleted, true boxes
             for round_ in range(1, self.args.rounds + 1):
@@ -458,14 +464,18 @@ def main() -> int:
     parser.add_argument("--scenarios", default="synthetic,real")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-frames", type=int, default=6, help="frames labelled per round")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch", type=int, default=16,
+    parser.add_argument("--epochs", type=int, default=8)
+    # One batch per epoch while the labelled set fits: split in two batches of 9, the 18-frame
+    # sets of the real scenario trained to mAP50 0.60 on average, in one batch to 0.73
+    # (BENCHMARKS.md, "Active learning"); a batch of 32 at imgsz 320 is small on a CPU.
+    parser.add_argument("--batch", type=int, default=32,
                         help="largest training batch; the labelled frames are split into as few equal batches as it allows")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--base", default=str(SAMPLE_MODEL))
+    parser.add_argument("--base", default=str(SAMPLE_MODEL), help="the detector every strategy starts from")
+    parser.add_argument("--synthetic-base", help="the synthetic scenario's base instead of --base")
     parser.add_argument("--frames", type=int, default=300, help="length of a synthetic clip")
     parser.add_argument("--pool-frac", type=float, default=0.6)
     parser.add_argument("--gap-s", type=float, default=0.5)
@@ -502,7 +512,8 @@ def main() -> int:
                     videos = real_videos(args.pool_frac, args.gap_s)
                 else:
                     parser.error(f"unknown scenario {scenario!r}: synthetic or real")
-                Runner(args, scenario, seed, videos, work).run(strategies, write)
+                base = args.synthetic_base if scenario == "synthetic" and args.synthetic_base else args.base
+                Runner(args, scenario, seed, videos, work, base).run(strategies, write)
     summary = summarise(rows, args.out)
     (args.out / "summary.md").write_text(summary)
     elapsed = time.perf_counter() - started
@@ -511,7 +522,10 @@ def main() -> int:
     if not args.no_write:
         write_section("Active learning (labels saved)", (
             f"Rounds of {args.batch_frames} frames, {args.rounds} rounds, {args.seeds} seeds; base "
-            f"`{Path(args.base).name}` fine-tuned from the base each round for {args.epochs} epochs at imgsz "
+            f"`{Path(args.base).name}`"
+            + (f" (synthetic scenario: `{Path(args.synthetic_base).name}`, trained on another look of the generator)"
+               if args.synthetic_base else "")
+            + f" fine-tuned from the base each round for {args.epochs} epochs at imgsz "
             f"{args.imgsz} in batches of at most {args.batch}; pool = first {args.pool_frac:.0%} of each video, test after a {args.gap_s:g} s gap. "
             f"Took {elapsed / 60:.0f} min.\n\n" + summary))
     return 0

@@ -14,9 +14,18 @@ Ground truth labels every figure at least 10% visible (the MOTChallenge flag); t
 detector was trained on figures at least 30% visible, so the reviewer's labels also teach it
 the camera's partly hidden people.
 
+The base is the shipped sample detector, or ``--base``: the shipped one was trained on other
+clips of this very generator, so the clip holds little it has not seen. A detector trained on
+another camera's footage (``make_sample.py``'s ``plaza`` look, made by
+``tools/train_sample_detector.py --look plaza``) meets the sample clip the way a user's detector
+meets their own footage: the situation ``vidal train`` is for. Each base has its own section in
+``BENCHMARKS.md``.
+
 Runs in a FiftyOne dataset of its own (deleted at the end) and a temporary media folder.
 
     python tools/bench_train.py              # writes the table to BENCHMARKS.md
+    python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 --epochs 10 --out /tmp/plaza_yolo11n.pt
+    python tools/bench_train.py --base /tmp/plaza_yolo11n.pt
 """
 
 from __future__ import annotations
@@ -105,6 +114,7 @@ def yaml_value(text: str) -> object:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=Path, default=SAMPLE_MODEL, help="the detector to mine with and fine-tune")
     parser.add_argument("--budget", default="50%", help="frames vidal mines (and the reviewer labels)")
     parser.add_argument("--mine-end", type=int, default=200, help="mine frames 1..N; later frames are held out")
     parser.add_argument("--gap", type=int, default=25, help="frames between the mined part and the later frames")
@@ -132,7 +142,7 @@ def main() -> int:
     name = f"bench-train-{os.getpid()}"
     fo = connect()
     try:
-        config = load_config(overrides=[f"detector.model={SAMPLE_MODEL}", f"selection.budget={args.budget}",
+        config = load_config(overrides=[f"detector.model={args.base}", f"selection.budget={args.budget}",
                                         f"input.end={args.mine_end}"])
         started = time.perf_counter()
         mined = mine_source(open_source(SAMPLE_VIDEO), build_detector(config), config, work / "runs")
@@ -141,7 +151,7 @@ def main() -> int:
         print(f"mined {len(mined.selected)} of {mined.processed} frames, pushed {pushed.added}, labelled "
               f"{labelled.written} ({labelled.boxes} boxes) in {time.perf_counter() - started:.0f} s")
         hyp = {key: yaml_value(value) for key, value in (item.split("=", 1) for item in args.hyp)}
-        plan = plan_training(name, base=str(SAMPLE_MODEL), epochs=args.epochs, imgsz=args.imgsz, device=args.device,
+        plan = plan_training(name, base=str(args.base), epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                              out_root=work / "models", hyp=hyp)
         print(f"training on {len(plan.train_ids)} frames, validating on {len(plan.val_ids)} "
               f"({len(plan.dropped_ids)} left out near them), {args.epochs} epochs at imgsz {args.imgsz}")
@@ -157,7 +167,7 @@ def main() -> int:
         log = work / "heldout.log"
         scores = {
             key: {model: validate(path, data, imgsz=args.imgsz, batch=16, device=args.device, log=log).as_dict()
-                  for model, path in (("base", str(SAMPLE_MODEL)), ("new", str(result.model_path)))}
+                  for model, path in (("base", str(args.base)), ("new", str(result.model_path)))}
             for key, data in sets.items()
         }
         images = {key: len(list((data.parent / "images" / "val").glob("*.jpg"))) for key, data in sets.items()}
@@ -187,10 +197,12 @@ def main() -> int:
     classes = ["| class | base mAP50 | fine-tuned mAP50 (later frames) |", "|---|---|---|"]
     for cls, value in later["new"]["per_class"].items():
         classes.append(f"| {cls} | {later['base']['per_class'].get(cls, {}).get('map50', 0.0):.3f} | {value['map50']:.3f} |")
+    shipped = args.base.resolve() == SAMPLE_MODEL.resolve()
+    detector = "the shipped detector" if shipped else f"`{args.base.name}`"
     body = (
-        f"`vidal mine` (budget {args.budget}) picked {len(mined.selected)} of the sample clip's first {mined.processed} "
-        f"frames; `vidal label --from-mot` labelled them ({labelled.boxes} boxes); `vidal train` fine-tuned the "
-        f"shipped detector on {len(plan.train_ids)} of them for {args.epochs} epochs at imgsz {args.imgsz} "
+        f"`vidal mine` (budget {args.budget}) with {detector} picked {len(mined.selected)} of the sample clip's first "
+        f"{mined.processed} frames; `vidal label --from-mot` labelled them ({labelled.boxes} boxes); `vidal train` "
+        f"fine-tuned {detector} on {len(plan.train_ids)} of them for {args.epochs} epochs at imgsz {args.imgsz} "
         f"({record['train_seconds']:.0f} s) and validated on {len(plan.val_ids)} held-out frames "
         f"({len(plan.dropped_ids)} more left out for being within 1 s of them). Fine-tuning arguments: "
         f"{json.dumps(dict(FINE_TUNE, **hyp))}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
@@ -198,7 +210,8 @@ def main() -> int:
     )
     print(body)
     if not args.no_write:
-        write_section("Retraining on corrections (sample clip)", body)
+        title = "Retraining on corrections (sample clip)"
+        write_section(title if shipped else f"{title[:-1]}, base from another camera)", body)
     return 0
 
 

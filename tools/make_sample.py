@@ -8,6 +8,11 @@ byte-identical ground truth. Two modes:
     python tools/make_sample.py                          # sample_videos/crossing.mp4 + gt (seed 0)
     python tools/make_sample.py --yolo-dataset DIR --seeds 100-111 --val-seeds 112-113
 
+A *look* sets the scene's appearance (``--look``): ``street``, the sample's, or ``plaza``, another
+camera's footage of the same kind of scene (warm evening light, other colours, smaller figures
+seen from farther away). A detector trained on one look and run on the other is a detector
+meeting footage it has not seen: the situation vidal's review and retraining are for.
+
 The clip's ground truth is MOTChallenge MOT17 layout, ``frame,id,x,y,w,h,flag,class,visibility``
 (1-based frames and ids, class = vidal class id + 1, flag 0 where less than 10% is visible).
 Visibility is the share of a figure's silhouette pixels that neither an occluder nor a nearer
@@ -27,10 +32,57 @@ import numpy as np
 
 WIDTH, HEIGHT, FPS = 640, 360, 25.0
 CLASSES = ("person", "robot")  # line order of classes.txt = vidal class id
-# Few colours (BGR), so that several figures look alike: the bait for identity switches.
-PALETTE = ((60, 60, 190), (190, 90, 40), (70, 150, 70), (40, 40, 40))
 HORIZON = 150  # feet never above this line
-MIN_HEIGHT, MAX_HEIGHT = 45, 110  # body height (without head) at the horizon and at the bottom edge
+
+
+@dataclass(frozen=True)
+class Look:
+    """The appearance of a scene: what changes from one camera's footage to another's.
+
+    Attributes:
+        palette: BGR body colours. Few, so that several figures look alike: the bait for
+            identity switches.
+        min_height: body height (without head) in pixels at the horizon.
+        max_height: body height at the bottom edge.
+        sky: BGR colour of the sky at the top.
+        ground: BGR colour of the ground.
+        building: BGR colour of the building (a random shade is added to its blue channel).
+        window: BGR colour of the building's windows.
+        path: BGR colour of the path across the ground.
+        pillar: BGR colour of the foreground pillar.
+        bush: BGR colour of the bush.
+        light: overall brightness factor (1 = as drawn).
+    """
+
+    palette: tuple[tuple[int, int, int], ...]
+    min_height: float
+    max_height: float
+    sky: tuple[int, int, int]
+    ground: tuple[int, int, int]
+    building: tuple[int, int, int]
+    window: tuple[int, int, int]
+    path: tuple[int, int, int]
+    pillar: tuple[int, int, int]
+    bush: tuple[int, int, int]
+    light: float = 1.0
+
+
+LOOKS = {
+    # The sample clip's look (and the shipped detector's training data).
+    "street": Look(
+        palette=((60, 60, 190), (190, 90, 40), (70, 150, 70), (40, 40, 40)),
+        min_height=45, max_height=110, sky=(200, 180, 150), ground=(120, 140, 130), building=(150, 150, 160),
+        window=(110, 120, 140), path=(135, 150, 150), pillar=(95, 105, 115), bush=(50, 110, 60),
+    ),
+    # Another camera: warm evening light on sand-coloured paving, bright clothes, figures
+    # about two thirds the size (the camera stands farther away).
+    "plaza": Look(
+        palette=((40, 200, 230), (180, 60, 160), (200, 190, 60), (230, 230, 230)),
+        min_height=30, max_height=80, sky=(120, 140, 210), ground=(110, 160, 190), building=(90, 100, 150),
+        window=(60, 170, 230), path=(90, 130, 160), pillar=(70, 80, 110), bush=(40, 90, 50), light=0.85,
+    ),
+}
+STREET = LOOKS["street"]
 FIGURE_ASPECT = 0.38  # body width / height: upright, pedestrian-like
 
 # Crowd plan. Seven figures at the start plus one entering every 6-15 frames keeps a street
@@ -66,7 +118,7 @@ class Walker:
     Attributes:
         track_id: 1-based identity, as written to the ground truth.
         class_id: vidal class id (0 person, 1 robot).
-        colour: BGR body colour from :data:`PALETTE`.
+        colour: BGR body colour from the look's palette.
         x: horizontal centre in pixels.
         foot_y: vertical position of the feet in pixels; sets the size and the depth order.
         vx: horizontal velocity in pixels per frame (sign = direction).
@@ -75,6 +127,7 @@ class Walker:
         pause_at: frame at which it stops, or -1 if it never does.
         pause_len: number of frames it stands still.
         phase: phase of the leg swing in radians.
+        look: the scene's look (sets the size range).
     """
 
     track_id: int
@@ -88,19 +141,21 @@ class Walker:
     pause_at: int
     pause_len: int
     phase: float
+    look: Look = STREET
 
     def height(self) -> float:
         """Body height in pixels, growing linearly from the horizon down (fake perspective)."""
         t = (self.foot_y - HORIZON) / (HEIGHT - HORIZON)
-        return MIN_HEIGHT + t * (MAX_HEIGHT - MIN_HEIGHT)
+        return self.look.min_height + t * (self.look.max_height - self.look.min_height)
 
 
-def spawn_walkers(rng: np.random.Generator, frames: int) -> list[Walker]:
+def spawn_walkers(rng: np.random.Generator, frames: int, look: Look = STREET) -> list[Walker]:
     """Plan every figure of a clip: some already inside, the rest entering from a border.
 
     Args:
         rng: the clip's random generator (consumed in a fixed order).
         frames: clip length; entries are planned until this frame.
+        look: the scene's look (palette and sizes).
 
     Returns:
         The figures, ``track_id`` 1, 2, ... in order of entry.
@@ -117,7 +172,7 @@ def spawn_walkers(rng: np.random.Generator, frames: int) -> list[Walker]:
         return Walker(
             track_id=len(walkers) + 1,
             class_id=int(rng.random() < ROBOT_SHARE),
-            colour=PALETTE[int(rng.integers(len(PALETTE)))],
+            colour=look.palette[int(rng.integers(len(look.palette)))],
             x=x,
             foot_y=float(np.clip(lane, HORIZON + 10, HEIGHT - 2)),
             vx=direction * speed,
@@ -126,6 +181,7 @@ def spawn_walkers(rng: np.random.Generator, frames: int) -> list[Walker]:
             pause_at=start + int(rng.integers(*PAUSE_START)) if rng.random() < PAUSE_SHARE else -1,
             pause_len=int(rng.integers(*PAUSE_LENGTH)),
             phase=float(rng.uniform(0, 2 * np.pi)),
+            look=look,
         )
 
     for _ in range(INITIAL_WALKERS):
@@ -211,25 +267,27 @@ def draw_figure(canvas: np.ndarray, mask: np.ndarray, walker: Walker, frame: int
     shape(mask, 255, 255)
 
 
-def background(rng: np.random.Generator) -> np.ndarray:
+def background(rng: np.random.Generator, look: Look = STREET) -> np.ndarray:
     """A smooth static scene: sky-to-ground gradient, a building, a path (compresses well).
 
     Args:
         rng: the clip's random generator (one draw: the building's shade).
+        look: the scene's colours.
 
     Returns:
         ``(HEIGHT, WIDTH, 3)`` uint8 BGR image.
     """
     y = np.linspace(0, 1, HEIGHT)[:, None, None]
-    sky = np.array([200, 180, 150], float)
-    ground = np.array([120, 140, 130], float)
+    sky = np.array(look.sky, float)
+    ground = np.array(look.ground, float)
     image = np.where(y < HORIZON / HEIGHT, sky * (1 - 0.3 * y), ground * (0.8 + 0.3 * y))
     image = np.broadcast_to(image, (HEIGHT, WIDTH, 3)).astype(np.uint8).copy()
     shade = int(rng.integers(-20, 20))
-    cv2.rectangle(image, (40, 30), (220, HORIZON), (150 + shade, 150, 160), -1)
+    blue, green, red = look.building
+    cv2.rectangle(image, (40, 30), (220, HORIZON), (blue + shade, green, red), -1)
     for x in range(60, 220, 40):
-        cv2.rectangle(image, (x, 60), (x + 20, 90), (110, 120, 140), -1)
-    cv2.rectangle(image, (0, HORIZON + 60), (WIDTH, HORIZON + 100), (135, 150, 150), -1)
+        cv2.rectangle(image, (x, 60), (x + 20, 90), look.window, -1)
+    cv2.rectangle(image, (0, HORIZON + 60), (WIDTH, HORIZON + 100), look.path, -1)
     return cv2.GaussianBlur(image, (5, 5), 0)
 
 
@@ -241,12 +299,14 @@ def occluder_mask() -> np.ndarray:
     return mask
 
 
-def draw_occluders(image: np.ndarray) -> None:
+def draw_occluders(image: np.ndarray, look: Look = STREET) -> None:
     """Draw the pillar and the bush over ``image`` (uint8 BGR, in place), same shapes as the mask."""
-    cv2.rectangle(image, PILLAR[:2], PILLAR[2:], (95, 105, 115), -1)
-    cv2.rectangle(image, (PILLAR[0] + 6, PILLAR[1]), (PILLAR[0] + 12, PILLAR[3]), (120, 130, 140), -1)
-    cv2.ellipse(image, BUSH_CENTER, BUSH_AXES, 0, 0, 360, (50, 110, 60), -1)
-    cv2.ellipse(image, (BUSH_CENTER[0] - 25, BUSH_CENTER[1] - 10), (30, 18), 0, 0, 360, (60, 125, 70), -1)
+    light = tuple(c + 25 for c in look.pillar)
+    bush_light = tuple(c + 10 + 5 * (i == 1) for i, c in enumerate(look.bush))
+    cv2.rectangle(image, PILLAR[:2], PILLAR[2:], look.pillar, -1)
+    cv2.rectangle(image, (PILLAR[0] + 6, PILLAR[1]), (PILLAR[0] + 12, PILLAR[3]), light, -1)
+    cv2.ellipse(image, BUSH_CENTER, BUSH_AXES, 0, 0, 360, look.bush, -1)
+    cv2.ellipse(image, (BUSH_CENTER[0] - 25, BUSH_CENTER[1] - 10), (30, 18), 0, 0, 360, bush_light, -1)
 
 
 @dataclass
@@ -266,12 +326,13 @@ class Visible:
     visibility: float
 
 
-def render(seed: int, frames: int) -> Iterator[tuple[int, np.ndarray, list[Visible]]]:
+def render(seed: int, frames: int, look: Look = STREET) -> Iterator[tuple[int, np.ndarray, list[Visible]]]:
     """Render a clip deterministically from ``seed``.
 
     Args:
         seed: seeds the clip's only random generator.
         frames: number of frames.
+        look: the scene's appearance.
 
     Yields:
         ``(frame, image, truth)``: the 1-based frame number, the ``(HEIGHT, WIDTH, 3)`` uint8
@@ -279,8 +340,8 @@ def render(seed: int, frames: int) -> Iterator[tuple[int, np.ndarray, list[Visib
         image, sorted by ``track_id``.
     """
     rng = np.random.default_rng(seed)
-    walkers = spawn_walkers(rng, frames)
-    base = background(rng)
+    walkers = spawn_walkers(rng, frames, look)
+    base = background(rng, look)
     occluders = occluder_mask()
     for frame in range(1, frames + 1):
         for walker in walkers:
@@ -293,7 +354,9 @@ def render(seed: int, frames: int) -> Iterator[tuple[int, np.ndarray, list[Visib
             mask = np.zeros((HEIGHT, WIDTH), np.uint8)
             draw_figure(image, mask, walker, frame)
             masks.append(mask)
-        draw_occluders(image)
+        draw_occluders(image, look)
+        if look.light != 1.0:
+            image = (image.astype(np.float32) * look.light).astype(np.uint8)
         if frame in DIM_FRAMES:
             image = (image.astype(np.float32) * DIM_FACTOR).astype(np.uint8)
         yield frame, image, visible_truth(active, masks, occluders)
@@ -325,7 +388,7 @@ def visible_truth(active: list[Walker], masks: list[np.ndarray], occluders: np.n
     return sorted(truth, key=lambda v: v.track_id)
 
 
-def write_clip(out_dir: Path, name: str, seed: int, frames: int) -> tuple[Path, int, int]:
+def write_clip(out_dir: Path, name: str, seed: int, frames: int, look: Look = STREET) -> tuple[Path, int, int]:
     """Write the video, its MOT17-layout gt, seqinfo.ini and classes.txt.
 
     Layout: ``out_dir/name.mp4``, ``out_dir/name/gt/gt.txt``, ``out_dir/name/seqinfo.ini``,
@@ -336,6 +399,7 @@ def write_clip(out_dir: Path, name: str, seed: int, frames: int) -> tuple[Path, 
         name: sequence name.
         seed: seeds the clip.
         frames: number of frames.
+        look: the scene's appearance.
 
     Returns:
         ``(video path, number of identities, number of gt lines)``.
@@ -346,7 +410,7 @@ def write_clip(out_dir: Path, name: str, seed: int, frames: int) -> tuple[Path, 
     (seq / "gt").mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     lines, ids = [], set()
-    for frame, image, truth in render(seed, frames):
+    for frame, image, truth in render(seed, frames, look):
         writer.write(image)
         for v in truth:
             flag = 0 if v.visibility < IGNORE_VISIBILITY else 1
@@ -365,7 +429,9 @@ def write_clip(out_dir: Path, name: str, seed: int, frames: int) -> tuple[Path, 
     return video, len(ids), len(lines)
 
 
-def write_yolo_dataset(root: Path, train: list[int], val: list[int], frames: int, every: int) -> int:
+def write_yolo_dataset(
+    root: Path, train: list[int], val: list[int], frames: int, every: int, look: Look = STREET
+) -> int:
     """Render frames of other seeds as an Ultralytics detection dataset.
 
     Writes ``root/images/{train,val}/*.jpg``, ``root/labels/{train,val}/*.txt`` (``class cx cy w h``,
@@ -378,6 +444,7 @@ def write_yolo_dataset(root: Path, train: list[int], val: list[int], frames: int
         val: seeds of the validation clips, disjoint from ``train``.
         frames: length of each clip.
         every: keep every ``every``-th frame of a clip, for variety.
+        look: the scenes' appearance.
 
     Returns:
         The number of images written.
@@ -396,7 +463,7 @@ def write_yolo_dataset(root: Path, train: list[int], val: list[int], frames: int
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         for seed in seeds:
-            for frame, image, truth in render(seed, frames):
+            for frame, image, truth in render(seed, frames, look):
                 if frame % every:
                     continue
                 stem = f"s{seed}_{frame:04d}"
@@ -443,16 +510,18 @@ def main() -> int:
     parser.add_argument("--seeds", default="100-111", help="training seeds for --yolo-dataset")
     parser.add_argument("--val-seeds", default="112-113", help="validation seeds for --yolo-dataset")
     parser.add_argument("--every", type=int, default=6, help="keep every n-th frame for --yolo-dataset")
+    parser.add_argument("--look", choices=sorted(LOOKS), default="street", help="the scene's appearance")
     args = parser.parse_args()
+    look = LOOKS[args.look]
     if args.yolo_dataset:
         try:
             n = write_yolo_dataset(args.yolo_dataset, seed_range(args.seeds), seed_range(args.val_seeds),
-                                   args.frames, args.every)
+                                   args.frames, args.every, look)
         except ValueError as error:
             parser.error(str(error))
         print(f"wrote {n} images to {args.yolo_dataset}")
         return 0
-    video, ids, boxes = write_clip(args.out, args.name, args.seed, args.frames)
+    video, ids, boxes = write_clip(args.out, args.name, args.seed, args.frames, look)
     size_mb = video.stat().st_size / 1e6
     print(f"wrote {video} ({size_mb:.1f} MB): {args.frames} frames, {ids} identities, {boxes} boxes")
     return 0

@@ -6,6 +6,8 @@ copies ``best.pt`` to ``sample_videos/crossing_yolo11n.pt``. The model is meant 
 decent but imperfect, so that mining the sample clip finds real mistakes.
 
     python tools/train_sample_detector.py --epochs 20     # the shipped model: about 21 min on 2 CPU cores
+    python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 \
+        --epochs 10 --out /tmp/plaza_yolo11n.pt           # a base from another camera (benchmarks)
 
 One epoch over the default 600 images at imgsz 320 takes about a minute on 2 CPU cores.
 """
@@ -20,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from make_sample import seed_range, write_yolo_dataset
+from make_sample import LOOKS, seed_range, write_yolo_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 300  # length of each rendered training clip, the same as the sample's
@@ -36,38 +38,42 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--look", choices=sorted(LOOKS), default="street", help="the scenes' appearance")
     parser.add_argument("--out", type=Path, default=REPO / "sample_videos" / "crossing_yolo11n.pt")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_CONFIG_DIR", str(args.work / "ultralytics"))
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
-    data = args.work / "data"
+    from vidal.detectors.cpu import all_cores
+
+    data = args.work / f"data-{args.look}"
     if not (data / "data.yaml").exists():
         count = write_yolo_dataset(data, seed_range(args.seeds), seed_range(args.val_seeds), CLIP_FRAMES,
-                                   args.every)
+                                   args.every, LOOKS[args.look])
         print(f"dataset: {count} images in {data}")
     started = time.perf_counter()
     model = YOLO("yolo11n.yaml")
-    model.train(
-        data=str(data / "data.yaml"),
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        device="cpu",
-        workers=0,
-        seed=0,
-        deterministic=True,
-        plots=False,
-        amp=False,
-        val=True,
-        project=str(args.work / "runs"),
-        name="train",
-        exist_ok=True,
-        verbose=False,
-    )
+    with all_cores():  # Ultralytics would leave a core idle (vidal.detectors.cpu)
+        model.train(
+            data=str(data / "data.yaml"),
+            epochs=args.epochs,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            device="cpu",
+            workers=0,
+            seed=0,
+            deterministic=True,
+            plots=False,
+            amp=False,
+            val=True,
+            project=str(args.work / "runs"),
+            name=f"train-{args.look}",
+            exist_ok=True,
+            verbose=False,
+        )
     minutes = (time.perf_counter() - started) / 60
-    best = args.work / "runs" / "train" / "weights" / "best.pt"
+    best = args.work / "runs" / f"train-{args.look}" / "weights" / "best.pt"
     metrics = YOLO(str(best)).val(data=str(data / "data.yaml"), imgsz=args.imgsz, device="cpu", plots=False,
                                   workers=0, verbose=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
