@@ -12,8 +12,8 @@ frames (at least 8) is scored by:
 - ID-switch recall: share of ID switches within 5 frames of a selected frame.
 
 ``random`` is averaged over ``--random-seeds`` draws. The ablation re-scores the same run
-without each signal. The overhead is the time spent in scoring (object tables, track
-history, signals, deferred signals) and selection (frame table, suspect events, strategy),
+without each signal. The overhead is the time spent in scoring (object tables, overlaps,
+track history, signals, deferred signals) and selection (frame table, suspect events, strategy),
 as a share of the run's processing time (decode, detect, track, score, select), measured
 by timing those calls inside the same ``mine_source`` run.
 
@@ -109,7 +109,7 @@ def timed_scoring(scoring: Stopwatch, selecting: Stopwatch) -> list[tuple[object
 
     patched = []
     for owner, name, stopwatch in [
-        (pipeline, "score_frame", scoring), (pipeline, "_resolve_ended", scoring),
+        (pipeline, "score_frame", scoring), (pipeline, "_resolve_ended", scoring), (pipeline, "max_overlap", scoring),
         (TrackHistory, "majority_class", scoring), (TrackHistory, "recent_gaps", scoring),
         (TrackHistory, "appearance_distance", scoring), (TrackHistory, "record", scoring),
         (pipeline, "frame_table", selecting), (pipeline, "select", selecting),

@@ -38,7 +38,7 @@ from vidal.outputs import (
     write_timeline,
 )
 from vidal.scoring import Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame, suspect_events
-from vidal.scoring.signals import binary_entropy
+from vidal.scoring.signals import binary_entropy, max_overlap
 from vidal.selection import FrameTable, select
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack
@@ -81,13 +81,20 @@ class FrameRecord:
     detections: int
     signals: dict[str, np.ndarray]
 
-    def set_signal(self, name: str, index: int, value: float) -> None:
-        """Set a deferred signal of one object and re-aggregate the frame."""
-        if name not in self.signals:
-            return
-        self.signals[name][index] = max(float(self.signals[name][index]), value)
-        scored = combine(self.signals, len(self.objects))
-        self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
+    def set_signals(self, values: list[tuple[str, int, float]]) -> None:
+        """Set deferred signals ``(name, object index, value)`` and re-aggregate the frame once.
+
+        A value only raises the signal's current one; signals the run does not use are
+        ignored.
+        """
+        changed = False
+        for name, index, value in values:
+            if name in self.signals and value > self.signals[name][index]:
+                self.signals[name][index] = value
+                changed = True
+        if changed:
+            scored = combine(self.signals, len(self.objects))
+            self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
 
 
 @dataclass
@@ -253,11 +260,14 @@ def _resolve_ended(
     ended: list[RemovedTrack], history: TrackHistory, records: list[FrameRecord], weights: dict[str, float]
 ) -> None:
     """Set the deferred signals of tracks that ended (short-lived tracks, fragmentation)."""
+    by_record: dict[int, list[tuple[str, int, float]]] = {}
     for removed in ended:
         for deferred in history.close(removed):
-            records[deferred.record_index].set_signal(
-                deferred.signal, deferred.object_index, deferred.value * weights.get(deferred.signal, 0.0)
+            by_record.setdefault(deferred.record_index, []).append(
+                (deferred.signal, deferred.object_index, deferred.value * weights.get(deferred.signal, 0.0))
             )
+    for index, values in by_record.items():
+        records[index].set_signals(values)
 
 
 def mine_source(
@@ -335,6 +345,7 @@ def _mine(
             writer.advance()
             track_ids.update(int(t) for t in output.track_id)
             objects = ObjectTable.build(step, detections)
+            overlap = max_overlap(objects.xyxy)
             context = SignalContext(
                 objects,
                 frame.index,
@@ -344,7 +355,8 @@ def _mine(
                 tc.track_low_thresh,
                 history.majority_class(objects),
                 history.recent_gaps(len(records), objects),
-                history.appearance_distance(objects, frame.image if "appearance" in weights else None),
+                history.appearance_distance(objects, frame.image if "appearance" in weights else None, overlap),
+                overlap,
             )
             scored = score_frame(context, weights)
             records.append(

@@ -66,7 +66,9 @@ def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
     """
     weighted: dict[str, np.ndarray] = {}
     for name, weight in weights.items():
-        weighted[name] = np.clip(np.nan_to_num(get_signal(name)(ctx), nan=0.0), 0.0, 1.0) * weight
+        values = np.asarray(get_signal(name)(ctx), dtype=np.float64)
+        # Into [0, 1], NaN to 0 (a comparison with NaN is false).
+        weighted[name] = np.where(values > 0.0, np.minimum(values, 1.0), 0.0) * weight
     return combine(weighted, len(ctx.objects))
 
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vidal.scoring.appearance import bhattacharyya, box_histograms
+from vidal.scoring.appearance import bhattacharyya, box_core, core_histogram
 from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import (
     CLEAN_IOU,
@@ -26,9 +26,9 @@ from vidal.scoring.signals import (
     FRAGMENT_FRAMES,
     SHORT_TRACK_HITS,
     away_from_border,
+    max_overlap,
 )
 from vidal.tracking.bytetrack import RemovedTrack, Stage
-from vidal.tracking.matching import box_iou
 
 
 class Deferred(NamedTuple):
@@ -45,7 +45,8 @@ class _TrackMemory:
     classes: Counter[int] = field(default_factory=Counter)
     places: list[tuple[int, int]] = field(default_factory=list)  # (record index, object index)
     regained: list[int] = field(default_factory=list)  # record indices of re-activations
-    reference: np.ndarray | None = None  # histogram of the last clean view
+    reference: np.ndarray | None = None  # box core (pixels) of the last clean view
+    reference_histogram: np.ndarray | None = None  # its histogram, once compared
     interrupted: bool = False  # lost or crowded since the reference
     newborns: list[_TrackMemory] = field(default_factory=list)  # tracks born near it while lost
 
@@ -62,7 +63,7 @@ class TrackHistory:
         self.width = width
         self.height = height
         self._tracks: dict[int, _TrackMemory] = {}
-        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # histograms, clean mask
+        self._pending: tuple[list[np.ndarray | None], np.ndarray] | None = None  # box cores, clean mask
 
     def majority_class(self, objects: ObjectTable) -> np.ndarray:
         """Per object, the class its track had most often before this frame (-1 if none)."""
@@ -70,7 +71,8 @@ class TrackHistory:
         for k, track_id in enumerate(objects.track_id):
             memory = self._tracks.get(int(track_id))
             if memory is not None and memory.classes:
-                out[k] = memory.classes.most_common(1)[0][0]
+                classes = memory.classes
+                out[k] = next(iter(classes)) if len(classes) == 1 else classes.most_common(1)[0][0]
         return out
 
     def recent_gaps(self, record_index: int, objects: ObjectTable) -> np.ndarray:
@@ -84,34 +86,37 @@ class TrackHistory:
             out[k] += int(objects.reactivated[k] and objects.kind[k] == Kind.TRACKED)
         return out
 
-    def appearance_distance(self, objects: ObjectTable, image: np.ndarray | None) -> np.ndarray:
+    def appearance_distance(
+        self, objects: ObjectTable, image: np.ndarray | None, overlap: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per object, how far its look moved across an interruption; ``(N,)`` float64.
 
         A tracked object seen clean (no overlap with any other object) after its track was
         lost or crowded is compared with the track's last clean view (Bhattacharyya
         distance of hue-saturation histograms). NaN where there is nothing to compare. Call
         once per frame, before :meth:`record`, with the frame's BGR image (``None``: no
-        appearance).
+        appearance) and, if known, each object's largest IoU with another
+        (:func:`~vidal.scoring.signals.max_overlap`).
         """
         n = len(objects)
         out = np.full(n, np.nan)
         if image is None or n == 0:
             self._pending = None
             return out
-        tracked = objects.kind == Kind.TRACKED
-        histograms = np.full((n, 0), np.nan, np.float32)
-        if tracked.any():
-            found = box_histograms(image, objects.xyxy[tracked])
-            histograms = np.full((n, found.shape[1]), np.nan, np.float32)
-            histograms[tracked] = found
-        iou = box_iou(objects.xyxy, objects.xyxy)
-        np.fill_diagonal(iou, 0.0)
-        clean = tracked & (iou.max(1, initial=0.0) < CLEAN_IOU)
+        if overlap is None:
+            overlap = max_overlap(objects.xyxy)
+        clean = (objects.kind == Kind.TRACKED) & (overlap < CLEAN_IOU)
+        # Only clean views are kept or compared: the pixels of a crowded box mix two objects.
+        cores: list[np.ndarray | None] = [None] * n
         for k in np.flatnonzero(clean):
+            cores[k] = core = box_core(image, objects.xyxy[k])
             memory = self._tracks.get(int(objects.track_id[k]))
-            if memory is not None and memory.interrupted and memory.reference is not None:
-                out[k] = bhattacharyya(memory.reference, histograms[k])
-        self._pending = (histograms, clean)
+            if core is None or memory is None or not memory.interrupted or memory.reference is None:
+                continue
+            if memory.reference_histogram is None:
+                memory.reference_histogram = core_histogram(memory.reference)
+            out[k] = bhattacharyya(memory.reference_histogram, core_histogram(core))
+        self._pending = (cores, clean)
         return out
 
     def record(self, record_index: int, objects: ObjectTable) -> None:
@@ -123,11 +128,12 @@ class TrackHistory:
             memory.places.append((record_index, int(k)))
             if objects.reactivated[k]:
                 memory.regained.append(record_index)
-            memory.regained = [r for r in memory.regained if record_index - r < FLICKER_WINDOW]
-            if pending is not None and pending[0].shape[1]:
-                histograms, clean = pending
-                if clean[k] and not np.isnan(histograms[k]).any():
-                    memory.reference, memory.interrupted = histograms[k], False
+            if memory.regained:
+                memory.regained = [r for r in memory.regained if record_index - r < FLICKER_WINDOW]
+            if pending is not None:
+                cores, clean = pending
+                if clean[k] and cores[k] is not None:
+                    memory.reference, memory.reference_histogram, memory.interrupted = cores[k], None, False
                 else:
                     memory.interrupted = True
         lost = np.flatnonzero(objects.kind == Kind.PREDICTED)

@@ -34,6 +34,8 @@ class SignalContext:
         appearance_distance: Per object, the Bhattacharyya distance between its colour
             histogram and its track's last clean view before an interruption (NaN where
             not compared), ``(N,)`` float64; ``None`` if unknown.
+        overlap: Per object, its largest IoU with another object of the frame
+            (:func:`max_overlap`), ``(N,)``; ``None``: computed where needed.
     """
 
     objects: ObjectTable
@@ -45,6 +47,20 @@ class SignalContext:
     majority_class: np.ndarray | None = None
     recent_gaps: np.ndarray | None = None
     appearance_distance: np.ndarray | None = None
+    overlap: np.ndarray | None = None
+
+
+def max_overlap(xyxy: np.ndarray) -> np.ndarray:
+    """Per box of ``xyxy`` ``(N, 4)``, its largest IoU with another box of the set, ``(N,)``
+    float64 (0 for a lone box). Crowding and the appearance history both read it, so the
+    pipeline computes it once per frame."""
+    from vidal.tracking.matching import box_iou
+
+    if len(xyxy) < 2:
+        return np.zeros(len(xyxy))
+    iou = box_iou(xyxy, xyxy)
+    np.fill_diagonal(iou, 0.0)
+    return iou.max(1).astype(np.float64)
 
 
 Signal = Callable[[SignalContext], np.ndarray]
@@ -230,14 +246,8 @@ def crowding_signal(ctx: SignalContext) -> np.ndarray:
     from the detector and give the tracker several plausible matches. The signal is the
     largest IoU with another object of the frame, reaching 1 at IoU 0.5.
     """
-    from vidal.tracking.matching import box_iou
-
-    objects = ctx.objects
-    if len(objects) < 2:
-        return np.zeros(len(objects))
-    iou = box_iou(objects.xyxy, objects.xyxy)
-    np.fill_diagonal(iou, 0.0)
-    return np.clip(iou.max(1) / CROWDING_IOU, 0.0, 1.0)
+    overlap = ctx.overlap if ctx.overlap is not None else max_overlap(ctx.objects.xyxy)
+    return np.minimum(overlap / CROWDING_IOU, 1.0)
 
 
 # A track confirmed for at most this many frames before it ends is short-lived: at 25-30
