@@ -39,8 +39,35 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+# A line in a section of BENCHMARKS.md after which the text is written by hand (readings,
+# one-off checks, earlier runs): a re-run replaces the figures above it and keeps the rest.
+HAND_WRITTEN = "<!-- written by hand below: kept when the script re-runs -->"
+STALE_NOTE = re.compile(r"_Written for an earlier run \((\d{4}-\d{2}-\d{2})\); the figures above were re-measured on \d{4}-\d{2}-\d{2}\._\n*")
+MEASURED = re.compile(r"^Measured (\d{4}-\d{2}-\d{2})", re.M)
+
+
+def kept_text(old_section: str, stamp: str) -> str:
+    """The hand-written end of a section (from :data:`HAND_WRITTEN` on), empty if there is
+    none, with a note that it was written for an earlier run than the figures of ``stamp``."""
+    if HAND_WRITTEN not in old_section:
+        return ""
+    head, _, tail = old_section.partition(HAND_WRITTEN)
+    tail = tail.strip()
+    measured = MEASURED.search(head)
+    written = measured.group(1) if measured else "unknown date"
+    previous = STALE_NOTE.match(tail)
+    if previous:  # the date the text was written for, not the last re-run's
+        written, tail = previous.group(1), tail[previous.end():]
+    note = f"_Written for an earlier run ({written}); the figures above were re-measured on {stamp}._"
+    return f"{HAND_WRITTEN}\n\n{note}\n\n{tail.strip()}\n"
+
+
 def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section ``## name`` of BENCHMARKS.md."""
+    """Replace (or append) the section ``## name`` of BENCHMARKS.md.
+
+    The text after a :data:`HAND_WRITTEN` line of the old section is kept below the new
+    figures, marked as written for the earlier run.
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     section = f"## {name}\n\nMeasured {stamp} on {machine()} with:\n\n```\n{command_line()}\n```\n\n{body.strip()}\n"
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
@@ -48,8 +75,11 @@ def write_section(name: str, body: str) -> None:
         "produced it. Ratios are measured side by side in one run.\n"
     )
     pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
+    match = pattern.search(text)
+    if match:
+        kept = kept_text(match.group(0), stamp)
+        new = section + ("\n" + kept if kept else "") + "\n"
+        text = text[: match.start()] + new + text[match.end():]
     else:
         text = text.rstrip() + "\n\n" + section
     BENCHMARKS_MD.write_text(text.rstrip() + "\n")
