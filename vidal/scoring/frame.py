@@ -40,17 +40,16 @@ class FrameScore:
 
 def combine(weighted: Mapping[str, np.ndarray], n: int) -> FrameScore:
     """Aggregate weighted per-object signals ``(N,)`` into a :class:`FrameScore`."""
-    keep = np.ones(n)
-    for values in weighted.values():
-        keep *= 1.0 - values
-    uncertainty = 1.0 - keep
-    totals = {name: float(values.sum()) for name, values in weighted.items()}
-    total = sum(totals.values())
-    reasons = [
-        name
-        for name, value in sorted(totals.items(), key=lambda item: -item[1])
-        if total > 0 and value / total >= REASON_SHARE
-    ]
+    names = list(weighted)
+    if not names or n == 0:
+        return FrameScore(0.0, np.zeros(n), dict(weighted), [])
+    stacked = np.stack([weighted[name] for name in names])  # (signals, N)
+    uncertainty = 1.0 - np.prod(1.0 - stacked, axis=0)
+    totals = stacked.sum(axis=1)
+    total = float(totals.sum())
+    reasons = (
+        [names[k] for k in np.argsort(-totals, kind="stable") if totals[k] / total >= REASON_SHARE] if total > 0 else []
+    )
     return FrameScore(float(uncertainty.sum()), uncertainty, dict(weighted), reasons)
 
 

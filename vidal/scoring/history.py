@@ -67,23 +67,22 @@ class TrackHistory:
 
     def majority_class(self, objects: ObjectTable) -> np.ndarray:
         """Per object, the class its track had most often before this frame (-1 if none)."""
-        out = np.full(len(objects), -1, np.int64)
-        for k, track_id in enumerate(objects.track_id):
-            memory = self._tracks.get(int(track_id))
+        out = [-1] * len(objects)
+        for k, track_id in enumerate(objects.track_id.tolist()):
+            memory = self._tracks.get(track_id)
             if memory is not None and memory.classes:
                 classes = memory.classes
                 out[k] = next(iter(classes)) if len(classes) == 1 else classes.most_common(1)[0][0]
-        return out
+        return np.array(out, np.int64)
 
     def recent_gaps(self, record_index: int, objects: ObjectTable) -> np.ndarray:
         """Per object, how often its track was re-found after a gap in the last
         :data:`~vidal.scoring.signals.FLICKER_WINDOW` frames, this one included; ``(N,)``."""
-        out = np.zeros(len(objects), np.int64)
-        for k, track_id in enumerate(objects.track_id):
-            memory = self._tracks.get(int(track_id))
-            if memory is not None:
-                out[k] = sum(1 for r in memory.regained if record_index - r < FLICKER_WINDOW)
-            out[k] += int(objects.reactivated[k] and objects.kind[k] == Kind.TRACKED)
+        out = (objects.reactivated & (objects.kind == Kind.TRACKED)).astype(np.int64)
+        for k, track_id in enumerate(objects.track_id.tolist()):
+            memory = self._tracks.get(track_id)
+            if memory is not None and memory.regained:
+                out[k] += sum(1 for r in memory.regained if record_index - r < FLICKER_WINDOW)
         return out
 
     def appearance_distance(
@@ -122,23 +121,29 @@ class TrackHistory:
     def record(self, record_index: int, objects: ObjectTable) -> None:
         """Remember the frame's objects (after they were scored)."""
         pending, self._pending = self._pending, None
-        for k in np.flatnonzero(objects.kind == Kind.TRACKED):
-            memory = self._tracks.setdefault(int(objects.track_id[k]), _TrackMemory())
-            memory.classes[int(objects.class_id[k])] += 1
-            memory.places.append((record_index, int(k)))
-            if objects.reactivated[k]:
+        # Python lists: indexing numpy arrays one element at a time costs more than the work.
+        track_ids, class_ids = objects.track_id.tolist(), objects.class_id.tolist()
+        reactivated = objects.reactivated.tolist()
+        cores, clean = pending if pending is not None else (None, None)
+        clean_list = clean.tolist() if clean is not None else None
+        for k in np.flatnonzero(objects.kind == Kind.TRACKED).tolist():
+            memory = self._tracks.get(track_ids[k])
+            if memory is None:
+                memory = self._tracks[track_ids[k]] = _TrackMemory()
+            memory.classes[class_ids[k]] += 1
+            memory.places.append((record_index, k))
+            if reactivated[k]:
                 memory.regained.append(record_index)
             if memory.regained:
                 memory.regained = [r for r in memory.regained if record_index - r < FLICKER_WINDOW]
-            if pending is not None:
-                cores, clean = pending
-                if clean[k] and cores[k] is not None:
+            if cores is not None:
+                if clean_list[k] and cores[k] is not None:
                     memory.reference, memory.reference_histogram, memory.interrupted = cores[k], None, False
                 else:
                     memory.interrupted = True
         lost = np.flatnonzero(objects.kind == Kind.PREDICTED)
-        for k in lost:
-            memory = self._tracks.get(int(objects.track_id[k]))
+        for k in lost.tolist():
+            memory = self._tracks.get(track_ids[k])
             if memory is not None:
                 memory.interrupted = True
         births = np.flatnonzero((objects.kind == Kind.TRACKED) & (objects.stage == Stage.BIRTH))

@@ -125,14 +125,15 @@ def confidence_signal(ctx: SignalContext) -> np.ndarray:
     (mostly duplicates and background) outweighed the reported boxes that were wrong.
     """
     objects = ctx.objects
-    threshold = float(np.clip(ctx.decision_threshold, 1e-3, 1 - 1e-3))
-    score = np.clip(np.nan_to_num(objects.confidence.astype(np.float64), nan=1.0), 1e-6, 1 - 1e-6)
-    logit = np.log(score / (1 - score)) - np.log(threshold / (1 - threshold))
-    p = 1.0 / (1.0 + np.exp(-CONFIDENCE_SHARPNESS * logit))
+    threshold = min(max(float(ctx.decision_threshold), 1e-3), 1 - 1e-3)
+    predicted = objects.kind == Kind.PREDICTED
+    score = np.clip(np.where(predicted, 0.5, objects.confidence.astype(np.float64)), 1e-6, 1 - 1e-6)
+    # sigmoid(s * (logit(c) - logit(t))) = 1 / (1 + ((1 - c) t / (c (1 - t)))^s)
+    p = 1.0 / (1.0 + ((1.0 - score) * threshold / (score * (1.0 - threshold))) ** CONFIDENCE_SHARPNESS)
     out = binary_entropy(p)
     dropped = objects.kind == Kind.UNMATCHED
     out[dropped] = np.minimum(out[dropped], p[dropped])
-    out[objects.kind == Kind.PREDICTED] = 0.0
+    out[predicted] = 0.0
     return out
 
 
@@ -177,9 +178,8 @@ def association_signal(ctx: SignalContext) -> np.ndarray:
     """
     objects = ctx.objects
     margin = objects.next_cost.astype(np.float64) - objects.cost.astype(np.float64)
-    out = np.exp(-np.clip(np.nan_to_num(margin, nan=np.inf, posinf=np.inf), 0, None) / ASSOCIATION_MARGIN)
-    out[objects.kind != Kind.TRACKED] = 0.0
-    return out
+    matched = (objects.kind == Kind.TRACKED) & ~np.isnan(margin)
+    return np.where(matched, np.exp(-np.maximum(np.where(matched, margin, 0.0), 0.0) / ASSOCIATION_MARGIN), 0.0)
 
 
 @register_signal("reactivation")
