@@ -89,3 +89,47 @@ def test_greedy_events_gap_and_fill(min_gap: int) -> None:
     assert len(set(picked.tolist())) == 3 and picked[0] == 0
     if min_gap == 1:
         assert picked.tolist()[:2] == [0, 2]
+
+
+def test_near_marks_frames_within_the_gap() -> None:
+    from vidal.selection import near
+
+    frames = np.arange(1, 21)
+    assert np.flatnonzero(near(frames, np.array([5, 15]), 2)).tolist() == [2, 3, 4, 5, 6, 12, 13, 14, 15, 16]
+    assert not near(frames, np.array([], np.int64), 2).any()
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_labelled_frames_and_their_neighbours_are_left_out(strategy: str) -> None:
+    t = table([float(i % 7) for i in range(40)])
+    labelled = [6, 7, 20, 33]
+    picked = t.frame[select(t, 5, strategy=strategy, min_gap=2, rng=np.random.default_rng(3), labelled=labelled)]
+    assert len(picked) == 5 and len(set(picked.tolist())) == 5
+    assert all(min(abs(int(f) - l) for l in labelled) > 2 for f in picked)
+
+
+def test_neighbours_of_labelled_frames_fill_the_budget_only_when_nothing_else_is_left() -> None:
+    t = table([1.0] * 10)
+    # frames 1-10, labelled 3 and 8, gap 2: every other frame is within 2 of one of them
+    picked = t.frame[select(t, 4, strategy="vidal", min_gap=2, labelled=[3, 8])]
+    assert len(picked) == 4 and not set(picked.tolist()) & {3, 8}
+    # a budget larger than the unlabelled frames gives every unlabelled frame once
+    everything = t.frame[select(t, 20, strategy="vidal", min_gap=2, labelled=[3, 8])]
+    assert sorted(everything.tolist()) == [1, 2, 4, 5, 6, 7, 9, 10]
+
+
+def test_vidal_prefers_uncertain_frames_away_from_labelled_ones() -> None:
+    scores = [0.0] * 30
+    scores[10], scores[11], scores[25] = 9.0, 8.0, 5.0
+    t = table(scores)
+    # frame 11 (index 10) is labelled: its neighbour frame 12 (score 8) is a near-duplicate
+    picked = t.frame[select(t, 1, strategy="vidal", min_gap=2, labelled=[11])]
+    assert picked.tolist() == [26]
+
+
+def test_subset_keeps_events_aligned() -> None:
+    t = table([1.0, 2.0, 3.0, 4.0])
+    t.events = {"frame_index": np.array([0, 2, 3]), "event": np.array([7, 7, 8]), "value": np.array([1.0, 2.0, 3.0])}
+    sub = t.subset(np.array([False, True, True, True]))
+    assert sub.frame.tolist() == [2, 3, 4]
+    assert sub.events["frame_index"].tolist() == [1, 2] and sub.events["event"].tolist() == [7, 8]

@@ -16,7 +16,9 @@ Strategies: ``random``, ``uniform``, ``entropy`` (per frame, no tracking), ``vid
 strategy), and two ablations: ``vidal-no-tracking`` (only the per-frame signals
 ``confidence`` and ``crowding``) and ``vidal-no-diversity`` (the full score, top frames, no
 event spread). Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the
-pool with the strategy's current model; frames already labelled are left out.
+pool with the strategy's current model; frames already labelled are left out, and (as ``vidal
+mine`` does with the frames reviewed in its dataset) so are the frames within 0.2 s of them
+unless nothing else is left, except for ``vidal-no-diversity``.
 
 Labeling cost is counted in frames and in boxes the oracle had to add, move (IoU under
 ``MOVE_IOU`` or another class) or delete against the draft vidal pre-fills (the current
@@ -193,21 +195,6 @@ def refine_grid(pool: np.ndarray, labelled: set[int], count: int) -> list[int]:
     return sorted(chosen)
 
 
-def without_frames(table, keep: np.ndarray):
-    """The rows ``keep`` (boolean) of a selection ``FrameTable``, its events re-indexed."""
-    from vidal.selection import FrameTable
-
-    index = np.full(len(table), -1, np.int64)
-    index[keep] = np.arange(int(keep.sum()))
-    events = {}
-    if table.events:
-        rows = keep[table.events["frame_index"]]
-        events = {k: v[rows] for k, v in table.events.items()}
-        events["frame_index"] = index[events["frame_index"]]
-    return FrameTable(table.frame[keep], table.score[keep], table.least_confidence[keep], table.entropy[keep],
-                      {k: v[keep] for k, v in table.extra.items()}, events)
-
-
 def top_score(table, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
     """``vidal-no-diversity``: the frames with the highest full score, nothing spread."""
     from vidal.selection import greedy_with_gap
@@ -287,12 +274,14 @@ class Runner:
             config.input.start, config.input.end = int(pool[0]), int(pool[-1])
             result = mine_source(source, detector, config, self.work / "mined" / strategy)
             table = frame_table(result.records)
-            keep = np.array([int(f) not in labelled[video.name] for f in table.frame])
-            table = without_frames(table, keep)
             function: str | Callable = top_score if strategy == "vidal-no-diversity" else (
                 "entropy" if strategy == "entropy" else "vidal")
-            min_gap = int(round(config.selection.min_gap_s * source.info.fps))
-            chosen_index = select(table, count, strategy=function, min_gap=min_gap, rng=rng)
+            # No diversity: nothing spread, within the round or away from the labelled frames.
+            min_gap = 0 if strategy == "vidal-no-diversity" else int(round(config.selection.min_gap_s * source.info.fps))
+            # As `vidal mine` does with the frames reviewed in the dataset: labelled frames are
+            # left out, and frames within min_gap of them unless nothing else is left.
+            chosen_index = select(table, count, strategy=function, min_gap=min_gap, rng=rng,
+                                  labelled=sorted(labelled[video.name]))
             picked[video.name] = sorted(int(table.frame[i]) for i in chosen_index)
         return picked
 
@@ -330,7 +319,7 @@ class Runner:
         weights = fine_tune(self.base, self._yaml(root, images, images), root, epochs=self.args.epochs,
                             imgsz=self.args.imgsz, batch=balanced_batch(sum(map(len, labelled.values())), self.args.batch),
                             device=self.args.device, seed=self.seed,
-                            hyp={"val": False})
+                            hyp={**self.args.hyp, "val": False})
         return str(weights), time.perf_counter() - started
 
     def run(self, strategies: list[str], writer: Callable[[dict], None]) -> None:
@@ -459,6 +448,19 @@ def summarise(rows: list[dict], out: Path) -> str:
     return "\n\n".join(text) + "\n"
 
 
+def parse_hyp(items: list[str]) -> dict[str, object]:
+    """``["freeze=10", "lr0=0.001"]`` to ``{"freeze": 10, "lr0": 0.001}`` (values read as YAML)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--hyp wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default="synthetic,real")
@@ -479,9 +481,15 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=300, help="length of a synthetic clip")
     parser.add_argument("--pool-frac", type=float, default=0.6)
     parser.add_argument("--gap-s", type=float, default=0.5)
+    parser.add_argument("--hyp", action="append", default=[], metavar="KEY=VALUE",
+                        help="Ultralytics training argument over vidal's fine-tuning settings, e.g. freeze=10 (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("bench-al"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    try:
+        args.hyp = parse_hyp(args.hyp)
+    except ValueError as error:
+        parser.error(str(error))
 
     offline_ultralytics()
     strategies = [s for s in args.strategies.split(",") if s]
@@ -526,7 +534,9 @@ def main() -> int:
             + (f" (synthetic scenario: `{Path(args.synthetic_base).name}`, trained on another look of the generator)"
                if args.synthetic_base else "")
             + f" fine-tuned from the base each round for {args.epochs} epochs at imgsz "
-            f"{args.imgsz} in batches of at most {args.batch}; pool = first {args.pool_frac:.0%} of each video, test after a {args.gap_s:g} s gap. "
+            f"{args.imgsz} in batches of at most {args.batch}"
+            + (f" with {', '.join(f'{k}={v}' for k, v in args.hyp.items())}" if args.hyp else "")
+            + f"; pool = first {args.pool_frac:.0%} of each video, test after a {args.gap_s:g} s gap. "
             f"Took {elapsed / 60:.0f} min.\n\n" + summary))
     return 0
 

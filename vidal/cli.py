@@ -186,6 +186,18 @@ def mine(
         for source in sources:
             info = source.info
             total = expected_frames(source, cfg)
+            labelled: list[int] = []
+            if cfg.dataset.push and cfg.selection.skip_reviewed:
+                from vidal.dataset.report import reviewed_frames
+
+                labelled = reviewed_frames(cfg.dataset.name, source.content_hash())
+                if labelled:
+                    out.print(
+                        f"{info.name}: {len(labelled)} frames already reviewed in {cfg.dataset.name!r}: not selected "
+                        f"again, nor frames within {cfg.selection.min_gap_s:g} s of them",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -203,7 +215,7 @@ def mine(
                     bar.update(task, advance=n, fps=done / max(time.perf_counter() - t0, 1e-9))
 
                 try:
-                    result = mine_source(source, detector, cfg, root, progress=advance)
+                    result = mine_source(source, detector, cfg, root, progress=advance, labelled=labelled)
                 except PartialRunError as error:
                     console.print(f"[bold yellow]warning:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
                     partial.append(str(error))

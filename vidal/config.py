@@ -119,6 +119,9 @@ class SelectionConfig(_Strict):
     # under a fifth of a body height. Diversity beyond that comes from the suspect events.
     min_gap_s: float = Field(0.2, ge=0.0, description="selected frames more than this far apart")
     seed: int = 0
+    # A frame a human reviewed in an earlier round is labelled already; the frames next to it
+    # teach the detector the same thing again.
+    skip_reviewed: bool = Field(True, description="leave out frames reviewed in the dataset and those within min_gap_s")
 
     @field_validator("budget", mode="before")
     @classmethod

@@ -278,6 +278,7 @@ def mine_source(
     *,
     progress: Progress | None = None,
     run_name: str | None = None,
+    labelled: list[int] | tuple[int, ...] = (),
 ) -> RunResult:
     """Mine one input and write its run folder.
 
@@ -288,6 +289,8 @@ def mine_source(
         out_root: The folder that holds run folders.
         progress: Called with the number of newly processed frames.
         run_name: Name of the run folder (default: the input's name).
+        labelled: Frame numbers of this input already labelled (reviewed in the dataset):
+            the selection leaves them and their near-duplicates out (:func:`vidal.selection.select`).
 
     Returns:
         The :class:`RunResult`.
@@ -300,7 +303,7 @@ def mine_source(
     budget = check_budget(source, config)
     run = RunFolder(out_root, run_name or info.name)
     try:
-        return _mine(source, detector, config, run, budget, progress)
+        return _mine(source, detector, config, run, budget, progress, labelled)
     except BaseException:
         run.discard()
         raise
@@ -313,6 +316,7 @@ def _mine(
     run: RunFolder,
     budget: int,
     progress: Progress | None,
+    labelled: list[int] | tuple[int, ...] = (),
 ) -> RunResult:
     info = source.info
     inputs, tc = config.input, config.tracker
@@ -398,6 +402,7 @@ def _mine(
         strategy=config.selection.strategy,
         min_gap=min_gap,
         rng=np.random.default_rng(config.selection.seed),
+        labelled=list(labelled),
     )
     selected = [records[i] for i in chosen]
 
@@ -471,6 +476,7 @@ def _mine(
             "selected": len(selected),
         },
         "selection": {"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
+                      "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
                       "frames": [r.frame for r in selected]},
         "timings": {
             "processing_seconds": round(seconds, 3),

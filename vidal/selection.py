@@ -39,6 +39,20 @@ class FrameTable:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def subset(self, keep: np.ndarray) -> FrameTable:
+        """The rows ``keep`` (boolean ``(F,)``) of the table, its events re-indexed."""
+        index = np.full(len(self), -1, np.int64)
+        index[keep] = np.arange(int(keep.sum()))
+        events: dict[str, np.ndarray] = {}
+        if self.events:
+            rows = keep[self.events["frame_index"]]
+            events = {name: values[rows] for name, values in self.events.items()}
+            events["frame_index"] = index[events["frame_index"]]
+        return FrameTable(
+            self.frame[keep], self.score[keep], self.least_confidence[keep], self.entropy[keep],
+            {name: values[keep] for name, values in self.extra.items()}, events,
+        )
+
 
 Strategy = Callable[[FrameTable, int, int, np.random.Generator], np.ndarray]
 STRATEGIES: dict[str, Strategy] = {}
@@ -183,6 +197,18 @@ def select_uniform(table: FrameTable, budget: int, min_gap: int, rng: np.random.
     return np.unique(np.clip(positions, 0, n - 1))
 
 
+def near(frames: np.ndarray, others: np.ndarray, min_gap: int) -> np.ndarray:
+    """Per frame of ``frames``, whether it is within ``min_gap`` frame numbers of one of
+    ``others`` (or is one of them), ``(F,)`` bool."""
+    others = np.unique(np.asarray(others, np.int64))
+    if len(others) == 0:
+        return np.zeros(len(frames), bool)
+    position = np.searchsorted(others, frames)
+    before = np.abs(frames - others[np.clip(position - 1, 0, len(others) - 1)])
+    after = np.abs(others[np.clip(position, 0, len(others) - 1)] - frames)
+    return np.minimum(before, after) <= min_gap
+
+
 def select(
     table: FrameTable,
     budget: int,
@@ -190,8 +216,14 @@ def select(
     strategy: str | Strategy = "vidal",
     min_gap: int = 0,
     rng: np.random.Generator | None = None,
+    labelled: np.ndarray | list[int] | tuple[int, ...] = (),
 ) -> np.ndarray:
     """Select up to ``budget`` frames.
+
+    Frames already labelled are never selected, and frames within ``min_gap`` of them only
+    when the rest of the video cannot fill the budget: a frame next to a labelled one is a
+    near-duplicate of what the detector will already learn from (in an active-learning
+    round, most of the most uncertain frames sit next to the last round's picks).
 
     Args:
         table: The run's per-frame figures.
@@ -199,6 +231,7 @@ def select(
         strategy: A registered name or a strategy function.
         min_gap: Minimum distance in frame numbers between selected frames.
         rng: Random generator for random strategies (default: seeded with 0).
+        labelled: Frame numbers already labelled (for example reviewed in the dataset).
 
     Returns:
         Indices into ``table``, in selection order (most valuable first where the
@@ -213,4 +246,17 @@ def select(
         strategy = STRATEGIES[strategy]
     if budget < 1 or len(table) == 0:
         return np.zeros(0, np.int64)
-    return strategy(table, budget, min_gap, rng if rng is not None else np.random.default_rng(0))
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if len(labelled) == 0:
+        return strategy(table, budget, min_gap, rng)
+    taken = np.isin(table.frame, np.asarray(labelled, np.int64))
+    close = near(table.frame, np.asarray(labelled, np.int64), min_gap) & ~taken
+    picked = np.zeros(0, np.int64)
+    for allowed in (~taken & ~close, close):
+        left = budget - len(picked)
+        if left <= 0 or not allowed.any():
+            continue
+        rows = np.flatnonzero(allowed)
+        chosen = rows[strategy(table.subset(allowed), left, min_gap, rng)]
+        picked = np.concatenate([picked, chosen])
+    return picked.astype(np.int64)

@@ -92,6 +92,7 @@ class FrameSource:
     def __init__(self, info: VideoInfo, images: Sequence[Path] = ()) -> None:
         self.info = info
         self._images = list(images)
+        self._hash: str | None = None
 
     def frames(self, start: int = 1, end: int | None = None, stride: int = 1) -> Iterator[Frame]:
         """Decode frames in order.
@@ -124,6 +125,8 @@ class FrameSource:
         Raises:
             InputError: A file cannot be read.
         """
+        if self._hash is not None:  # computed once: a long video takes seconds to read
+            return self._hash
         digest = hashlib.sha256()
         images = self.info.kind == "images"
         for path in self._images if images else [self.info.path]:
@@ -135,7 +138,8 @@ class FrameSource:
                         digest.update(chunk)
             except OSError as error:
                 raise InputError(f"cannot read {path}: {error.strerror}") from error
-        return digest.hexdigest()
+        self._hash = digest.hexdigest()
+        return self._hash
 
     def read(self, indices: Sequence[int]) -> Iterator[Frame]:
         """Decode only the given 1-based frame numbers, in increasing order."""

@@ -42,13 +42,15 @@ def test_mine_label_train_and_mine_again_with_the_latest_model(fo, dataset_name:
     assert model["version"] == 1 and Path(model["base"]) == SAMPLE_MODEL.resolve()
     assert len(model["train_samples"]) + len(model["val_samples"]) <= mined
 
-    _ok("mine", str(SAMPLE_VIDEO), "--model", "latest", "--dataset", dataset_name, "--budget", "20%", "--out", runs)
+    again = _ok("mine", str(SAMPLE_VIDEO), "--model", "latest", "--dataset", dataset_name, "--budget", "20%",
+                "--out", runs)
+    assert f"{mined} frames already reviewed" in again
     status = dataset_status(dataset_name)
     assert [Path(r.record["model_path"]) for r in status.runs] == [SAMPLE_MODEL.resolve(), Path(model["model_path"])]
     assert [m["key"] for m in status.models] == [model["key"]]
-    # The second round added new frames but kept every correction of the first.
+    # The second round picked only frames not reviewed yet, and kept every correction of the first.
     dataset = fo.load_dataset(dataset_name)
-    assert len(dataset) >= mined
+    assert len(dataset) == 2 * mined
     assert dataset.match_tags("reviewed").count("ground_truth.detections") == boxes_before
 
     shown = _ok("status", "--dataset", dataset_name)

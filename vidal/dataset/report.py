@@ -119,3 +119,22 @@ def dataset_status(name: str) -> DatasetStatus:
         runs=runs,
         models=models(dataset),
     )
+
+
+def reviewed_frames(name: str, video_hash: str) -> list[int]:
+    """Frame numbers of a video (by content hash) that are tagged reviewed in a dataset; empty
+    if the dataset does not exist yet.
+
+    Raises:
+        DatasetError: Invalid name, unreachable database, or a dataset that is not vidal's.
+    """
+    from fiftyone import ViewField as F
+
+    check_name(name)
+    fo = connect()
+    if not fo.dataset_exists(name):
+        return []
+    dataset = fo.load_dataset(name)
+    vidal_info(dataset)
+    view = dataset.match(F("video_hash") == video_hash).match_tags(TAG_REVIEWED)
+    return sorted(int(n) for n in view.values("frame_number"))
