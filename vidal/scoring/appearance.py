@@ -26,22 +26,11 @@ CORE_Y = (0.1, 0.6)
 MIN_CORE_PIXELS = 64
 
 
-def box_core(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-    """A copy of the core of a box of a BGR image (see :data:`CORE_X`, :data:`CORE_Y`).
-
-    Copying the pixels costs about a microsecond, their histogram some twenty: the history
-    keeps the core of a track's last clean view and counts its colours only on the rare
-    frames where it is compared.
-
-    Args:
-        image: BGR image, shape ``(H, W, 3)``, uint8.
-        box: Pixel box ``(x1, y1, x2, y2)``.
-
-    Returns:
-        The core's pixels, ``(h, w, 3)`` uint8, or ``None`` where the core is outside the
-        image or smaller than :data:`MIN_CORE_PIXELS`.
-    """
-    height, width = image.shape[:2]
+def core_window(shape: tuple[int, ...], box: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The pixel rows and columns ``(y1, y2, x1, x2)`` of the core of a box (see
+    :data:`CORE_X`, :data:`CORE_Y`) in an image of ``shape``, or ``None`` where the core is
+    outside the image or smaller than :data:`MIN_CORE_PIXELS`."""
+    height, width = shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1
     cx1 = int(min(max(x1 + CORE_X[0] * w, 0.0), width))
@@ -50,7 +39,17 @@ def box_core(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     cy2 = int(min(max(y1 + CORE_Y[1] * h, 0.0), height))
     if (cx2 - cx1) * (cy2 - cy1) < MIN_CORE_PIXELS:
         return None
-    return image[cy1:cy2, cx1:cx2].copy()
+    return cy1, cy2, cx1, cx2
+
+
+def box_core(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """A copy of the core of a box of a BGR image (:func:`core_window`), ``(h, w, 3)``
+    uint8, or ``None`` where the core is outside the image or too small."""
+    window = core_window(image.shape, box)
+    if window is None:
+        return None
+    y1, y2, x1, x2 = window
+    return image[y1:y2, x1:x2].copy()
 
 
 def core_histogram(core: np.ndarray) -> np.ndarray:

@@ -38,19 +38,23 @@ class FrameScore:
     reasons: list[str]
 
 
-def combine(weighted: Mapping[str, np.ndarray], n: int) -> FrameScore:
-    """Aggregate weighted per-object signals ``(N,)`` into a :class:`FrameScore`."""
-    names = list(weighted)
-    if not names or n == 0:
-        return FrameScore(0.0, np.zeros(n), dict(weighted), [])
-    stacked = np.stack([weighted[name] for name in names])  # (signals, N)
+def _aggregate(names: list[str], stacked: np.ndarray, weighted: dict[str, np.ndarray]) -> FrameScore:
+    """The noisy-OR and the reasons of weighted signals stacked ``(signals, N)``."""
     uncertainty = 1.0 - np.prod(1.0 - stacked, axis=0)
     totals = stacked.sum(axis=1)
     total = float(totals.sum())
     reasons = (
         [names[k] for k in np.argsort(-totals, kind="stable") if totals[k] / total >= REASON_SHARE] if total > 0 else []
     )
-    return FrameScore(float(uncertainty.sum()), uncertainty, dict(weighted), reasons)
+    return FrameScore(float(uncertainty.sum()), uncertainty, weighted, reasons)
+
+
+def combine(weighted: Mapping[str, np.ndarray], n: int) -> FrameScore:
+    """Aggregate weighted per-object signals ``(N,)`` into a :class:`FrameScore`."""
+    names = list(weighted)
+    if not names or n == 0:
+        return FrameScore(0.0, np.zeros(n), dict(weighted), [])
+    return _aggregate(names, np.stack([weighted[name] for name in names]), dict(weighted))
 
 
 def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
@@ -61,14 +65,21 @@ def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
         weights: Signal name to weight in ``[0, 1]``; signals not listed are not run.
 
     Returns:
-        The :class:`FrameScore`.
+        The :class:`FrameScore`; its per-signal arrays are rows of one matrix.
     """
-    weighted: dict[str, np.ndarray] = {}
-    for name, weight in weights.items():
-        values = np.asarray(get_signal(name)(ctx), dtype=np.float64)
-        # Into [0, 1], NaN to 0 (a comparison with NaN is false).
-        weighted[name] = np.where(values > 0.0, np.minimum(values, 1.0), 0.0) * weight
-    return combine(weighted, len(ctx.objects))
+    names = list(weights)
+    n = len(ctx.objects)
+    stacked = np.empty((len(names), n))
+    for row, name in enumerate(names):
+        stacked[row] = get_signal(name)(ctx)
+    # Into [0, 1], NaN to 0, weighted: one pass over the frame's (signals, N) matrix.
+    np.nan_to_num(stacked, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(stacked, 0.0, 1.0, out=stacked)
+    stacked *= np.fromiter(weights.values(), np.float64, len(names))[:, None]
+    weighted = dict(zip(names, stacked))
+    if not names or n == 0:
+        return FrameScore(0.0, np.zeros(n), weighted, [])
+    return _aggregate(names, stacked, weighted)
 
 
 # An object takes part in a suspect event from this uncertainty on: the level at which the

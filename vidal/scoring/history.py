@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vidal.scoring.appearance import bhattacharyya, box_core, core_histogram
+from vidal.scoring.appearance import bhattacharyya, box_core, core_histogram, core_window
 from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import (
     CLEAN_IOU,
@@ -45,9 +45,13 @@ class _TrackMemory:
     classes: Counter[int] = field(default_factory=Counter)
     places: list[tuple[int, int]] = field(default_factory=list)  # (record index, object index)
     regained: list[int] = field(default_factory=list)  # record indices of re-activations
-    reference: np.ndarray | None = None  # box core (pixels) of the last clean view
-    reference_histogram: np.ndarray | None = None  # its histogram, once compared
-    interrupted: bool = False  # lost or crowded since the reference
+    # The last clean view: its record index and core window while the track stays clean
+    # (nothing copied), its pixels once the track is lost or crowded (copied from the
+    # previous frame then), and their histogram once compared.
+    clean_view: tuple[int, tuple[int, int, int, int]] | None = None
+    reference: np.ndarray | None = None
+    reference_histogram: np.ndarray | None = None
+    interrupted: bool = False  # lost or crowded since the last clean view
     newborns: list[_TrackMemory] = field(default_factory=list)  # tracks born near it while lost
 
 
@@ -63,7 +67,8 @@ class TrackHistory:
         self.width = width
         self.height = height
         self._tracks: dict[int, _TrackMemory] = {}
-        self._pending: tuple[list[np.ndarray | None], np.ndarray] | None = None  # box cores, clean mask
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # this frame's clean mask and image
+        self._previous: tuple[int, np.ndarray] | None = None  # the last frame's record index and image
 
     def majority_class(self, objects: ObjectTable) -> np.ndarray:
         """Per object, the class its track had most often before this frame (-1 if none)."""
@@ -104,18 +109,19 @@ class TrackHistory:
             return out
         if overlap is None:
             overlap = max_overlap(objects.xyxy)
-        clean = (objects.kind == Kind.TRACKED) & (overlap < CLEAN_IOU)
         # Only clean views are kept or compared: the pixels of a crowded box mix two objects.
-        cores: list[np.ndarray | None] = [None] * n
+        clean = (objects.kind == Kind.TRACKED) & (overlap < CLEAN_IOU)
         for k in np.flatnonzero(clean):
-            cores[k] = core = box_core(image, objects.xyxy[k])
             memory = self._tracks.get(int(objects.track_id[k]))
-            if core is None or memory is None or not memory.interrupted or memory.reference is None:
+            if memory is None or not memory.interrupted or memory.reference is None:
+                continue
+            core = box_core(image, objects.xyxy[k])
+            if core is None:
                 continue
             if memory.reference_histogram is None:
                 memory.reference_histogram = core_histogram(memory.reference)
             out[k] = bhattacharyya(memory.reference_histogram, core_histogram(core))
-        self._pending = (cores, clean)
+        self._pending = (clean, image)
         return out
 
     def record(self, record_index: int, objects: ObjectTable) -> None:
@@ -124,7 +130,7 @@ class TrackHistory:
         # Python lists: indexing numpy arrays one element at a time costs more than the work.
         track_ids, class_ids = objects.track_id.tolist(), objects.class_id.tolist()
         reactivated = objects.reactivated.tolist()
-        cores, clean = pending if pending is not None else (None, None)
+        clean, image = pending if pending is not None else (None, None)
         clean_list = clean.tolist() if clean is not None else None
         for k in np.flatnonzero(objects.kind == Kind.TRACKED).tolist():
             memory = self._tracks.get(track_ids[k])
@@ -136,19 +142,33 @@ class TrackHistory:
                 memory.regained.append(record_index)
             if memory.regained:
                 memory.regained = [r for r in memory.regained if record_index - r < FLICKER_WINDOW]
-            if cores is not None:
-                if clean_list[k] and cores[k] is not None:
-                    memory.reference, memory.reference_histogram, memory.interrupted = cores[k], None, False
+            if image is not None:
+                window = core_window(image.shape, objects.xyxy[k]) if clean_list[k] else None
+                if window is not None:
+                    memory.clean_view, memory.interrupted = (record_index, window), False
+                    memory.reference = memory.reference_histogram = None
                 else:
-                    memory.interrupted = True
+                    self._interrupt(memory, record_index)
         lost = np.flatnonzero(objects.kind == Kind.PREDICTED)
         for k in lost.tolist():
             memory = self._tracks.get(track_ids[k])
             if memory is not None:
-                memory.interrupted = True
+                self._interrupt(memory, record_index)
+        self._previous = (record_index, image) if image is not None else None
         births = np.flatnonzero((objects.kind == Kind.TRACKED) & (objects.stage == Stage.BIRTH))
         if len(lost) and len(births):
             self._note_births(objects, lost, births)
+
+    def _interrupt(self, memory: _TrackMemory, record_index: int) -> None:
+        """A track is lost or crowded in this frame: keep the pixels of its last clean view
+        (seen in the previous frame, whose image is still at hand) as its reference."""
+        if not memory.interrupted and memory.clean_view is not None and self._previous is not None:
+            seen, (y1, y2, x1, x2) = memory.clean_view
+            previous_index, previous_image = self._previous
+            if seen == previous_index == record_index - 1:
+                memory.reference = previous_image[y1:y2, x1:x2].copy()
+                memory.reference_histogram = None
+        memory.interrupted = True
 
     def _note_births(self, objects: ObjectTable, lost: np.ndarray, births: np.ndarray) -> None:
         """Link each new track to the lost tracks whose predicted box it was born near."""
