@@ -442,7 +442,7 @@ def summarise(rows: list[dict], out: Path) -> str:
         figure.tight_layout()
         figure.savefig(out / f"curve-{scenario}.png")
         plt.close(figure)
-        text.append(f"### {scenario}\n\n{len(seeds)} seed(s), rounds of {rounds[-1]}, random's final mAP50 "
+        text.append(f"### {scenario}\n\n{len(seeds)} seed(s), {rounds[-1]} rounds, random's final mAP50 "
                     f"{target:.3f}. AUC is the mean test mAP50 over 0..{horizon:.0f} labelled frames; ± is the "
                     f"standard deviation over seeds. Plot: `curve-{scenario}.png`.\n\n" + "\n".join(table))
     return "\n\n".join(text) + "\n"
