@@ -57,9 +57,13 @@ def test_tud_stadtmitte_push_remine_and_corrections(fo, dataset_name: str, tmp_p
     target.save()
     corrected = fingerprint(dataset[target.id].ground_truth)
 
-    # Mining the same video again leaves the sample count unchanged.
-    mine(tmp_path / "runs", SHARED_MODEL, dataset_name)
-    assert dataset.count() == len(selected)
+    # Mining the same video again picks new frames for the reviewed one: neither it nor a frame
+    # within 0.2 s (5 frames) of it; the other frames are updated in place, not duplicated.
+    again = mine(tmp_path / "runs", SHARED_MODEL, dataset_name)
+    reselected = [int(r["frame"]) for r in csv.DictReader((again / "selection.csv").open())]
+    assert len(reselected) == 9
+    assert all(abs(f - target.frame_number) > 5 for f in reselected)
+    assert dataset.count() == len(set(selected) | set(reselected))
     # Another model (the sample detector, class person) mines it again: the correction survives.
     mine(tmp_path / "runs", SAMPLE_MODEL, dataset_name)
     dataset.reload()
