@@ -249,8 +249,9 @@ def select(
     rng = rng if rng is not None else np.random.default_rng(0)
     if len(labelled) == 0:
         return strategy(table, budget, min_gap, rng)
-    taken = np.isin(table.frame, np.asarray(labelled, np.int64))
-    close = near(table.frame, np.asarray(labelled, np.int64), min_gap) & ~taken
+    known = np.asarray(labelled, np.int64)
+    taken = np.isin(table.frame, known)
+    close = near(table.frame, known, min_gap) & ~taken
     picked = np.zeros(0, np.int64)
     for allowed in (~taken & ~close, close):
         left = budget - len(picked)
