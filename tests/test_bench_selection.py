@@ -1,0 +1,56 @@
+"""The selection benchmark's figures: episodes, lift, coverage, ID-switch recall and the greedy oracle."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from vidal.evaluation import FrameErrors
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import bench_selection
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    return bench_selection
+
+
+def errors_of(miss_ids: list[list[int]], fp_ids: list[list[int]], switch_ids: list[list[int]]) -> FrameErrors:
+    count = lambda ids: np.array([len(i) for i in ids])  # noqa: E731
+    return FrameErrors(np.arange(1, len(miss_ids) + 1), count(miss_ids), count(fp_ids), count(switch_ids),
+                       miss_ids, fp_ids, switch_ids)
+
+
+def test_episodes_are_runs_per_identity_and_single_switches(bench) -> None:
+    # gt 7 missed in frames 1-3 and again in 6; track 9 a false positive in 4-5; gt 7 switches in 8.
+    errors = errors_of([[7], [7], [7], [], [], [7], [], []], [[], [], [], [9], [9], [], [], []],
+                       [[], [], [], [], [], [], [], [7]])
+    found, switches = bench.episodes(errors)
+    assert sorted((e.first, e.last) for e in found) == [(1, 3), (4, 5), (6, 6), (8, 8)]
+    assert switches == [8]
+
+
+def test_figures_count_lift_coverage_and_recall(bench) -> None:
+    errors = errors_of([[1, 2]] + [[]] * 19, [[]] * 20, [[]] * 15 + [[1]] + [[]] * 4)
+    found, switches = bench.episodes(errors)
+    f = bench.figures([1], errors, found, switches)
+    # frame 1 holds 2 of the 3 errors of 20 frames: lift (2/1) / (3/20)
+    assert f["lift"] == pytest.approx(2 / (3 / 20))
+    assert f["coverage"] == pytest.approx(2 / 3)  # both miss episodes, not the switch at 16
+    assert f["switch_recall"] == 0.0
+    assert bench.figures([11], errors, found, switches)["switch_recall"] == 1.0  # 5 frames before it
+    assert bench.figures([10], errors, found, switches)["switch_recall"] == 0.0
+
+
+def test_greedy_cover_takes_the_frame_inside_most_spans_first(bench) -> None:
+    frames = np.arange(1, 31)
+    spans = [(1, 3), (2, 4), (3, 5), (20, 22), (28, 30)]
+    assert bench.greedy_cover(frames, spans, 2) == [3, 20]  # 3 hits three spans; then the earliest of one
+    assert sorted(bench.greedy_cover(frames, spans, 3)) == [3, 20, 28]
+    assert len(bench.greedy_cover(frames, spans, 40)) == 30
