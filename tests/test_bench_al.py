@@ -45,3 +45,31 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "summary.md").read_text()
     assert all(f"| {s} |" in summary for s in strategies)
+
+    # The summary can be made again from the CSV alone, and comes out the same.
+    again = tmp_path / "again"
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "bench_al.py"), "--summarise", str(out / "rounds.csv"),
+                           "--out", str(again)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (again / "summary.md").read_text() == summary
+
+
+@pytest.fixture
+def bench_al():
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import bench_al
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    return bench_al
+
+
+def test_paired_table_compares_within_each_seed(bench_al) -> None:
+    import numpy as np
+
+    # vidal is above random on both seeds by 0.1 although seed 1 is much harder for both.
+    auc = {"random": np.array([0.5, 0.1]), "vidal": np.array([0.6, 0.2])}
+    final = {"random": np.array([0.7, 0.3]), "vidal": np.array([0.6, 0.4])}
+    table = bench_al.paired_table(auc, final)
+    assert "| random | +0.100 ± 0.000 (2/2) | +0.000 ± 0.100 (1/2) |" in table
+    assert bench_al.paired_table({k: v[:1] for k, v in auc.items()}, final) == ""  # one seed: nothing to pair

@@ -35,10 +35,13 @@ detector meets their own footage.
 Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed), one
 learning-curve plot per scenario (``curve-<scenario>.png``) and ``summary.md`` (area under
 the learning curve, and the frames and boxes each strategy needs to reach the mAP@0.5 that
-``random`` reaches with its largest budget), which also goes to ``BENCHMARKS.md``.
+``random`` reaches with its largest budget, and vidal minus each strategy within a seed),
+which also goes to ``BENCHMARKS.md``. ``--summarise rounds.csv`` makes the plots and the
+summary again from an earlier run's CSV.
 
     python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 --epochs 10 --out /tmp/plaza_yolo11n.pt
     python tools/bench_al.py --synthetic-base /tmp/plaza_yolo11n.pt    # the full run (BENCHMARKS.md)
+    python tools/bench_al.py --summarise bench-al/rounds.csv --out bench-al    # again from the CSV, trains nothing
     python tools/bench_al.py --scenarios synthetic --seeds 1 --rounds 2 --imgsz 64 --epochs 1 --frames 60 --gap-s 0.2 --no-write
 """
 
@@ -399,6 +402,13 @@ def reach(frames: np.ndarray, values: np.ndarray, target: float) -> float:
     return math.nan
 
 
+def read_rounds(path: Path) -> list[dict]:
+    """The rows of a ``rounds.csv``, typed as the benchmark wrote them."""
+    with open(path, newline="") as handle:
+        return [{k: (v if k in ("scenario", "strategy") else float(v) if "." in v else int(v)) for k, v in row.items()}
+                for row in csv.DictReader(handle)]
+
+
 def summarise(rows: list[dict], out: Path) -> str:
     """Per scenario: final mAP, area under the curve, frames and boxes to reach random's final mAP50."""
     import matplotlib
@@ -422,9 +432,12 @@ def summarise(rows: list[dict], out: Path) -> str:
         figure, axis = plt.subplots(figsize=(6.4, 4.2), dpi=110)
         table = ["| strategy | final mAP50 | final mAP50-95 | AUC (mAP50) | frames to reach random's final mAP50 "
                  "| boxes edited to reach it |", "|---|---|---|---|---|---|"]
+        auc_of: dict[str, np.ndarray] = {}
+        final_of: dict[str, np.ndarray] = {}
         for strategy in strategies:
             frames, m50, m, cost = (curve(strategy, k) for k in ("frames", "map50", "map", "boxes_cost"))
             aucs = [area_under_curve(frames[i], m50[i], horizon) for i in range(len(seeds))]
+            auc_of[strategy], final_of[strategy] = np.array(aucs), m50[:, -1]
             mean_frames, mean50, mean_cost = frames.mean(axis=0), m50.mean(axis=0), cost.mean(axis=0)
             needed = reach(mean_frames, mean50, target)
             boxes = float(np.interp(needed, mean_frames, mean_cost)) if not math.isnan(needed) else math.nan
@@ -444,8 +457,33 @@ def summarise(rows: list[dict], out: Path) -> str:
         plt.close(figure)
         text.append(f"### {scenario}\n\n{len(seeds)} seed(s), {rounds[-1]} rounds, random's final mAP50 "
                     f"{target:.3f}. AUC is the mean test mAP50 over 0..{horizon:.0f} labelled frames; ± is the "
-                    f"standard deviation over seeds. Plot: `curve-{scenario}.png`.\n\n" + "\n".join(table))
+                    f"standard deviation over seeds. Plot: `curve-{scenario}.png`.\n\n" + "\n".join(table)
+                    + paired_table(auc_of, final_of))
     return "\n\n".join(text) + "\n"
+
+
+def paired_table(auc_of: dict[str, np.ndarray], final_of: dict[str, np.ndarray], mine: str = "vidal") -> str:
+    """vidal minus each other strategy, seed by seed: mean ± standard deviation, and seeds where vidal is higher.
+
+    A seed fixes everything but the strategy (the clip of the synthetic scenario, the training
+    seed), so the difference within a seed is free of what varies between seeds (one clip is
+    harder than another) and its spread is the one that says whether a gap is noise.
+    """
+    if mine not in auc_of or len(auc_of[mine]) < 2 or len(auc_of) < 2:
+        return ""
+    n = len(auc_of[mine])
+    lines = [f"\n\n{mine} minus each strategy within a seed (mean ± standard deviation over the {n} seeds; "
+             f"in brackets, the seeds where {mine} is higher):\n",
+             "| strategy | AUC difference | final mAP50 difference |", "|---|---|---|"]
+    for strategy in auc_of:
+        if strategy == mine:
+            continue
+        cells = []
+        for values in (auc_of, final_of):
+            gap = values[mine] - values[strategy]
+            cells.append(f"{gap.mean():+.3f} ± {gap.std():.3f} ({int((gap > 0).sum())}/{n})")
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def parse_hyp(items: list[str]) -> dict[str, object]:
@@ -485,7 +523,15 @@ def main() -> int:
                         help="Ultralytics training argument over vidal's fine-tuning settings, e.g. freeze=10 (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("bench-al"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--summarise", type=Path, metavar="ROUNDS_CSV",
+                        help="only summarise the rounds.csv of an earlier run into --out (plots, summary.md); trains nothing")
     args = parser.parse_args()
+    if args.summarise:
+        args.out.mkdir(parents=True, exist_ok=True)
+        summary = summarise(read_rounds(args.summarise), args.out)
+        (args.out / "summary.md").write_text(summary)
+        print(summary)
+        return 0
     try:
         args.hyp = parse_hyp(args.hyp)
     except ValueError as error:
