@@ -61,8 +61,8 @@ class DatasetStatus:
     models: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_vidal_dataset(name: str) -> Any:
-    """Load an existing vidal dataset.
+def load_vidal_dataset(name: str, *, missing_ok: bool = False) -> Any:
+    """Load an existing vidal dataset (``None`` for a missing one if ``missing_ok``).
 
     Raises:
         DatasetError: Invalid name, unreachable database, no such dataset, or not vidal's.
@@ -70,6 +70,8 @@ def load_vidal_dataset(name: str) -> Any:
     check_name(name)
     fo = connect()
     if not fo.dataset_exists(name):
+        if missing_ok:
+            return None
         known = [n for n in fo.list_datasets()]
         hint = f"; datasets here: {', '.join(known)}" if known else ""
         raise DatasetError(f"no dataset {name!r}: run `vidal mine VIDEO --dataset {name}` first{hint}")
@@ -130,11 +132,8 @@ def reviewed_frames(name: str, video_hash: str) -> list[int]:
     """
     from fiftyone import ViewField as F
 
-    check_name(name)
-    fo = connect()
-    if not fo.dataset_exists(name):
+    dataset = load_vidal_dataset(name, missing_ok=True)
+    if dataset is None:
         return []
-    dataset = fo.load_dataset(name)
-    vidal_info(dataset)
     view = dataset.match(F("video_hash") == video_hash).match_tags(TAG_REVIEWED)
     return sorted(int(n) for n in view.values("frame_number"))
