@@ -6,6 +6,7 @@ Only the outputs are checked, never the figures: they mean nothing at this size.
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,13 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
                # the synthetic scenario starts from --synthetic-base; --base (here missing) is not read
                "--base", str(tmp_path / "missing.pt"),
                "--synthetic-base", str(REPO / "sample_videos" / "crossing_yolo11n.pt")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stderr[-2000:]
+    # the working folder (frames, mined runs, weights) does not outlive the run
+    assert not any(scratch.glob("vidal-bench-al-*"))
     with open(out / "rounds.csv") as handle:
         rows = list(csv.DictReader(handle))
     strategies = {"random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity"}

@@ -55,3 +55,16 @@ def test_section_without_marker_is_replaced_whole(common) -> None:
     common.write_section("Speed", "| a | 2 |")
     text = path.read_text()
     assert "loose text" not in text and "| a | 2 |" in text and sections(text) == ["Speed"]
+
+
+def test_scratch_folder_is_removed_when_the_script_exits(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from benchmark_common import scratch_folder; "
+              "f = scratch_folder('vidal-test-'); (f / 'x.txt').write_text('x'); print(f)")
+    done = subprocess.run([sys.executable, "-c", script, str(REPO / "tools")], capture_output=True, text=True,
+                          env={"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert folder.parent == tmp_path and not folder.exists()

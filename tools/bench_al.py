@@ -51,6 +51,7 @@ import argparse
 import csv
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -523,6 +524,8 @@ def main() -> int:
                         help="Ultralytics training argument over vidal's fine-tuning settings, e.g. freeze=10 (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("bench-al"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--keep-work", action="store_true",
+                        help="keep each scenario and seed's working folder (frames, mined runs, weights) in the temp folder")
     parser.add_argument("--summarise", type=Path, metavar="ROUNDS_CSV",
                         help="only summarise the rounds.csv of an earlier run into --out (plots, summary.md); trains nothing")
     args = parser.parse_args()
@@ -559,15 +562,22 @@ def main() -> int:
 
         for scenario in [s for s in args.scenarios.split(",") if s]:
             for seed in range(args.seeds):
-                work = Path(tempfile.mkdtemp(prefix=f"vidal-bench-al-{scenario}-{seed}-"))
-                if scenario == "synthetic":
-                    videos = synthetic_videos(seed, args.frames, work, args.pool_frac, args.gap_s)
-                elif scenario == "real":
-                    videos = real_videos(args.pool_frac, args.gap_s)
-                else:
+                if scenario not in ("synthetic", "real"):
                     parser.error(f"unknown scenario {scenario!r}: synthetic or real")
-                base = args.synthetic_base if scenario == "synthetic" and args.synthetic_base else args.base
-                Runner(args, scenario, seed, videos, work, base).run(strategies, write)
+                # Frames, mined runs and every round's weights: about 200 MB per scenario and seed.
+                work = Path(tempfile.mkdtemp(prefix=f"vidal-bench-al-{scenario}-{seed}-"))
+                try:
+                    if scenario == "synthetic":
+                        videos = synthetic_videos(seed, args.frames, work, args.pool_frac, args.gap_s)
+                    else:
+                        videos = real_videos(args.pool_frac, args.gap_s)
+                    base = args.synthetic_base if scenario == "synthetic" and args.synthetic_base else args.base
+                    Runner(args, scenario, seed, videos, work, base).run(strategies, write)
+                finally:
+                    if args.keep_work:
+                        print(f"kept {work}", flush=True)
+                    else:
+                        shutil.rmtree(work, ignore_errors=True)
     summary = summarise(rows, args.out)
     (args.out / "summary.md").write_text(summary)
     elapsed = time.perf_counter() - started

@@ -31,7 +31,6 @@ import argparse
 import functools
 import math
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_common import REPO, SHARED_MODEL, TUD, offline_ultralytics, write_section
+from benchmark_common import REPO, SHARED_MODEL, TUD, offline_ultralytics, scratch_folder, write_section
 
 COVERAGE_WINDOW = 2
 SWITCH_WINDOW = 5
@@ -243,7 +242,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     offline_ultralytics()
-    work = Path(tempfile.mkdtemp(prefix="vidal-bench-selection-"))
+    work = scratch_folder("vidal-bench-selection-")
     videos = [
         (name, folder / f"{name}.mp4", folder / "gt" / "gt.txt", SHARED_MODEL, ["person"]) for name, folder in TUD.items()
     ]

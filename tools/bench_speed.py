@@ -18,12 +18,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
 
-from benchmark_common import SHARED_MODEL, TUD, offline_ultralytics, write_section
+from benchmark_common import SHARED_MODEL, TUD, offline_ultralytics, scratch_folder, write_section
 
 ULTRALYTICS_SCRIPT = r"""
 import sys, time
@@ -93,7 +92,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     offline_ultralytics()
-    work = Path(tempfile.mkdtemp(prefix="vidal-bench-speed-"))
+    work = scratch_folder("vidal-bench-speed-")
     frames = int(cv2.VideoCapture(str(args.video)).get(cv2.CAP_PROP_FRAME_COUNT))
     vidal_bin = str(Path(sys.executable).with_name("vidal"))
     ultra_cmd = [sys.executable, "-c", ULTRALYTICS_SCRIPT, str(args.model), str(args.video), str(args.imgsz),

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from benchmark_common import SHARED_MODEL, TUD, offline_ultralytics, write_section
+from benchmark_common import SHARED_MODEL, TUD, offline_ultralytics, scratch_folder, write_section
 
 
 def ultralytics_tracks(video: Path, out: Path, conf: float, imgsz: int) -> Path:
@@ -69,7 +68,7 @@ def main() -> int:
     from vidal.mot import read_mot
 
     rows = []
-    work = Path(tempfile.mkdtemp(prefix="vidal-bench-tracking-"))
+    work = scratch_folder("vidal-bench-tracking-")
     for name, folder in TUD.items():
         video = folder / f"{name}.mp4"
         gt = read_mot(folder / "gt" / "gt.txt")

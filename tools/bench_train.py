@@ -34,13 +34,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import cv2
 
-from benchmark_common import REPO, offline_ultralytics, write_section
+from benchmark_common import REPO, offline_ultralytics, scratch_folder, write_section
 
 SAMPLE_VIDEO = REPO / "sample_videos" / "crossing.mp4"
 SAMPLE_MODEL = REPO / "sample_videos" / "crossing_yolo11n.pt"
@@ -128,7 +127,7 @@ def main() -> int:
     args = parser.parse_args()
 
     offline_ultralytics()
-    work = Path(tempfile.mkdtemp(prefix="vidal-bench-train-"))
+    work = scratch_folder("vidal-bench-train-")
     os.environ["VIDAL_HOME"] = str(work / "home")
     from vidal.config import load_config
     from vidal.dataset import push_run

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -18,9 +20,17 @@ TUD = {name: SHARED / "data" / "mot" / name for name in ("TUD-Stadtmitte", "TUD-
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 
 
+def scratch_folder(prefix: str) -> Path:
+    """A new folder in the temp folder, removed when the script exits (clips, mined runs, weights)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def offline_ultralytics() -> None:
     """Keep Ultralytics from writing settings in $HOME or reaching the network."""
-    os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="vidal-yolo-"))
+    if "YOLO_CONFIG_DIR" not in os.environ:
+        os.environ["YOLO_CONFIG_DIR"] = str(scratch_folder("vidal-yolo-"))
     os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
