@@ -23,6 +23,7 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     command = [sys.executable, str(REPO / "tools" / "bench_al.py"), "--scenarios", "synthetic", "--seeds", "1",
                "--rounds", "2", "--batch-frames", "3", "--imgsz", "64", "--epochs", "1", "--frames", "60",
                "--gap-s", "0.2", "--out", str(out), "--no-write",
+               "--strategies", "random,uniform,entropy,vidal,vidal-no-tracking,vidal-no-diversity,vidal-cold-start",
                # the synthetic scenario starts from --synthetic-base; --base (here missing) is not read
                "--base", str(tmp_path / "missing.pt"),
                "--synthetic-base", str(REPO / "sample_videos" / "crossing_yolo11n.pt")]
@@ -35,7 +36,7 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     assert not any(scratch.glob("vidal-bench-al-*"))
     with open(out / "rounds.csv") as handle:
         rows = list(csv.DictReader(handle))
-    strategies = {"random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity"}
+    strategies = {"random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity", "vidal-cold-start"}
     assert {r["strategy"] for r in rows} == strategies
     assert len(rows) == len(strategies) * 3  # round 0 (the base) and two rounds each
     for strategy in strategies:
@@ -47,6 +48,10 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
             assert 0.0 <= float(r["map50"]) <= 1.0 and 0.0 <= float(r["map"]) <= 1.0
             assert int(r["boxes_added"]) + int(r["boxes_moved"]) + int(r["boxes_deleted"]) == int(r["boxes_cost"])
             assert int(r["boxes_added"]) <= int(r["gt_boxes"])
+    # the cold start's first round is uniform's: the same frames, so the same model
+    first = {r["strategy"]: r for r in rows if r["round"] == "1"}
+    assert first["vidal-cold-start"]["map50"] == first["uniform"]["map50"]
+    assert first["vidal-cold-start"]["gt_boxes"] == first["uniform"]["gt_boxes"]
     plot = out / "curve-synthetic.png"
     assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "summary.md").read_text()

@@ -15,7 +15,8 @@ Simulated rounds of active learning, with MOTChallenge ground truth as the oracl
 Strategies: ``random``, ``uniform``, ``entropy`` (per frame, no tracking), ``vidal`` (the full
 strategy), and two ablations: ``vidal-no-tracking`` (only the per-frame signals
 ``confidence`` and ``crowding``) and ``vidal-no-diversity`` (the full score, top frames, no
-event spread). Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the
+event spread); opt-in, ``vidal-cold-start`` (the first round uniform in time, ``vidal``
+from the second). Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the
 pool with the strategy's current model; frames already labelled are left out, and (as ``vidal
 mine`` does with the frames reviewed in its dataset) so are the frames within 0.2 s of them
 unless nothing else is left, except for ``vidal-no-diversity``.
@@ -70,6 +71,8 @@ SAMPLE_MODEL = REPO / "sample_videos" / "crossing_yolo11n.pt"
 TRACKING_SIGNALS = ("association", "reactivation", "missed", "class_flip", "short_track", "fragmentation",
                     "flicker", "appearance")
 STRATEGIES = ("random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity")
+# Opt-in (``--strategies``), not in the default run: the first round uniform in time, vidal's after.
+EXTRA_STRATEGIES = ("vidal-cold-start",)
 MODEL_FREE = ("random", "uniform")
 # A draft box that overlaps its true box less than this, or has another class, had to be moved.
 MOVE_IOU = 0.85
@@ -263,6 +266,11 @@ class Runner:
 
         picked: dict[str, list[int]] = {}
         config = self.config(strategy, model)
+        if strategy == "vidal-cold-start":
+            # The cold start of active learning: a model new to the footage fails most on its
+            # hardest frames, and a first training set of only those can pull it down; the
+            # first batch is spread evenly in time, uncertainty ranks from the second round.
+            strategy = "uniform" if round_ == 1 else "vidal"
         detector = None if strategy in MODEL_FREE else build_detector(config)
         for video, count in zip(self.videos, self.batches(self.args.batch_frames)):
             pool = np.array(video.pool)
@@ -542,9 +550,9 @@ def main() -> int:
 
     offline_ultralytics()
     strategies = [s for s in args.strategies.split(",") if s]
-    unknown = sorted(set(strategies) - set(STRATEGIES))
+    unknown = sorted(set(strategies) - set(STRATEGIES) - set(EXTRA_STRATEGIES))
     if unknown:
-        parser.error(f"unknown strategies {unknown}; valid: {', '.join(STRATEGIES)}")
+        parser.error(f"unknown strategies {unknown}; valid: {', '.join(STRATEGIES + EXTRA_STRATEGIES)}")
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     started = time.perf_counter()
