@@ -267,9 +267,8 @@ class Runner:
         picked: dict[str, list[int]] = {}
         config = self.config(strategy, model)
         if strategy == "vidal-cold-start":
-            # The cold start of active learning: a model new to the footage fails most on its
-            # hardest frames, and a first training set of only those can pull it down; the
-            # first batch is spread evenly in time, uncertainty ranks from the second round.
+            # The usual answer to active learning's cold start (a model new to the footage):
+            # a first batch spread evenly in time, uncertainty from the second round on.
             strategy = "uniform" if round_ == 1 else "vidal"
         detector = None if strategy in MODEL_FREE else build_detector(config)
         for video, count in zip(self.videos, self.batches(self.args.batch_frames)):
@@ -538,6 +537,8 @@ def main() -> int:
                         help="only summarise the rounds.csv of an earlier run into --out (plots, summary.md); trains nothing")
     args = parser.parse_args()
     if args.summarise:
+        if not args.summarise.is_file():
+            parser.error(f"no rounds file {args.summarise}")
         args.out.mkdir(parents=True, exist_ok=True)
         summary = summarise(read_rounds(args.summarise), args.out)
         (args.out / "summary.md").write_text(summary)
