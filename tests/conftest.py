@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import itertools
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,6 +25,15 @@ SHARED = REPO.parent / "shared"
 SHARED_MODEL = SHARED / "models" / "yolo11n_int8_openvino_model"
 SAMPLE_VIDEO = REPO / "sample_videos" / "crossing.mp4"
 SAMPLE_MODEL = REPO / "sample_videos" / "crossing_yolo11n.pt"
+
+
+def import_tool(name: str) -> Any:
+    """A script of ``tools/`` as a module (the scripts import each other by bare name)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "tools"))
 
 
 @pytest.fixture(autouse=True, scope="session")

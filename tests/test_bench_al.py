@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, import_tool
 
 pytestmark = pytest.mark.slow
 
@@ -65,19 +65,10 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     assert (again / "summary.md").read_text() == summary
 
 
-@pytest.fixture
-def bench_al():
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import bench_al
-    finally:
-        sys.path.remove(str(REPO / "tools"))
-    return bench_al
-
-
-def test_paired_table_compares_within_each_seed(bench_al) -> None:
+def test_paired_table_compares_within_each_seed() -> None:
     import numpy as np
 
+    bench_al = import_tool("bench_al")
     # vidal is above random on both seeds by 0.1 although seed 1 is much harder for both.
     auc = {"random": np.array([0.5, 0.1]), "vidal": np.array([0.6, 0.2])}
     final = {"random": np.array([0.7, 0.3]), "vidal": np.array([0.6, 0.4])}

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import import_tool
 from vidal.evaluation import FrameErrors
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import bench_selection
-    finally:
-        sys.path.remove(str(REPO / "tools"))
-    return bench_selection
+    return import_tool("bench_selection")
 
 
 def errors_of(miss_ids: list[list[int]], fp_ids: list[list[int]], switch_ids: list[list[int]]) -> FrameErrors:

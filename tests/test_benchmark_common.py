@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, import_tool
 
 
 @pytest.fixture
 def common(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("benchmark_common", REPO / "tools" / "benchmark_common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_tool("benchmark_common")
     monkeypatch.setattr(module, "BENCHMARKS_MD", tmp_path / "BENCHMARKS.md")
     return module
 

@@ -14,32 +14,21 @@ from vidal.cli import app
 from vidal.evaluation import evaluate_tracking, frame_errors
 from vidal.mot import read_mot
 
-from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO
+from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO, import_tool
 
 SAMPLE_GT = REPO / "sample_videos" / "crossing" / "gt" / "gt.txt"
 
 
 def test_generator_reproduces_the_shipped_ground_truth(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        from make_sample import write_clip
-    finally:
-        sys.path.pop(0)
+    write_clip = import_tool("make_sample").write_clip
     video, ids, boxes = write_clip(tmp_path, "crossing", seed=0, frames=300)
     assert (tmp_path / "crossing" / "gt" / "gt.txt").read_bytes() == SAMPLE_GT.read_bytes()
     assert ids >= 20 and boxes > 3000
 
 
 def test_plaza_look_is_another_camera_on_the_same_plan() -> None:
-    import sys
-
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        from make_sample import LOOKS, render
-    finally:
-        sys.path.pop(0)
+    make_sample = import_tool("make_sample")
+    LOOKS, render = make_sample.LOOKS, make_sample.render
     street = list(render(5, 20, LOOKS["street"]))
     plaza = list(render(5, 20, LOOKS["plaza"]))
     again = list(render(5, 20, LOOKS["plaza"]))
