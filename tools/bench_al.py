@@ -418,7 +418,10 @@ def read_rounds(path: Path) -> list[dict]:
 
 
 def summarise(rows: list[dict], out: Path) -> str:
-    """Per scenario: final mAP, area under the curve, frames and boxes to reach random's final mAP50."""
+    """Per scenario: final mAP, area under the curve, frames and boxes to reach random's final mAP50.
+
+    The plots and ``summary.md`` go to ``out``; the summary's text is returned.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -467,7 +470,9 @@ def summarise(rows: list[dict], out: Path) -> str:
                     f"{target:.3f}. AUC is the mean test mAP50 over 0..{horizon:.0f} labelled frames; ± is the "
                     f"standard deviation over seeds. Plot: `curve-{scenario}.png`.\n\n" + "\n".join(table)
                     + paired_table(auc_of, final_of))
-    return "\n\n".join(text) + "\n"
+    summary = "\n\n".join(text) + "\n"
+    (out / "summary.md").write_text(summary)
+    return summary
 
 
 def paired_table(auc_of: dict[str, np.ndarray], final_of: dict[str, np.ndarray], mine: str = "vidal") -> str:
@@ -540,9 +545,7 @@ def main() -> int:
         if not args.summarise.is_file():
             parser.error(f"no rounds file {args.summarise}")
         args.out.mkdir(parents=True, exist_ok=True)
-        summary = summarise(read_rounds(args.summarise), args.out)
-        (args.out / "summary.md").write_text(summary)
-        print(summary)
+        print(summarise(read_rounds(args.summarise), args.out))
         return 0
     try:
         args.hyp = parse_hyp(args.hyp)
@@ -554,6 +557,10 @@ def main() -> int:
     unknown = sorted(set(strategies) - set(STRATEGIES) - set(EXTRA_STRATEGIES))
     if unknown:
         parser.error(f"unknown strategies {unknown}; valid: {', '.join(STRATEGIES + EXTRA_STRATEGIES)}")
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    for scenario in scenarios:
+        if scenario not in ("synthetic", "real"):
+            parser.error(f"unknown scenario {scenario!r}: synthetic or real")
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     started = time.perf_counter()
@@ -569,10 +576,8 @@ def main() -> int:
                   f"round {row['round']}: {row['frames']:3d} frames, {row['boxes_cost']:4d} boxes edited, "
                   f"mAP50 {row['map50']:.3f}", flush=True)
 
-        for scenario in [s for s in args.scenarios.split(",") if s]:
+        for scenario in scenarios:
             for seed in range(args.seeds):
-                if scenario not in ("synthetic", "real"):
-                    parser.error(f"unknown scenario {scenario!r}: synthetic or real")
                 # Frames, mined runs and every round's weights: about 200 MB per scenario and seed.
                 work = Path(tempfile.mkdtemp(prefix=f"vidal-bench-al-{scenario}-{seed}-"))
                 try:
@@ -588,7 +593,6 @@ def main() -> int:
                     else:
                         shutil.rmtree(work, ignore_errors=True)
     summary = summarise(rows, args.out)
-    (args.out / "summary.md").write_text(summary)
     elapsed = time.perf_counter() - started
     print(summary)
     print(f"total {elapsed / 60:.1f} min")
