@@ -29,9 +29,9 @@ Scenarios: ``synthetic`` (a fresh clip of the sample generator per seed, seeds f
 never the shipped sample) and ``real`` (the shared TUD-Stadtmitte and TUD-Campus). The base
 detector is the shipped sample model (``--base``; a ``.yaml`` architecture trains from
 scratch). That model was trained on the generator's own look, so on the synthetic scenario it
-has nothing left to learn; ``--synthetic-base`` gives that scenario a detector trained on
-another camera's footage (``tools/train_sample_detector.py --look plaza``), as a user's
-detector meets their own footage.
+would have nothing left to learn; that scenario starts from ``--synthetic-base``, by default
+the shipped ``sample_videos/plaza_yolo11n.pt``, trained on another camera's footage
+(``tools/train_sample_detector.py --look plaza``), as a user's detector meets their own footage.
 
 Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed), one
 learning-curve plot per scenario (``curve-<scenario>.png``) and ``summary.md`` (area under
@@ -40,8 +40,7 @@ the learning curve, and the frames and boxes each strategy needs to reach the mA
 which also goes to ``BENCHMARKS.md``. ``--summarise rounds.csv`` makes the plots and the
 summary again from an earlier run's CSV.
 
-    python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 --epochs 10 --out /tmp/plaza_yolo11n.pt
-    python tools/bench_al.py --synthetic-base /tmp/plaza_yolo11n.pt    # the full run (BENCHMARKS.md)
+    python tools/bench_al.py    # the full run (BENCHMARKS.md)
     python tools/bench_al.py --summarise bench-al/rounds.csv --out bench-al    # again from the CSV, trains nothing
     python tools/bench_al.py --scenarios synthetic --seeds 1 --rounds 2 --imgsz 64 --epochs 1 --frames 60 --gap-s 0.2 --no-write
 """
@@ -66,6 +65,8 @@ import numpy as np
 from benchmark_common import REPO, TUD, offline_ultralytics, write_section
 
 SAMPLE_MODEL = REPO / "sample_videos" / "crossing_yolo11n.pt"
+# Trained on the generator's other look (sample_videos/README.md): a base with something to learn.
+PLAZA_MODEL = REPO / "sample_videos" / "plaza_yolo11n.pt"
 # Signals that need a video (identities over time); without them only the per-frame
 # signals ``confidence`` and ``crowding`` remain.
 TRACKING_SIGNALS = ("association", "reactivation", "missed", "class_flip", "short_track", "fragmentation",
@@ -528,7 +529,8 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--device", default=None)
     parser.add_argument("--base", default=str(SAMPLE_MODEL), help="the detector every strategy starts from")
-    parser.add_argument("--synthetic-base", help="the synthetic scenario's base instead of --base")
+    parser.add_argument("--synthetic-base", default=str(PLAZA_MODEL),
+                        help="the synthetic scenario's base (default: the shipped detector trained on the plaza look)")
     parser.add_argument("--frames", type=int, default=300, help="length of a synthetic clip")
     parser.add_argument("--pool-frac", type=float, default=0.6)
     parser.add_argument("--gap-s", type=float, default=0.5)
@@ -585,7 +587,7 @@ def main() -> int:
                         videos = synthetic_videos(seed, args.frames, work, args.pool_frac, args.gap_s)
                     else:
                         videos = real_videos(args.pool_frac, args.gap_s)
-                    base = args.synthetic_base if scenario == "synthetic" and args.synthetic_base else args.base
+                    base = args.synthetic_base if scenario == "synthetic" else args.base
                     Runner(args, scenario, seed, videos, work, base).run(strategies, write)
                 finally:
                     if args.keep_work:
@@ -600,8 +602,7 @@ def main() -> int:
         write_section("Active learning (labels saved)", (
             f"Rounds of {args.batch_frames} frames, {args.rounds} rounds, {args.seeds} seeds; base "
             f"`{Path(args.base).name}`"
-            + (f" (synthetic scenario: `{Path(args.synthetic_base).name}`, trained on another look of the generator)"
-               if args.synthetic_base else "")
+            + f" (synthetic scenario: `{Path(args.synthetic_base).name}`)"
             + f" fine-tuned from the base each round for {args.epochs} epochs at imgsz "
             f"{args.imgsz} in batches of at most {args.batch}"
             + (f" with {', '.join(f'{k}={v}' for k, v in args.hyp.items())}" if args.hyp else "")

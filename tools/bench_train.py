@@ -24,8 +24,7 @@ meets their own footage: the situation ``vidal train`` is for. Each base has its
 Runs in a FiftyOne dataset of its own (deleted at the end) and a temporary media folder.
 
     python tools/bench_train.py              # writes the table to BENCHMARKS.md
-    python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 --epochs 10 --out /tmp/plaza_yolo11n.pt
-    python tools/bench_train.py --base /tmp/plaza_yolo11n.pt
+    python tools/bench_train.py --base sample_videos/plaza_yolo11n.pt
 """
 
 from __future__ import annotations

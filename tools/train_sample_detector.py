@@ -7,7 +7,7 @@ decent but imperfect, so that mining the sample clip finds real mistakes.
 
     python tools/train_sample_detector.py --epochs 20     # the shipped model: about 21 min on 2 CPU cores
     python tools/train_sample_detector.py --look plaza --seeds 200-211 --val-seeds 212-213 \
-        --epochs 10 --out /tmp/plaza_yolo11n.pt           # a base from another camera (benchmarks)
+        --epochs 10 --out sample_videos/plaza_yolo11n.pt  # the shipped base from another camera (benchmarks)
 
 One epoch over the default 600 images at imgsz 320 takes about a minute on 2 CPU cores.
 """
