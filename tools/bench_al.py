@@ -602,7 +602,7 @@ def main() -> int:
         write_section("Active learning (labels saved)", (
             f"Rounds of {args.batch_frames} frames, {args.rounds} rounds, {args.seeds} seeds; base "
             f"`{Path(args.base).name}`"
-            + f" (synthetic scenario: `{Path(args.synthetic_base).name}`)"
+            + (f" (synthetic scenario: `{Path(args.synthetic_base).name}`)" if "synthetic" in scenarios else "")
             + f" fine-tuned from the base each round for {args.epochs} epochs at imgsz "
             f"{args.imgsz} in batches of at most {args.batch}"
             + (f" with {', '.join(f'{k}={v}' for k, v in args.hyp.items())}" if args.hyp else "")
