@@ -89,3 +89,18 @@ def test_several_inputs_one_folder_each(tmp_path: Path, scene_video: Path, scene
     assert sorted(p.name for p in out.iterdir()) == ["SEQ-01", "scene"]
     for run in out.iterdir():
         assert len(list((run / "frames").iterdir())) == 2
+
+
+@pytest.mark.parametrize(("command", "hints"), [
+    ("train", ["[default: {MIN_STEPS}]", "[default: the base's]", "[default: the first GPU, else the CPU]"]),
+    ("mine", ["[default: vidal-runs]", "[default: the dataset's, or ~/.vidal/media]"]),
+])
+def test_help_shows_the_defaults_written_in_the_help_text(command: str, hints: list[str]) -> None:
+    # Typer reads help as Rich markup, where an unescaped "[default: ...]" is a tag and vanishes.
+    from vidal.detectors.training import MIN_STEPS
+
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    shown = " ".join(result.output.split())
+    for hint in hints:
+        assert hint.format(MIN_STEPS=MIN_STEPS) in shown

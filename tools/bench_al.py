@@ -526,6 +526,8 @@ def main() -> int:
     # to 0.51 by the training seed alone, more than any strategy moved it; 32 steps at 0.0005
     # held the same set within 0.49-0.53, and the mean rose with the frames where 8 steps'
     # fell (random's sets of the synthetic scenario; BENCHMARKS.md, "Active learning").
+    # vidal train now spreads a small review the same way (MIN_STEPS): 8 epochs at 0.002 on
+    # up to 32 frames become these 32 epochs at 0.0005.
     parser.add_argument("--epochs", type=int, default=32)
     parser.add_argument("--lr0", type=float, default=0.0005, help="fine-tuning learning rate (vidal train's is 0.002)")
     # One batch per epoch while the labelled set fits: split in two batches of 9, the 18-frame

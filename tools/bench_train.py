@@ -118,6 +118,8 @@ def main() -> int:
     parser.add_argument("--gap", type=int, default=25, help="frames between the mined part and the later frames")
     parser.add_argument("--hyp", action="append", default=[], help="Ultralytics training argument, key=value")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--min-steps", type=int, default=None,
+                        help="vidal train's --min-steps (default: vidal's; 0: exactly --epochs)")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--device", default=None)
     parser.add_argument("--heldout-seeds", default="1,2", help="generator seeds of the unseen clips")
@@ -150,9 +152,10 @@ def main() -> int:
               f"{labelled.written} ({labelled.boxes} boxes) in {time.perf_counter() - started:.0f} s")
         hyp = {key: yaml_value(value) for key, value in (item.split("=", 1) for item in args.hyp)}
         plan = plan_training(name, base=str(args.base), epochs=args.epochs, imgsz=args.imgsz, device=args.device,
-                             out_root=work / "models", hyp=hyp)
+                             out_root=work / "models", hyp=hyp, min_steps=args.min_steps)
         print(f"training on {len(plan.train_ids)} frames, validating on {len(plan.val_ids)} "
-              f"({len(plan.dropped_ids)} left out near them), {args.epochs} epochs at imgsz {args.imgsz}")
+              f"({len(plan.dropped_ids)} left out near them), {plan.epochs} epochs at imgsz {args.imgsz} "
+              f"({json.dumps(dict(FINE_TUNE, **plan.hyp))})")
         terminal = sys.stdout  # training redirects sys.stdout to its log
         result = run_training(plan, on_epoch=lambda e, n: print(f"  epoch {e}/{n}", file=terminal, flush=True))
         record = result.record
@@ -200,10 +203,11 @@ def main() -> int:
     body = (
         f"`vidal mine` (budget {args.budget}) with {detector} picked {len(mined.selected)} of the sample clip's first "
         f"{mined.processed} frames; `vidal label --from-mot` labelled them ({labelled.boxes} boxes); `vidal train` "
-        f"fine-tuned {detector} on {len(plan.train_ids)} of them for {args.epochs} epochs at imgsz {args.imgsz} "
+        f"fine-tuned {detector} on {len(plan.train_ids)} of them for {plan.epochs} epochs"
+        f"{f' ({plan.epochs_asked} asked)' if plan.epochs != plan.epochs_asked else ''} at imgsz {args.imgsz} "
         f"({record['train_seconds']:.0f} s) and validated on {len(plan.val_ids)} held-out frames "
         f"({len(plan.dropped_ids)} more left out for being within 1 s of them). Fine-tuning arguments: "
-        f"{json.dumps(dict(FINE_TUNE, **hyp))}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
+        f"{json.dumps(dict(FINE_TUNE, **plan.hyp))}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
         + "\n".join(table) + "\n\n" + verdict + "\n\n" + "\n".join(classes) + "\n"
     )
     print(body)

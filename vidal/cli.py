@@ -122,10 +122,10 @@ def mine(
     stride: Annotated[int | None, typer.Option("--stride", help="Process every n-th frame.")] = None,
     start: Annotated[int | None, typer.Option("--start", help="First frame (1-based, inclusive).")] = None,
     end: Annotated[int | None, typer.Option("--end", help="Last frame (inclusive).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for run folders [default: vidal-runs].")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="FiftyOne dataset to push into [default: vidal].")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for run folders \\[default: vidal-runs].")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="FiftyOne dataset to push into \\[default: vidal].")] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Write the run folder only; push nothing to FiftyOne.")] = False,
-    media_dir: Annotated[Path | None, typer.Option("--media-dir", help="Folder for the pushed frame images [default: the dataset's, or ~/.vidal/media].")] = None,
+    media_dir: Annotated[Path | None, typer.Option("--media-dir", help="Folder for the pushed frame images \\[default: the dataset's, or ~/.vidal/media].")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: section.field=value.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
@@ -425,12 +425,13 @@ def label(
 @app.command()
 def train(
     dataset: DatasetOption = "vidal",
-    base: Annotated[str | None, typer.Option("--base", help="Model to fine-tune (.pt, or a .yaml architecture) [default: the dataset's latest model, else the model of its latest mining run].")] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 10,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", min=32, max=4096, help="Training image size [default: the base's].")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Model to fine-tune (.pt, or a .yaml architecture) \\[default: the dataset's latest model, else the model of its latest mining run].")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs (more, at a lower learning rate, if they make fewer than --min-steps optimizer steps).")] = 10,
+    min_steps: Annotated[int | None, typer.Option("--min-steps", min=0, help="Fewest optimizer steps of a fine-tune: a small review trains more epochs at a learning rate cut in the same ratio (0: exactly --epochs) \\[default: 32].")] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", min=32, max=4096, help="Training image size \\[default: the base's].")] = None,
     val_frac: Annotated[float, typer.Option("--val-frac", min=0.05, max=0.5, help="Share of time blocks held out for validation.")] = 0.2,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size.")] = 16,
-    device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0... [default: the first GPU, else the CPU].")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0... \\[default: the first GPU, else the CPU].")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for run folders.")] = Path("vidal-runs"),
     debug: DebugOption = False,
 ) -> None:
@@ -442,11 +443,13 @@ def train(
 
         check_name(dataset)
         plan = plan_training(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
-                             device=device, out_root=out_dir)
+                             device=device, out_root=out_dir, min_steps=min_steps)
+        spread = (f" (asked {plan.epochs_asked}; more, at learning rate {plan.hyp['lr0']:g}, for enough "
+                  "optimizer steps)" if plan.epochs != plan.epochs_asked else "")
         console.print(
             f"training {Path(plan.base).name} on {len(plan.train_ids)} reviewed frames, validating on "
             f"{len(plan.val_ids)} ({len(plan.dropped_ids)} left out for being near them in time); "
-            f"{plan.epochs} epochs at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
+            f"{plan.epochs} epochs{spread} at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
             highlight=False,
             soft_wrap=True,
         )

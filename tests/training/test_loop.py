@@ -38,6 +38,7 @@ def test_mine_label_train_and_mine_again_with_the_latest_model(fo, dataset_name:
 
     trained = _ok("train", "--dataset", dataset_name, "--epochs", "2", "--imgsz", "128", "--batch", "8", "--out", out)
     assert "model v1" in trained and "base mAP50" in trained
+    assert "asked 2;" in trained  # ~40 frames in batches of 8: ten steps, spread to at least 32
     model = latest_model(dataset_name)
     assert model["version"] == 1 and Path(model["base"]) == SAMPLE_MODEL.resolve()
     assert len(model["train_samples"]) + len(model["val_samples"]) <= mined

@@ -79,3 +79,23 @@ def test_batches_are_balanced_so_no_step_sees_a_handful_of_images(images: int, b
     if images:
         last = images - (-(-images // size) - 1) * size
         assert last >= size - (-(-images // size))  # the short batch is at most one image per batch shorter
+
+
+@pytest.mark.parametrize(("images", "batch", "epochs", "expected"), [
+    (12, 12, 10, 32),  # one batch: ten epochs are ten steps, spread to 32
+    (18, 9, 10, 16),  # two batches per epoch
+    (62, 16, 20, 20),  # 80 steps: enough
+    (40, 16, 11, 11),  # 33 steps: enough
+    (0, 16, 10, 10),
+])
+def test_few_steps_are_spread_over_more_epochs_at_the_same_learning_per_image(
+    images: int, batch: int, epochs: int, expected: int
+) -> None:
+    from vidal.detectors.training import spread_steps
+
+    trained, lr0 = spread_steps(images, batch, epochs, 0.002, 32)
+    assert trained == expected
+    assert lr0 * trained == pytest.approx(0.002 * epochs)
+    if images:
+        assert trained * -(-images // batch) >= 32
+    assert spread_steps(images, batch, epochs, 0.002, 0) == (epochs, 0.002)

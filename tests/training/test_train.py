@@ -19,7 +19,7 @@ from conftest import SAMPLE_MODEL, mine_run
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
 runner = CliRunner()
-TINY = {"epochs": 1, "imgsz": 64, "batch": 4}
+TINY = {"epochs": 1, "imgsz": 64, "batch": 4, "min_steps": 0}
 
 
 def _reviewed(fo, name: str, video: Path, runs: Path, labels: dict[int, str] | None = None, review: int = 16) -> str:
@@ -101,6 +101,23 @@ def test_an_interrupted_training_leaves_the_previous_model_current(
         train_from_dataset(dataset_name, out_root=tmp_path / "out", on_epoch=interrupt, **dict(TINY, epochs=2))
     assert latest_model(dataset_name)["key"] == first.record["key"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first.run_dir.name]
+
+
+def test_a_small_review_trains_in_more_smaller_steps(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
+    from vidal.detectors.training import FINE_TUNE, MIN_STEPS
+    from vidal.training import plan_training
+
+    _reviewed(fo, dataset_name, scene_video, tmp_path / "runs")
+    plan = plan_training(dataset_name, base=str(SAMPLE_MODEL), epochs=2, batch=16, out_root=tmp_path / "out")
+    assert 0 < len(plan.train_ids) <= 16  # one batch: one optimizer step per epoch
+    assert (plan.epochs_asked, plan.epochs) == (2, MIN_STEPS)
+    assert plan.hyp["lr0"] == pytest.approx(FINE_TUNE["lr0"] * 2 / MIN_STEPS)
+    # A learning rate of the caller's is spread the same way; 0 steps asks for exactly the epochs.
+    plan = plan_training(dataset_name, base=str(SAMPLE_MODEL), epochs=4, batch=16, out_root=tmp_path / "out",
+                         hyp={"lr0": 0.008}, min_steps=8)
+    assert plan.epochs == 8 and plan.hyp["lr0"] == pytest.approx(0.004)
+    plan = plan_training(dataset_name, base=str(SAMPLE_MODEL), epochs=2, out_root=tmp_path / "out", min_steps=0)
+    assert plan.epochs == 2 and "lr0" not in plan.hyp
 
 
 def _train(*args: str) -> tuple[int, str]:

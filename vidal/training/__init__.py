@@ -86,8 +86,10 @@ class TrainingPlan:
         val_ids: Sample ids that validate.
         dropped_ids: Reviewed samples left out (too close in time to a validation frame).
         out_root: Folder for the run folder.
-        epochs, imgsz, batch, device, val_frac: Training settings.
-        hyp: Extra Ultralytics training arguments.
+        epochs, imgsz, batch, device, val_frac: Training settings; ``epochs`` as trained, after
+            :func:`~vidal.detectors.training.spread_steps`.
+        hyp: Extra Ultralytics training arguments (with the spread learning rate, if spread).
+        epochs_asked: The epochs asked for.
     """
 
     dataset: str
@@ -104,6 +106,7 @@ class TrainingPlan:
     device: str | None
     val_frac: float
     hyp: dict[str, Any] = field(default_factory=dict)
+    epochs_asked: int = 0
 
 
 def plan_training(
@@ -119,6 +122,7 @@ def plan_training(
     block_s: float = DEFAULT_BLOCK_S,
     gap_s: float = DEFAULT_GAP_S,
     hyp: dict[str, Any] | None = None,
+    min_steps: int | None = None,
 ) -> TrainingPlan:
     """Check everything a training needs before it starts, and split the reviewed samples.
 
@@ -135,6 +139,10 @@ def plan_training(
         block_s: Length of the time blocks of the split, seconds.
         gap_s: Training frames this close to a validation frame are left out.
         hyp: Extra Ultralytics training arguments, over vidal's fine-tuning defaults.
+        min_steps: Fine-tuning a ``.pt`` makes at least this many optimizer steps, in more
+            epochs at a learning rate cut in the same ratio
+            (:func:`~vidal.detectors.training.spread_steps`); ``None`` for
+            :data:`~vidal.detectors.training.MIN_STEPS`, 0 to train exactly ``epochs``.
 
     Raises:
         DatasetError: No reviewed samples, too few to split, or no base model.
@@ -142,7 +150,8 @@ def plan_training(
         OutputError: ``out_root`` is not writable.
     """
     from vidal.dataset.models import reviewed_samples
-    from vidal.detectors.training import base_imgsz, check_trainable, model_names
+    from vidal.detectors.training import (FINE_TUNE, MIN_STEPS, balanced_batch, base_imgsz, check_trainable,
+                                          model_names, spread_steps)
 
     out_root = Path(out_root)
     ensure_writable(out_root)
@@ -166,6 +175,15 @@ def plan_training(
             f"{len(ids)} reviewed samples cannot be split into train and validation by time "
             f"(blocks of {block_s:g} s, {gap_s:g} s apart): review frames from more stretches of video"
         )
+    hyp = dict(hyp or {})
+    asked = epochs
+    if Path(base).suffix.lower() == ".pt":  # an architecture trains from scratch with Ultralytics' defaults
+        train = len(split.train)
+        lr0 = float(hyp.get("lr0", FINE_TUNE["lr0"]))
+        epochs, spread = spread_steps(train, balanced_batch(train, batch), epochs, lr0,
+                                      MIN_STEPS if min_steps is None else min_steps)
+        if epochs != asked:
+            hyp["lr0"] = round(spread, 8)
     return TrainingPlan(
         dataset=name,
         view=view,
@@ -180,7 +198,8 @@ def plan_training(
         batch=batch,
         device=device,
         val_frac=val_frac,
-        hyp=dict(hyp or {}),
+        hyp=hyp,
+        epochs_asked=asked,
     )
 
 
@@ -244,6 +263,7 @@ def run_training(
             "base": str(base_path),
             "parent": parent["key"] if parent and Path(parent["model_path"]) == base_path else None,
             "epochs": plan.epochs,
+            "epochs_asked": plan.epochs_asked,
             "imgsz": plan.imgsz,
             "batch": plan.batch,
             "device": plan.device,
