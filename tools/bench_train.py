@@ -153,9 +153,10 @@ def main() -> int:
         hyp = {key: yaml_value(value) for key, value in (item.split("=", 1) for item in args.hyp)}
         plan = plan_training(name, base=str(args.base), epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                              out_root=work / "models", hyp=hyp, min_steps=args.min_steps)
+        arguments = json.dumps(dict(FINE_TUNE, **plan.hyp))
         print(f"training on {len(plan.train_ids)} frames, validating on {len(plan.val_ids)} "
               f"({len(plan.dropped_ids)} left out near them), {plan.epochs} epochs at imgsz {args.imgsz} "
-              f"({json.dumps(dict(FINE_TUNE, **plan.hyp))})")
+              f"({arguments})")
         terminal = sys.stdout  # training redirects sys.stdout to its log
         result = run_training(plan, on_epoch=lambda e, n: print(f"  epoch {e}/{n}", file=terminal, flush=True))
         record = result.record
@@ -207,7 +208,7 @@ def main() -> int:
         f"{f' ({plan.epochs_asked} asked)' if plan.epochs != plan.epochs_asked else ''} at imgsz {args.imgsz} "
         f"({record['train_seconds']:.0f} s) and validated on {len(plan.val_ids)} held-out frames "
         f"({len(plan.dropped_ids)} more left out for being within 1 s of them). Fine-tuning arguments: "
-        f"{json.dumps(dict(FINE_TUNE, **plan.hyp))}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
+        f"{arguments}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
         + "\n".join(table) + "\n\n" + verdict + "\n\n" + "\n".join(classes) + "\n"
     )
     print(body)

@@ -163,6 +163,12 @@ def balanced_batch(images: int, batch: int) -> int:
     return -(-images // batches)
 
 
+def fine_tunes(base: str) -> bool:
+    """Whether ``base`` is fine-tuned with vidal's settings (a ``.pt``), not trained from
+    scratch with Ultralytics' defaults (an architecture file)."""
+    return Path(base).suffix.lower() == ".pt"
+
+
 def spread_steps(images: int, batch: int, epochs: int, lr0: float, min_steps: int = MIN_STEPS) -> tuple[int, float]:
     """Epochs and learning rate that make at least ``min_steps`` optimizer steps.
 
@@ -246,7 +252,7 @@ def fine_tune(
         "amp": False,  # the AMP check downloads weights
         "val": True, "project": str(out), "name": "ultralytics", "exist_ok": True, "verbose": False,
     }
-    if Path(base).suffix.lower() == ".pt":
+    if fine_tunes(base):
         # One optimizer step per batch: Ultralytics accumulates gradients up to a nominal
         # batch of 64, which on 100 frames is one step and a half per epoch.
         arguments.update(FINE_TUNE, nbs=batch)

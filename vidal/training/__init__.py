@@ -151,7 +151,7 @@ def plan_training(
     """
     from vidal.dataset.models import reviewed_samples
     from vidal.detectors.training import (FINE_TUNE, MIN_STEPS, balanced_batch, base_imgsz, check_trainable,
-                                          model_names, spread_steps)
+                                          fine_tunes, model_names, spread_steps)
 
     out_root = Path(out_root)
     ensure_writable(out_root)
@@ -177,7 +177,7 @@ def plan_training(
         )
     hyp = dict(hyp or {})
     asked = epochs
-    if Path(base).suffix.lower() == ".pt":  # an architecture trains from scratch with Ultralytics' defaults
+    if fine_tunes(base):  # an architecture trains from scratch with Ultralytics' defaults
         train = len(split.train)
         lr0 = float(hyp.get("lr0", FINE_TUNE["lr0"]))
         epochs, spread = spread_steps(train, balanced_batch(train, batch), epochs, lr0,
