@@ -17,7 +17,8 @@ Strategies: ``random``, ``uniform``, ``entropy`` (per frame, no tracking), ``vid
 strategy), and two ablations: ``vidal-no-tracking`` (only the per-frame signals
 ``confidence`` and ``crowding``) and ``vidal-no-diversity`` (the full score, top frames, no
 event spread); opt-in, ``vidal-cold-start`` (the first round uniform in time, ``vidal``
-from the second). Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the
+from the second) and ``vidal-coverage`` (vidal's ``coverage`` strategy: the full score
+weighted by distance in time to the labelled frames). Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the
 pool with the strategy's current model; frames already labelled are left out, and (as ``vidal
 mine`` does with the frames reviewed in its dataset) so are the frames within 0.2 s of them
 unless nothing else is left, except for ``vidal-no-diversity``.
@@ -74,7 +75,7 @@ TRACKING_SIGNALS = ("association", "reactivation", "missed", "class_flip", "shor
                     "flicker", "appearance")
 STRATEGIES = ("random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity")
 # Opt-in (``--strategies``), not in the default run: the first round uniform in time, vidal's after.
-EXTRA_STRATEGIES = ("vidal-cold-start",)
+EXTRA_STRATEGIES = ("vidal-cold-start", "vidal-coverage")
 MODEL_FREE = ("random", "uniform")
 # A draft box that overlaps its true box less than this, or has another class, had to be moved.
 MOVE_IOU = 0.85
@@ -287,8 +288,8 @@ class Runner:
             config.input.start, config.input.end = int(pool[0]), int(pool[-1])
             result = mine_source(source, detector, config, self.work / "mined" / strategy)
             table = frame_table(result.records)
-            function: str | Callable = top_score if strategy == "vidal-no-diversity" else (
-                "entropy" if strategy == "entropy" else "vidal")
+            function: str | Callable = {"vidal-no-diversity": top_score, "entropy": "entropy",
+                                         "vidal-coverage": "coverage"}.get(strategy, "vidal")
             # No diversity: nothing spread, within the round or away from the labelled frames.
             min_gap = 0 if strategy == "vidal-no-diversity" else int(round(config.selection.min_gap_s * source.info.fps))
             # As `vidal mine` does with the frames reviewed in the dataset: labelled frames are
@@ -471,7 +472,7 @@ def summarise(rows: list[dict], out: Path) -> str:
         text.append(f"### {scenario}\n\n{len(seeds)} seed(s), {rounds[-1]} rounds, random's final mAP50 "
                     f"{target:.3f}. AUC is the mean test mAP50 over 0..{horizon:.0f} labelled frames; ± is the "
                     f"standard deviation over seeds. Plot: `curve-{scenario}.png`.\n\n" + "\n".join(table)
-                    + paired_table(auc_of, final_of))
+                    + "".join(paired_table(auc_of, final_of, mine) for mine in ("vidal", "vidal-coverage")))
     summary = "\n\n".join(text) + "\n"
     (out / "summary.md").write_text(summary)
     return summary
@@ -519,6 +520,8 @@ def main() -> int:
     parser.add_argument("--scenarios", default="synthetic,real")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run from here (a fresh set: the synthetic clips are generator seeds 1000 + seed)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-frames", type=int, default=6, help="frames labelled per round")
     # A few labelled frames make one batch, so an epoch is one optimizer step. 8 steps at
@@ -588,7 +591,7 @@ def main() -> int:
                   f"mAP50 {row['map50']:.3f}", flush=True)
 
         for scenario in scenarios:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 # Frames, mined runs and every round's weights: about 200 MB per scenario and seed.
                 work = Path(tempfile.mkdtemp(prefix=f"vidal-bench-al-{scenario}-{seed}-"))
                 try:

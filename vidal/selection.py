@@ -35,6 +35,7 @@ class FrameTable:
     entropy: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     events: dict[str, np.ndarray] = field(default_factory=dict)
+    labelled: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -50,7 +51,7 @@ class FrameTable:
             events["frame_index"] = index[events["frame_index"]]
         return FrameTable(
             self.frame[keep], self.score[keep], self.least_confidence[keep], self.entropy[keep],
-            {name: values[keep] for name, values in self.extra.items()}, events,
+            {name: values[keep] for name, values in self.extra.items()}, events, self.labelled,
         )
 
 
@@ -112,7 +113,12 @@ EVENT_DISCOUNT = 0.5
 
 
 def greedy_events(
-    values: np.ndarray, frames: np.ndarray, events: dict[str, np.ndarray], budget: int, min_gap: int
+    values: np.ndarray,
+    frames: np.ndarray,
+    events: dict[str, np.ndarray],
+    budget: int,
+    min_gap: int,
+    anchors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pick frames by value, discounting the suspect events already shown, with a gap.
 
@@ -124,12 +130,16 @@ def greedy_events(
     near-duplicates and suppressed (temporal non-maximum suppression); if that leaves fewer
     than ``budget`` candidates the rest is filled by value alone.
 
+    Frames within ``min_gap`` of an anchor (a frame labelled already) are suppressed from
+    the start, as those near a pick are.
+
     Args:
         values: Per-frame value, ``(F,)``.
         frames: 1-based frame numbers, ``(F,)``.
         events: Frame-event pairs, as :attr:`FrameTable.events`.
         budget: How many frames to pick.
         min_gap: Minimum distance in frame numbers between picks (0 for none).
+        anchors: Frame numbers labelled already (default none).
 
     Returns:
         Indices into ``values`` in the order picked, ``(min(budget, F),)``.
@@ -143,6 +153,8 @@ def greedy_events(
     open_ = np.ones(n, bool)
     shown: set[int] = set()
     picked: list[int] = []
+    if anchors is not None and len(anchors):
+        open_ &= ~near(frames, anchors, min_gap)
     while len(picked) < budget and open_.any():
         best = int(np.flatnonzero(open_)[np.argmax(gain[open_])])
         picked.append(best)
@@ -166,6 +178,30 @@ def select_by_score(table: FrameTable, budget: int, min_gap: int, rng: np.random
     """The full strategy: the frames with the most expected mistakes, spread over distinct
     suspect events, near-duplicates in time suppressed (:func:`greedy_events`)."""
     return greedy_events(table.score, table.frame, table.events, budget, min_gap)
+
+
+@register_strategy("coverage")
+def select_with_coverage(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """vidal's strategy held to coverage in time: typical frames first, uncertain ones later.
+
+    With few labels a detector learns more from frames that cover the video than from its
+    worst moments (Hacohen et al., "Active learning on a budget", ICML 2022); with many,
+    from its mistakes. Here the gap between picks, and between a pick and a labelled frame,
+    is at least half the ``spacing`` of frames evenly spread over the table's span once the
+    labelled frames and the budget share it (and at least ``min_gap``); within that,
+    :func:`greedy_events` picks by score. A small budget spreads like ``uniform``, taking
+    the most uncertain frame of each stretch; as labels accumulate the spacing shrinks
+    towards ``min_gap`` and the strategy becomes ``vidal``'s. Half: the midpoint between
+    evenly spaced picks (a gap of ``spacing``) and none, not tuned.
+    """
+    if len(table) == 0:
+        return np.zeros(0, np.int64)
+    first, last = int(table.frame.min()), int(table.frame.max())
+    anchors = np.asarray(table.labelled, np.int64)
+    inside = int(((anchors >= first) & (anchors <= last)).sum())
+    spacing = (last - first + 1) / (inside + min(budget, len(table)))
+    gap = max(min_gap, int(spacing / 2))
+    return greedy_events(table.score, table.frame, table.events, budget, gap, anchors)
 
 
 @register_strategy("confidence")
@@ -258,6 +294,8 @@ def select(
         if left <= 0 or not allowed.any():
             continue
         rows = np.flatnonzero(allowed)
-        chosen = rows[strategy(table.subset(allowed), left, min_gap, rng)]
+        part = table.subset(allowed)
+        part.labelled = np.concatenate([known, table.frame[picked]]).astype(np.int64)
+        chosen = rows[strategy(part, left, min_gap, rng)]
         picked = np.concatenate([picked, chosen])
     return picked.astype(np.int64)
