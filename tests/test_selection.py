@@ -133,3 +133,34 @@ def test_subset_keeps_events_aligned() -> None:
     sub = t.subset(np.array([False, True, True, True]))
     assert sub.frame.tolist() == [2, 3, 4]
     assert sub.events["frame_index"].tolist() == [1, 2] and sub.events["event"].tolist() == [7, 8]
+
+
+def test_coverage_spreads_a_small_budget_and_takes_the_uncertain_frame_of_each_stretch() -> None:
+    # 100 frames; a hot moment (frames 45, 48, 51) that vidal spends three of five frames on
+    scores = [0.1] * 100
+    for frame, score in {45: 9.0, 48: 8.5, 51: 8.0, 7: 3.0, 33: 4.0, 61: 5.0, 88: 2.0, 89: 1.9}.items():
+        scores[frame - 1] = score
+    t = table(scores)
+    assert sorted(t.frame[select(t, 5, strategy="vidal", min_gap=2)].tolist()) == [33, 45, 48, 51, 61]
+    # spacing 100 / 5 = 20: picks more than 10 apart, each the peak of its stretch
+    picked = t.frame[select(t, 5, strategy="coverage", min_gap=2)].tolist()
+    assert picked == [45, 61, 33, 7, 88]
+
+
+def test_coverage_keeps_away_from_labelled_frames_and_narrows_as_labels_accumulate() -> None:
+    t = table([1.0] * 100)
+    # 4 labelled + budget 4 share 100 frames: spacing 12.5, picks more than 6 from every
+    # labelled frame and from each other (vidal, keeping only its gap of 2, takes frames 1, 4, 7, 13)
+    labelled = [10, 30, 70, 90]
+    picked = t.frame[select(t, 4, strategy="coverage", min_gap=2, labelled=labelled)].tolist()
+    assert len(picked) == 4
+    assert all(abs(f - other) > 6 for f in picked for other in labelled + picked if other != f)
+    # with 40 labelled frames the spacing (100 / 44) falls under min_gap: coverage is vidal's gap
+    many = list(range(1, 101, 3))[:40]
+    t2 = table([float(i % 5) for i in range(100)])
+    assert sorted(select(t2, 4, strategy="coverage", min_gap=1, labelled=many).tolist()) == sorted(
+        select(t2, 4, strategy="vidal", min_gap=1, labelled=many).tolist())
+
+
+def test_coverage_on_an_empty_table_picks_nothing() -> None:
+    assert select(table([]), 3, strategy="coverage").tolist() == []
