@@ -153,7 +153,7 @@ def greedy_events(
     open_ = np.ones(n, bool)
     shown: set[int] = set()
     picked: list[int] = []
-    if anchors is not None and len(anchors):
+    if anchors is not None:
         open_ &= ~near(frames, anchors, min_gap)
     while len(picked) < budget and open_.any():
         best = int(np.flatnonzero(open_)[np.argmax(gain[open_])])
