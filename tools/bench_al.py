@@ -19,7 +19,8 @@ strategy), and two ablations: ``vidal-no-tracking`` (only the per-frame signals
 event spread); opt-in, ``vidal-cold-start`` (the first round uniform in time, ``vidal``
 from the second) and ``vidal-coverage`` (vidal's ``coverage`` strategy: the full score, picks
 at least half the even spacing apart from each other and from the labelled frames).
-Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the pool with the strategy's current model; frames already labelled are left out, and (as ``vidal
+Model-based strategies run ``vidal``'s pipeline (detect, track, score) over the pool with
+the strategy's current model; frames already labelled are left out, and (as ``vidal
 mine`` does with the frames reviewed in its dataset) so are the frames within 0.2 s of them
 unless nothing else is left, except for ``vidal-no-diversity``.
 
