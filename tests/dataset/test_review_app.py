@@ -71,18 +71,22 @@ def review_server(fo, dataset_name: str, tmp_path: Path):
     )
     assert result.exit_code == 0, result.output
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vidal.cli", "review", "--dataset", dataset_name, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    seen: list[str] = []
-    for line in proc.stdout:  # FiftyOne may print lines of its own (a blank one) before vidal's URL
-        if line.startswith("FiftyOne App: ") or len(seen) >= 20:
+    # Output goes to a file, not pipes: FiftyOne's server inherits them for as long as it runs,
+    # a pipe nobody reads can fill and block it, and a failure shows the whole log.
+    log = tmp_path / "review.log"
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidal.cli", "review", "--dataset", dataset_name, "--port", str(port)],
+            stdout=handle, stderr=subprocess.STDOUT, text=True,
+        )
+    deadline = time.monotonic() + 120
+    while True:
+        # FiftyOne may print lines of its own (a blank one) before vidal's URL
+        line = next((x for x in log.read_text().splitlines() if x.startswith("FiftyOne App: ")), "")
+        if line or proc.poll() is not None or time.monotonic() > deadline:
             break
-        seen.append(line)
-    else:
-        line = ""
-    assert line.startswith("FiftyOne App: "), "".join(seen) + line + (proc.stderr.read() if proc.poll() is not None else "")
+        time.sleep(0.2)
+    assert line, log.read_text()
     url = line.split(": ", 1)[1].strip()
     assert url == f"http://localhost:{port}/"
     yield url, proc, tmp_path / "runs" / "crossing"
@@ -148,4 +152,8 @@ def test_review_app_shows_samples_and_saves_an_edit(fo, dataset_name: str, tmp_p
 
     # Ctrl-C stops the App cleanly.
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 0
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("vidal review still running 60 s after Ctrl-C; it printed:\n" + (tmp_path / "review.log").read_text())
+    assert code == 0, (tmp_path / "review.log").read_text()
