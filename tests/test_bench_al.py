@@ -22,8 +22,9 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     out = tmp_path / "al"
     command = [sys.executable, str(REPO / "tools" / "bench_al.py"), "--scenarios", "synthetic", "--seeds", "1",
                "--rounds", "2", "--batch-frames", "3", "--imgsz", "64", "--epochs", "1", "--frames", "60",
-               "--gap-s", "0.2", "--out", str(out), "--no-write",
-               "--strategies", "random,uniform,entropy,vidal,vidal-no-tracking,vidal-no-diversity,vidal-cold-start",
+               "--gap-s", "0.2", "--out", str(out), "--no-write", "--first-seed", "7",
+               "--strategies",
+               "random,uniform,entropy,vidal,vidal-no-tracking,vidal-no-diversity,vidal-cold-start,vidal-coverage",
                # the synthetic scenario starts from --synthetic-base; --base (here missing) is not read
                "--base", str(tmp_path / "missing.pt"),
                "--synthetic-base", str(REPO / "sample_videos" / "crossing_yolo11n.pt")]
@@ -36,8 +37,10 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     assert not any(scratch.glob("vidal-bench-al-*"))
     with open(out / "rounds.csv") as handle:
         rows = list(csv.DictReader(handle))
-    strategies = {"random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity", "vidal-cold-start"}
+    strategies = {"random", "uniform", "entropy", "vidal", "vidal-no-tracking", "vidal-no-diversity", "vidal-cold-start",
+                  "vidal-coverage"}
     assert {r["strategy"] for r in rows} == strategies
+    assert {r["seed"] for r in rows} == {"7"}  # --first-seed: a fresh clip, not seed 0's
     assert len(rows) == len(strategies) * 3  # round 0 (the base) and two rounds each
     for strategy in strategies:
         mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: int(r["round"]))
