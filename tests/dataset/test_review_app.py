@@ -74,11 +74,18 @@ def review_server(fo, dataset_name: str, tmp_path: Path):
     # Output goes to a file, not pipes: FiftyOne's server inherits them for as long as it runs,
     # a pipe nobody reads can fill and block it, and a failure shows the whole log.
     log = tmp_path / "review.log"
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vidal.cli", "review", "--dataset", dataset_name, "--port", str(port)],
-            stdout=handle, stderr=subprocess.STDOUT, text=True,
-        )
+    # A shell that starts the tests in the background (`.ci/run &`) ignores SIGINT, and a child
+    # inherits that: Ctrl-C would not reach `vidal review`. A handler is not inherited; the
+    # child starts with the default, as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with open(log, "w") as handle:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vidal.cli", "review", "--dataset", dataset_name, "--port", str(port)],
+                stdout=handle, stderr=subprocess.STDOUT, text=True,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while True:
         # FiftyOne may print lines of its own (a blank one) before vidal's URL
