@@ -45,6 +45,9 @@ def test_reduced_run_writes_sane_rounds_plot_and_summary(tmp_path: Path) -> None
     for strategy in strategies:
         mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: int(r["round"]))
         assert [int(r["frames"]) for r in mine] == [0, 3, 6]  # monotone labelled counts, no frame twice
+        picks = [r["picked"].split() for r in mine]
+        assert [len(p) for p in picks] == [0, 3, 3] and len(set(picks[1] + picks[2])) == 6
+        assert all(1 <= int(p.split(":")[1]) <= 36 for p in picks[1] + picks[2])  # the pool: 60% of 60 frames
         costs = [int(r["boxes_cost"]) for r in mine]
         assert costs == sorted(costs)
         for r in mine:

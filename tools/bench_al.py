@@ -36,7 +36,8 @@ would have nothing left to learn; that scenario starts from ``--synthetic-base``
 the shipped ``sample_videos/plaza_yolo11n.pt``, trained on another camera's footage
 (``tools/train_sample_detector.py --look plaza``), as a user's detector meets their own footage.
 
-Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed), one
+Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed, with the frames it picked as
+``video:frame``), one
 learning-curve plot per scenario (``curve-<scenario>.png``) and ``summary.md`` (area under
 the learning curve, and the frames and boxes each strategy needs to reach the mAP@0.5 that
 ``random`` reaches with its largest budget, and vidal minus each strategy within a seed),
@@ -83,7 +84,7 @@ MOVE_IOU = 0.85
 MATCH_IOU = 0.5
 DRAFT_CONF = 0.5
 COLUMNS = ["scenario", "seed", "strategy", "round", "frames", "boxes_added", "boxes_moved", "boxes_deleted",
-           "boxes_cost", "gt_boxes", "map50", "map", "train_s", "select_s"]
+           "boxes_cost", "gt_boxes", "map50", "map", "train_s", "select_s", "picked"]
 
 
 @dataclass
@@ -342,7 +343,7 @@ class Runner:
         for strategy in strategies:
             writer(dict(scenario=self.scenario, seed=self.seed, strategy=strategy, round=0, frames=0, boxes_added=0,
                         boxes_moved=0, boxes_deleted=0, boxes_cost=0, gt_boxes=0, map50=base50, map=base,
-                        train_s=0.0, select_s=0.0))
+                        train_s=0.0, select_s=0.0, picked=""))
         for strategy in strategies:
             model = self.base
             labelled: dict[str, set[int]] = {v.name: set() for v in self.videos}
@@ -364,7 +365,12 @@ class Runner:
                             frames=sum(len(f) for f in labelled.values()), boxes_added=int(totals[0]),
                             boxes_moved=int(totals[1]), boxes_deleted=int(totals[2]), boxes_cost=int(totals[:3].sum()),
                             gt_boxes=int(totals[3]), map50=map50, map=map_, train_s=round(train_s, 1),
-                            select_s=round(select_s, 1)))
+                            select_s=round(select_s, 1), picked=format_picks(picked)))
+
+
+def format_picks(picked: dict[str, list[int]]) -> str:
+    """A round's new frames for the CSV: ``video:frame`` separated by spaces."""
+    return " ".join(f"{video}:{frame}" for video, frames in picked.items() for frame in frames)
 
 
 def zlib_crc(text: str) -> int:
@@ -417,7 +423,8 @@ def reach(frames: np.ndarray, values: np.ndarray, target: float) -> float:
 def read_rounds(path: Path) -> list[dict]:
     """The rows of a ``rounds.csv``, typed as the benchmark wrote them."""
     with open(path, newline="") as handle:
-        return [{k: (v if k in ("scenario", "strategy") else float(v) if "." in v else int(v)) for k, v in row.items()}
+        return [{k: (v if k in ("scenario", "strategy", "picked") else float(v) if "." in v else int(v))
+                 for k, v in row.items()}
                 for row in csv.DictReader(handle)]
 
 
