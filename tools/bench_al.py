@@ -36,12 +36,11 @@ would have nothing left to learn; that scenario starts from ``--synthetic-base``
 the shipped ``sample_videos/plaza_yolo11n.pt``, trained on another camera's footage
 (``tools/train_sample_detector.py --look plaza``), as a user's detector meets their own footage.
 
-Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed, with the frames it picked as
-``video:frame``), one
-learning-curve plot per scenario (``curve-<scenario>.png``) and ``summary.md`` (area under
-the learning curve, and the frames and boxes each strategy needs to reach the mAP@0.5 that
-``random`` reaches with its largest budget, and vidal minus each strategy within a seed),
-which also goes to ``BENCHMARKS.md``. ``--summarise rounds.csv`` makes the plots and the
+Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed, with the
+frames it picked as ``video:frame``), one learning-curve plot per scenario
+(``curve-<scenario>.png``) and ``summary.md`` (area under the learning curve, and the frames
+and boxes each strategy needs to reach the mAP@0.5 that ``random`` reaches with its largest
+budget, and vidal minus each strategy within a seed), which also goes to ``BENCHMARKS.md``. ``--summarise rounds.csv`` makes the plots and the
 summary again from an earlier run's CSV.
 
     python tools/bench_al.py    # the full run (BENCHMARKS.md)
