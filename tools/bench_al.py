@@ -40,8 +40,8 @@ Outputs in ``--out``: ``rounds.csv`` (every round of every strategy and seed, wi
 frames it picked as ``video:frame``), one learning-curve plot per scenario
 (``curve-<scenario>.png``) and ``summary.md`` (area under the learning curve, and the frames
 and boxes each strategy needs to reach the mAP@0.5 that ``random`` reaches with its largest
-budget, and vidal minus each strategy within a seed), which also goes to ``BENCHMARKS.md``. ``--summarise rounds.csv`` makes the plots and the
-summary again from an earlier run's CSV.
+budget, and vidal minus each strategy within a seed), which also goes to ``BENCHMARKS.md``.
+``--summarise rounds.csv`` makes the plots and the summary again from an earlier run's CSV.
 
     python tools/bench_al.py    # the full run (BENCHMARKS.md)
     python tools/bench_al.py --summarise bench-al/rounds.csv --out bench-al    # again from the CSV, trains nothing

@@ -96,7 +96,7 @@ def review_server(fo, dataset_name: str, tmp_path: Path):
     assert line, log.read_text()
     url = line.split(": ", 1)[1].strip()
     assert url == f"http://localhost:{port}/"
-    yield url, proc, tmp_path / "runs" / "crossing"
+    yield url, proc, tmp_path / "runs" / "crossing", log
     if proc.poll() is None:
         proc.kill()
 
@@ -104,7 +104,7 @@ def review_server(fo, dataset_name: str, tmp_path: Path):
 def test_review_app_shows_samples_and_saves_an_edit(fo, dataset_name: str, tmp_path: Path, review_server) -> None:
     from playwright.sync_api import sync_playwright
 
-    url, proc, run = review_server
+    url, proc, run, log = review_server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -162,5 +162,5 @@ def test_review_app_shows_samples_and_saves_an_edit(fo, dataset_name: str, tmp_p
     try:
         code = proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        pytest.fail("vidal review still running 60 s after Ctrl-C; it printed:\n" + (tmp_path / "review.log").read_text())
-    assert code == 0, (tmp_path / "review.log").read_text()
+        pytest.fail("vidal review still running 60 s after Ctrl-C; it printed:\n" + log.read_text())
+    assert code == 0, log.read_text()
