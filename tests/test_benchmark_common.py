@@ -25,8 +25,10 @@ def test_rerun_replaces_figures_and_keeps_hand_written_text(common) -> None:
     common.write_section("Speed", "| a | 1 |")
     common.write_section("Quality", "| b | 2 |")
     path = common.BENCHMARKS_MD
+    end = common.END.format(name="Speed")
     text = path.read_text()
-    path.write_text(text.replace("| a | 1 |\n", f"| a | 1 |\n\n{common.HAND_WRITTEN}\n\n**Reading.** One is fast.\n\n### Earlier\n\nold\n"))
+    text = text.replace("## Speed\n\n", "## Speed\n\nWhat this measures, by hand.\n\n")
+    path.write_text(text.replace(end + "\n", f"{end}\n\n**Reading.** One is fast.\n\n### Earlier\n\nold\n"))
     old_date = re.search(r"Measured (\S+)", path.read_text()).group(1)
 
     common.write_section("Speed", "| a | 3 |")
@@ -34,7 +36,8 @@ def test_rerun_replaces_figures_and_keeps_hand_written_text(common) -> None:
     assert sections(text) == ["Speed", "Quality"]
     speed = text[text.index("## Speed"): text.index("## Quality")]
     assert "| a | 3 |" in speed and "| a | 1 |" not in speed
-    assert speed.index("| a | 3 |") < speed.index(common.HAND_WRITTEN) < speed.index("**Reading.**") < speed.index("### Earlier")
+    assert speed.index("What this measures") < speed.index("| a | 3 |") < speed.index(end)
+    assert speed.index(end) < speed.index("**Reading.**") < speed.index("### Earlier") < speed.index("old")
     assert f"_Written for an earlier run ({old_date})" in speed
     assert "| b | 2 |" in text
 
@@ -43,15 +46,34 @@ def test_rerun_replaces_figures_and_keeps_hand_written_text(common) -> None:
     speed = path.read_text().split("## Quality")[0]
     assert speed.count("_Written for an earlier run") == 1 and f"({old_date})" in speed
     assert speed.count("**Reading.**") == 1 and "| a | 3 |" not in speed
+    assert speed.count("What this measures") == 1
 
 
-def test_section_without_marker_is_replaced_whole(common) -> None:
+def test_text_anywhere_outside_the_markers_is_kept(common) -> None:
     common.write_section("Speed", "| a | 1 |")
     path = common.BENCHMARKS_MD
-    path.write_text(path.read_text() + "\nloose text\n")
+    path.write_text(path.read_text() + "\nloose text\n\n## Notes\n\nby hand\n")
     common.write_section("Speed", "| a | 2 |")
     text = path.read_text()
-    assert "loose text" not in text and "| a | 2 |" in text and sections(text) == ["Speed"]
+    assert "loose text" in text and "| a | 2 |" in text and "| a | 1 |" not in text
+    assert sections(text) == ["Speed", "Notes"] and text.endswith("by hand\n")
+
+
+def test_sections_of_the_earlier_layout_lose_no_text(common) -> None:
+    path = common.BENCHMARKS_MD
+    path.write_text(
+        "# Benchmarks\n\n## Speed\n\nMeasured 2026-01-01 on x with:\n\n| a | 1 |\n\n"
+        f"{common.HAND_WRITTEN}\n\nReading.\n\n## Other\n\nMeasured 2026-01-02\n\n| c | 1 |\n\nmy own note\n"
+    )
+    common.write_section("Speed", "| a | 2 |")
+    common.write_section("Other", "| c | 2 |")
+    text = path.read_text()
+    speed, other = text.split("## Other")
+    # The old layout's figures (above the marker) are the script's: replaced.
+    assert "| a | 2 |" in speed and "| a | 1 |" not in speed and "Reading." in speed
+    assert "(2026-01-01)" in speed and common.HAND_WRITTEN not in text
+    # Without a marker, no line can be told to be the script's: all of it is kept below the new figures.
+    assert other.index("| c | 2 |") < other.index("(2026-01-02)") < other.index("| c | 1 |") < other.index("my own note")
 
 
 def test_scratch_folder_is_removed_when_the_script_exits(tmp_path: Path) -> None:

@@ -49,47 +49,68 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-# A line in a section of BENCHMARKS.md after which the text is written by hand (readings,
-# one-off checks, earlier runs): a re-run replaces the figures above it and keeps the rest.
+# Each script's figures sit between these two lines, inside their section of BENCHMARKS.md: a
+# re-run replaces what is between them and keeps every other line of the file (the readings,
+# one-off checks and earlier runs written by hand above or below them).
+BEGIN = "<!-- generated: {name} (re-running its script replaces the text up to the end line) -->"
+END = "<!-- end generated: {name} -->"
+# The marker of the earlier layout: a section's figures above it, hand-written text below.
 HAND_WRITTEN = "<!-- written by hand below: kept when the script re-runs -->"
-STALE_NOTE = re.compile(r"_Written for an earlier run \((\d{4}-\d{2}-\d{2})\); the figures above were re-measured on \d{4}-\d{2}-\d{2}\._\n*")
+STALE_NOTE = re.compile(r"_Written for an earlier run \((\d{4}-\d{2}-\d{2}|unknown date)\); the figures above were re-measured on \d{4}-\d{2}-\d{2}\._\n*")
 MEASURED = re.compile(r"^Measured (\d{4}-\d{2}-\d{2})", re.M)
 
 
-def kept_text(old_section: str, stamp: str) -> str:
-    """The hand-written end of a section (from :data:`HAND_WRITTEN` on), empty if there is
-    none, with a note that it was written for an earlier run than the figures of ``stamp``."""
-    if HAND_WRITTEN not in old_section:
+def _dated(hand: str, old_figures: str, stamp: str) -> str:
+    """Hand-written text that followed the old figures, headed by a note that it was written for
+    their run (the date it was first written for, kept across re-runs)."""
+    hand = hand.strip()
+    if not hand:
         return ""
-    head, _, tail = old_section.partition(HAND_WRITTEN)
-    tail = tail.strip()
-    measured = MEASURED.search(head)
+    measured = MEASURED.search(old_figures)
     written = measured.group(1) if measured else "unknown date"
-    previous = STALE_NOTE.match(tail)
-    if previous:  # the date the text was written for, not the last re-run's
-        written, tail = previous.group(1), tail[previous.end():]
+    previous = STALE_NOTE.match(hand)
+    if previous:
+        written, hand = previous.group(1), hand[previous.end():]
     note = f"_Written for an earlier run ({written}); the figures above were re-measured on {stamp}._"
-    return f"{HAND_WRITTEN}\n\n{note}\n\n{tail.strip()}\n"
+    return f"{note}\n\n{hand.strip()}\n"
 
 
 def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section ``## name`` of BENCHMARKS.md.
+    """Write a script's figures into the section ``## name`` of BENCHMARKS.md.
 
-    The text after a :data:`HAND_WRITTEN` line of the old section is kept below the new
-    figures, marked as written for the earlier run.
+    Only the text between the section's :data:`BEGIN` and :data:`END` lines is replaced;
+    hand-written text after them is kept, with a note that it was written for the earlier
+    figures. A section of the earlier layout is converted: its text up to
+    :data:`HAND_WRITTEN` was the script's and is replaced; a section with neither marker is
+    kept whole below the new figures, since which of its lines were written by hand is
+    unknown. A missing section is appended.
     """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    section = f"## {name}\n\nMeasured {stamp} on {machine()} with:\n\n```\n{command_line()}\n```\n\n{body.strip()}\n"
+    begin, end = BEGIN.format(name=name), END.format(name=name)
+    figures = f"Measured {stamp} on {machine()} with:\n\n```\n{command_line()}\n```\n\n{body.strip()}\n"
+    block = f"{begin}\n\n{figures}\n{end}\n"
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
         "# Benchmarks\n\nEvery figure here is written by a script in `tools/`, with the command that "
         "produced it. Ratios are measured side by side in one run.\n"
     )
-    pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
-    match = pattern.search(text)
-    if match:
-        kept = kept_text(match.group(0), stamp)
-        new = section + ("\n" + kept if kept else "") + "\n"
-        text = text[: match.start()] + new + text[match.end():]
+    if begin in text and end in text.split(begin, 1)[1]:
+        before, rest = text.split(begin, 1)
+        old, after = rest.split(end, 1)
+        following = re.search(r"^## ", after, re.M)
+        hand, others = (after[: following.start()], after[following.start():]) if following else (after, "")
+        kept = _dated(hand, old, stamp)
+        text = before + block + ("\n" + kept if kept else "") + ("\n" + others if others else "")
     else:
-        text = text.rstrip() + "\n\n" + section
+        pattern = re.compile(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", re.S | re.M)
+        match = pattern.search(text)
+        if match:
+            old = match.group(1)
+            figures_old, marker, hand = old.partition(HAND_WRITTEN)
+            if not marker:  # no way to tell the script's lines from a person's: keep them all
+                figures_old, hand = "", old
+            kept = _dated(hand, figures_old or old, stamp)
+            section = f"## {name}\n\n{block}" + ("\n" + kept if kept else "") + "\n"
+            text = text[: match.start()] + section + text[match.end():]
+        else:
+            text = text.rstrip() + f"\n\n## {name}\n\n{block}"
     BENCHMARKS_MD.write_text(text.rstrip() + "\n")
