@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,11 +14,11 @@ from typer.testing import CliRunner
 
 from vidal.cli import app
 from vidal.dataset import push_run
-from vidal.dataset.models import latest_model, latest_model_path
+from vidal.dataset.models import latest_model, latest_model_path, models
 from vidal.dataset.schema import TAG_REVIEWED
 from vidal.training import train_from_dataset
 
-from conftest import SAMPLE_MODEL, mine_run
+from conftest import REPO, SAMPLE_MODEL, mine_run
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
 runner = CliRunner()
@@ -120,6 +123,44 @@ def test_a_small_review_trains_in_more_smaller_steps(fo, dataset_name: str, tmp_
     assert plan.epochs == 2 and "lr0" not in plan.hyp
 
 
+@pytest.mark.parametrize("out", [[], ["--out", "models"]], ids=["default-out", "relative-out"])
+def test_the_readme_command_trains_into_the_current_folder_twice(
+    fo, dataset_name: str, tmp_path: Path, scene_video: Path, out: list[str]
+) -> None:
+    """``vidal train --dataset NAME`` as the README gives it, run by a user in a folder of theirs.
+
+    Ultralytics files a relative ``project`` under its ``runs_dir``, which for a virtual
+    environment inside the repository (the README's install) is ``runs`` in the folder the
+    user runs from; the settings say so here, in a fresh config folder. The command runs in
+    a process of its own: under pytest, Ultralytics files relative projects elsewhere.
+    """
+    _reviewed(fo, dataset_name, scene_video, tmp_path / "mined")
+    cwd, config = tmp_path / "work", tmp_path / "ultralytics-config"
+    cwd.mkdir()
+    settings = config / "Ultralytics" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"runs_dir": "runs"}))
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env.update(YOLO_CONFIG_DIR=str(config), PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "vidal.cli", "train", "--dataset", dataset_name, "--epochs", "1", "--imgsz",
+               "64", "--batch", "4", "--min-steps", "0", *out]
+    for base in (["--base", str(SAMPLE_MODEL)], []):  # the second starts from the first's model
+        done = subprocess.run([*command, *base], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(settings.read_text())["runs_dir"] == "runs"  # Ultralytics kept it
+    root = cwd / (out[1] if out else "vidal-runs")
+    assert [p.name for p in cwd.iterdir()] == [root.name]  # no ./runs
+    assert sorted(p.name for p in root.iterdir()) == [f"train-{dataset_name}", f"train-{dataset_name}-2"]
+    for run in root.iterdir():
+        assert (run / "metrics.json").is_file()
+        assert [p.name for p in run.rglob("*.pt")] == ["model.pt"]  # Ultralytics' weights are not kept
+    dataset = fo.load_dataset(dataset_name)
+    dataset.reload()  # the runs were recorded by other processes
+    first, second = models(dataset)
+    assert Path(first["model_path"]) == (root / f"train-{dataset_name}" / "model.pt").resolve()
+    assert Path(second["base"]) == Path(first["model_path"]) and second["parent"] == first["key"]
+
+
 def _train(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, ["train", *args])
     return result.exit_code, result.output
@@ -129,13 +170,14 @@ def test_training_with_no_reviewed_samples_is_refused(fo, dataset_name: str, tmp
     _reviewed(fo, dataset_name, scene_video, tmp_path / "runs", review=0)
     code, output = _train("--dataset", dataset_name, "--base", str(SAMPLE_MODEL), "--out", str(tmp_path / "out"))
     assert code == 2 and "no reviewed samples" in output and len(output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # a refused training creates nothing
 
 
 def test_labels_the_base_does_not_know_are_refused(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
     _reviewed(fo, dataset_name, scene_video, tmp_path / "runs", labels={0: "cyclist"})
     code, output = _train("--dataset", dataset_name, "--base", str(SAMPLE_MODEL), "--out", str(tmp_path / "out"))
     assert code == 2 and "cyclist" in output and "person, robot" in output
-    assert latest_model(dataset_name) is None and not any((tmp_path / "out").iterdir())
+    assert latest_model(dataset_name) is None and not (tmp_path / "out").exists()
 
 
 def test_an_unwritable_output_folder_is_refused(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:

@@ -1,7 +1,9 @@
 """Fine-tuning and validating detectors with Ultralytics (the detector adapters import it).
 
 Offline-safe: plots off (no font download), AMP off (its check downloads weights), no hub
-calls; everything written under the given folder.
+calls; everything written under the given folder. Every path handed to Ultralytics is
+absolute: it files a relative ``project`` under its own ``runs_dir/<task>/`` (``./runs``
+by default), not under the working folder.
 """
 
 from __future__ import annotations
@@ -245,6 +247,7 @@ def fine_tune(
     _offline()
     from ultralytics import YOLO
 
+    data, out = data.resolve(), out.resolve()
     arguments: dict[str, Any] = {
         "data": str(data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "workers": 0,
         "seed": seed, "deterministic": True,
@@ -283,6 +286,7 @@ def validate(model: str, data: Path, *, imgsz: int, batch: int, device: str | No
     _offline()
     from ultralytics import YOLO
 
+    data, log = data.resolve(), log.resolve()
     with ultralytics_output_to(log), _no_font_download(), all_cores():
         result = YOLO(model, task="detect").val(
             data=str(data), split="val", imgsz=imgsz, batch=batch, device=device, plots=False, workers=0,

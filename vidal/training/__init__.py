@@ -154,7 +154,6 @@ def plan_training(
                                           fine_tunes, model_names, spread_steps)
 
     out_root = Path(out_root)
-    ensure_writable(out_root)
     view, ids, videos, timestamps, labels = reviewed_samples(name)
     base = base or default_base(name)
     check_trainable(base)
@@ -175,6 +174,7 @@ def plan_training(
             f"{len(ids)} reviewed samples cannot be split into train and validation by time "
             f"(blocks of {block_s:g} s, {gap_s:g} s apart): review frames from more stretches of video"
         )
+    ensure_writable(out_root)  # last: a training refused for its data or base creates no folder
     hyp = dict(hyp or {})
     asked = epochs
     if fine_tunes(base):  # an architecture trains from scratch with Ultralytics' defaults
