@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vidal import __version__
 from vidal.errors import OutputError
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,6 @@ def _alive(pid: int) -> bool:
 
 def write_marker(folder: Path, kind: str) -> None:
     """Mark ``folder`` as created by vidal (``kind``: :data:`RUN_KIND` or :data:`EXPORT_KIND`)."""
-    from vidal import __version__
-
     write_json(folder / MARKER_FILE, {"created_by": "vidal", "kind": kind, "version": __version__})
 
 
@@ -209,8 +208,9 @@ class RunFolder:
     def replace(self) -> Path:
         """Move the finished folder into place, replacing one of the same kind that vidal wrote.
 
-        The marker stays, so that the next :meth:`replace` may replace it. The old folder is renamed aside first and deleted only once the new one is in place,
-        so a failure leaves one of the two whole.
+        The marker stays, so that the next :meth:`replace` may replace it. The old folder is
+        renamed aside first and deleted only once the new one is in place, so a failure
+        leaves one of the two whole.
 
         Raises:
             OutputError: The place is taken by something vidal did not write.
