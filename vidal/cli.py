@@ -371,10 +371,10 @@ def _model_label(path: str | None, models: list[dict[str, Any]]) -> str:
 
 @app.command()
 def export(
-    out_dir: Annotated[Path, typer.Argument(help="Export folder (empty or missing).")],
+    out_dir: Annotated[Path, typer.Argument(help="Export folder: new, empty, or an earlier export (with --overwrite).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="yolo, coco or cvat.")] = "yolo",
     dataset: DatasetOption = "vidal",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty export folder.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier vidal export (no other folder).")] = False,
     debug: DebugOption = False,
 ) -> None:
     """Export the reviewed samples' ground_truth (YOLO, COCO or CVAT), images included."""

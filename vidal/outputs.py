@@ -2,6 +2,11 @@
 
 A run is built in a hidden staging folder beside its final place and renamed into place
 only when complete, so a failed run leaves nothing half-written behind.
+
+vidal deletes only folders it created itself: each one holds a marker file,
+:data:`MARKER_FILE`, written as the folder is created, and nothing is deleted without it,
+nor the current directory, the home directory or a parent of either. Folders and files are
+created with the modes the umask gives (a teammate can read a run).
 """
 
 from __future__ import annotations
@@ -10,8 +15,8 @@ import csv
 import json
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vidal import __version__
 from vidal.errors import OutputError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,10 @@ OBJECTS_FILE = "objects.csv"
 SUMMARY_FILE = "summary.json"
 TIMELINE_FILE = "timeline.png"
 FRAMES_DIR = "frames"
+MARKER_FILE = ".vidal.json"
+RUN_KIND = "run"
+EXPORT_KIND = "export"
+_STAGING = ".partial-"
 
 
 def ensure_writable(root: Path) -> None:
@@ -57,20 +67,100 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def write_marker(folder: Path, kind: str) -> None:
+    """Mark ``folder`` as created by vidal (``kind``: :data:`RUN_KIND` or :data:`EXPORT_KIND`)."""
+    write_json(folder / MARKER_FILE, {"created_by": "vidal", "kind": kind, "version": __version__})
+
+
+def marker_kind(folder: Path) -> str | None:
+    """The kind in ``folder``'s vidal marker; ``None`` without a valid one (or for a symlink)."""
+    marker = folder / MARKER_FILE
+    if folder.is_symlink() or marker.is_symlink() or not marker.is_file():
+        return None
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("created_by") != "vidal":
+        return None
+    kind = data.get("kind")
+    return kind if isinstance(kind, str) else None
+
+
+def protected_reason(path: Path) -> str | None:
+    """Why vidal must never replace or delete ``path``, or ``None``.
+
+    The current directory, the home directory and every parent of either (``/`` included)
+    are protected, whichever way they are named (``.``, ``~``, a symlink).
+    """
+    target = path.resolve()
+    places = {}
+    for what, where in (("the current directory", Path.cwd), ("the home directory", Path.home)):
+        try:
+            places[what] = where().resolve()
+        except (OSError, KeyError, RuntimeError):  # a deleted working directory, no home known
+            pass
+    for what, place in places.items():
+        if target == place:
+            return f"it is {what}"
+    for what, place in places.items():
+        if target in place.parents:
+            return f"it holds {what}"
+    return None
+
+
+def remove_tree(path: Path, kinds: tuple[str, ...]) -> bool:
+    """Delete a folder vidal created: only with a marker of one of ``kinds``, never a protected one.
+
+    Returns:
+        Whether the folder was deleted.
+    """
+    if path.is_symlink() or not path.is_dir() or marker_kind(path) not in kinds or protected_reason(path):
+        logger.debug("not deleting %s: not a folder vidal created", path)
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def make_staging(root: Path, name: str, kind: str) -> Path:
+    """Create the hidden staging folder ``.NAME.partial-PID-XXXXXXXX`` in ``root``, marked as vidal's.
+
+    Unlike :func:`tempfile.mkdtemp` (mode ``0700``), the folder gets the umask's mode.
+
+    Raises:
+        OutputError: The folder cannot be created.
+    """
+    for _ in range(100):
+        path = root / f".{name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise OutputError(f"cannot create a folder in {root}: {error.strerror}") from error
+        try:
+            write_marker(path, kind)
+        except OSError as error:
+            shutil.rmtree(path, ignore_errors=True)
+            raise OutputError(f"cannot write in {root}: {error.strerror}") from error
+        return path
+    raise OutputError(f"cannot create a folder in {root}: every name tried exists")
+
+
 def remove_abandoned(root: Path) -> list[Path]:
     """Delete the staging folders of runs whose process died (killed before it could clean up).
 
-    A staging folder is named ``.NAME.partial-PID-XXXX``; one whose process still runs (a
-    concurrent ``vidal mine``) is left alone.
+    A staging folder is named ``.NAME.partial-PID-XXXX`` and holds vidal's marker; one whose
+    process still runs (a concurrent ``vidal mine``) is left alone, and so is a folder that
+    merely matches the name.
 
     Returns:
         The folders removed.
     """
     removed = []
-    for path in root.glob(".*.partial-*"):
-        pid_text = path.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
-        if path.is_dir() and pid_text.isdigit() and not _alive(int(pid_text)):
-            shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob(f".*{_STAGING}*"):
+        pid_text = path.name.rsplit(_STAGING, 1)[1].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)) and remove_tree(path, (RUN_KIND, EXPORT_KIND)):
             removed.append(path)
     return removed
 
@@ -81,29 +171,33 @@ class RunFolder:
     Args:
         root: The folder that holds runs.
         name: The run's name; ``name-2``, ``name-3``... if taken.
+        kind: What the folder is (its marker says it): :data:`RUN_KIND` or :data:`EXPORT_KIND`.
     """
 
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(self, root: Path, name: str, kind: str = RUN_KIND) -> None:
         ensure_writable(root)
         self.root = root
         self.name = name
+        self.kind = kind
         remove_abandoned(root)
-        try:
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=root))
-        except OSError as error:
-            raise OutputError(f"cannot create a folder in {root}: {error.strerror}") from error
+        self.staging = make_staging(root, name, kind)
 
     def path(self, relative: str) -> Path:
         """Path of a file inside the staging folder."""
         return self.staging / relative
 
     def commit(self) -> Path:
-        """Move the finished run into place and return its final path."""
+        """Move the finished run into place and return its final path.
+
+        A run folder is never deleted once in place, so its marker goes (a process killed
+        in between leaves a marker there, which is harmless).
+        """
         target = self.root / self.name
         suffix = 2
         while True:
             try:
                 os.rename(self.staging, target)  # fails if target exists and is not empty
+                (target / MARKER_FILE).unlink(missing_ok=True)
                 return target
             except OSError:
                 if not target.exists():
@@ -111,9 +205,40 @@ class RunFolder:
                 target = self.root / f"{self.name}-{suffix}"
                 suffix += 1
 
+    def replace(self) -> Path:
+        """Move the finished folder into place, replacing one of the same kind that vidal wrote.
+
+        The marker stays, so that the next :meth:`replace` may replace it. The old folder is
+        renamed aside first and deleted only once the new one is in place, so a failure
+        leaves one of the two whole.
+
+        Raises:
+            OutputError: The place is taken by something vidal did not write.
+        """
+        target = self.root / self.name
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            raise OutputError(f"{target} is not a folder vidal wrote; not replacing it")
+        try:
+            os.rename(self.staging, target)  # an empty folder or no folder: done
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+        if marker_kind(target) != self.kind or protected_reason(target):
+            raise OutputError(f"{target} is not empty and was not written by vidal; not replacing it")
+        old = self.root / f".{self.name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        os.rename(target, old)
+        try:
+            os.rename(self.staging, target)
+        except OSError:
+            os.rename(old, target)
+            raise
+        remove_tree(old, (self.kind,))
+        return target
+
     def discard(self) -> None:
         """Delete the staging folder."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+        remove_tree(self.staging, (self.kind,))
 
 
 class TrackWriter:

@@ -42,7 +42,11 @@ def test_push_command_and_status(fo, dataset_name: str, tmp_path: Path, scene_vi
 
 @pytest.mark.parametrize(
     ("fmt", "expected"),
-    [("yolo", ["dataset.yaml", "images", "labels"]), ("coco", ["data", "labels.json"]), ("cvat", ["data", "labels.xml"])],
+    [
+        ("yolo", [".vidal.json", "dataset.yaml", "images", "labels"]),
+        ("coco", [".vidal.json", "data", "labels.json"]),
+        ("cvat", [".vidal.json", "data", "labels.xml"]),
+    ],
 )
 def test_export_reviewed(reviewed_dataset: str, tmp_path: Path, fmt: str, expected: list[str]) -> None:
     out = tmp_path / fmt

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vidal.outputs import remove_abandoned
+from vidal.outputs import RUN_KIND, remove_abandoned, write_marker
 
 from conftest import SAMPLE_MODEL, SAMPLE_VIDEO
 
@@ -49,7 +49,8 @@ def test_mine_killed_midway_then_again(fo, dataset_name: str, tmp_path: Path) ->
 def test_live_staging_folders_are_kept(tmp_path: Path) -> None:
     live = tmp_path / f".a.partial-{__import__('os').getpid()}-x"
     dead = tmp_path / ".b.partial-999999999-y"
-    live.mkdir()
-    dead.mkdir()
+    for folder in (live, dead):
+        folder.mkdir()
+        write_marker(folder, RUN_KIND)
     assert remove_abandoned(tmp_path) == [dead]
     assert live.exists() and not dead.exists()

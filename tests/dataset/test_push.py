@@ -152,6 +152,17 @@ def test_missing_media_is_reported_and_restored(fo, dataset_name: str, tmp_path:
     assert all(Path(p).is_file() for p in fo.load_dataset(dataset_name).values("filepath"))
 
 
+def test_media_files_get_the_umask_mode(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
+    run = mine_run(scene_video, tmp_path / "runs")
+    previous = os.umask(0o022)
+    try:
+        push_run(run, dataset_name, media_dir=tmp_path / "media")
+    finally:
+        os.umask(previous)
+    files = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert len(files) == 6 and {p.stat().st_mode & 0o777 for p in files} == {0o644}
+
+
 def test_unwritable_media_folder(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

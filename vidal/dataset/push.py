@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -204,8 +205,8 @@ def _store_image(source: Path, target: Path) -> None:
         return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=target.suffix, dir=target.parent)
-        os.close(handle)
+        # Not tempfile.mkstemp: its files are 0600, and a teammate must be able to read the media.
+        temporary = target.parent / f".partial-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}"
         shutil.copyfile(source, temporary)
         os.replace(temporary, target)
     except OSError as error:
