@@ -41,6 +41,8 @@ def main() -> int:
     parser.add_argument("--look", choices=sorted(LOOKS), default="street", help="the scenes' appearance")
     parser.add_argument("--out", type=Path, default=REPO / "sample_videos" / "crossing_yolo11n.pt")
     args = parser.parse_args()
+    # Ultralytics puts a relative project under its own runs_dir: hand it absolute paths only.
+    args.work = args.work.resolve()
     os.environ.setdefault("YOLO_CONFIG_DIR", str(args.work / "ultralytics"))
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
@@ -75,7 +77,8 @@ def main() -> int:
     minutes = (time.perf_counter() - started) / 60
     best = args.work / "runs" / f"train-{args.look}" / "weights" / "best.pt"
     metrics = YOLO(str(best)).val(data=str(data / "data.yaml"), imgsz=args.imgsz, device="cpu", plots=False,
-                                  workers=0, verbose=False)
+                                  workers=0, verbose=False, project=str(args.work / "runs"),
+                                  name=f"val-{args.look}", exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, args.out)
     print(f"trained in {minutes:.1f} min; val mAP50 {metrics.box.map50:.3f}, mAP50-95 {metrics.box.map:.3f}; "
