@@ -128,3 +128,30 @@ def test_share_budget_counts_processed_frames(tmp_path: Path, scene_images: Path
     summary = json.loads((Path(caught.value.run_dir) / "summary.json").read_text())
     assert summary["frames"]["processed"] == 10
     assert summary["counts"]["selected"] == 5  # 50% of the 10 processed, not of the 12 expected
+
+
+def boxes_in_frames_30_and_31(frame: int) -> np.ndarray:
+    return scene_boxes(frame)[2:] if frame in (30, 31) else np.zeros((0, 4), np.float32)
+
+
+@pytest.mark.parametrize("fill", ["spread", "none"])
+def test_a_budget_larger_than_the_uncertain_frames(tmp_path: Path, scene_video: Path, fill: str) -> None:
+    # one object in frames 30 and 31 only (a short track; its predicted box after it is not
+    # scored): 2 frames with a score, a budget of 6
+    detector = ScriptedDetector(boxes=boxes_in_frames_30_and_31)
+    config = load_config(overrides=[
+        "selection.budget=6", "selection.min_gap_s=0", f"selection.fill={fill}", "scoring.signals.missed.enabled=false"])
+    result = mine_source(open_source(scene_video), detector, config, tmp_path)
+    summary = json.loads((result.run_dir / "summary.json").read_text())["selection"]
+    assert summary["fill"] == fill and summary["uncertain_frames"] == 2
+    scored = [r.frame for r in result.records if r.score > 0]
+    assert scored == [30, 31]
+    assert sorted(result.selected[:2]) == scored  # the uncertain frames first
+    if fill == "none":
+        assert result.selected == result.selected[:2] and summary["spread_frames"] == []
+        return
+    spread = result.selected[2:]
+    assert len(spread) == 4 and summary["spread_frames"] == spread
+    # spread over the time the uncertain frames leave uncovered, not frames 1, 2, 3, 4
+    stretches = np.diff([0, *sorted(result.selected), SCENE_FRAMES + 1])
+    assert stretches.max() <= 64 // 6 + 2, sorted(result.selected)

@@ -403,6 +403,7 @@ def _mine(
         min_gap=min_gap,
         rng=np.random.default_rng(config.selection.seed),
         labelled=list(labelled),
+        fill=config.selection.fill,
     )
     selected = [records[i] for i in chosen]
 
@@ -477,7 +478,10 @@ def _mine(
         },
         "selection": {"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
                       "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
-                      "frames": [r.frame for r in selected]},
+                      "frames": [r.frame for r in selected],
+                      "uncertain_frames": int(sum(r.score > 0 for r in records)),
+                      "fill": config.selection.fill,
+                      "spread_frames": [r.frame for r in selected if r.score <= 0]},
         "timings": {
             "processing_seconds": round(seconds, 3),
             "frames_per_second": round(len(records) / seconds, 2) if seconds > 0 else None,
