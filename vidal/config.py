@@ -74,6 +74,7 @@ def _default_signals() -> dict[str, SignalConfig]:
         "fragmentation": SignalConfig(),
         "flicker": SignalConfig(),
         "appearance": SignalConfig(),
+        "class_confusion": SignalConfig(),
     }
 
 
