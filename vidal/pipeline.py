@@ -272,8 +272,8 @@ def reported_objects(record: FrameRecord, wanted_classes: list[int], wanted_trac
     """Which objects of a frame a run with ``--classes`` reports, ``(N,)`` bool.
 
     The tracker and the signals see every class; a run reports the detections of the wanted
-    classes, the predicted boxes of tracks of a wanted class (:attr:`TrackHistory.wanted_tracks`)
-    and the class confusions (objects of other classes with a ``class_confusion`` signal:
+    classes, the predicted boxes of tracks of a wanted class (most often given a wanted class:
+    :attr:`TrackHistory.wanted_tracks`) and the class confusions (objects of other classes with a ``class_confusion`` signal:
     a wanted object called by another class). Objects of other classes that confuse nothing
     are left out of the frame score and of every output.
     """

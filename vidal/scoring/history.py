@@ -73,8 +73,8 @@ class TrackHistory:
             confusion values map scores around it).
 
     Attributes:
-        wanted_tracks: Ids of the removed tracks that were of a wanted class (with
-            ``wanted_classes`` only).
+        wanted_tracks: Ids of the removed tracks of a wanted class: the class the detector
+            gave them most often (with ``wanted_classes`` only).
     """
 
     def __init__(
@@ -245,15 +245,18 @@ class TrackHistory:
           never found again, and the first ones of every confirmed track born near its
           predicted box while it was lost;
         - ``class_confusion``: the objects of other classes of a track that the detector
-          gave a wanted class at least once, itself or on a box of the same object (the
-          track is then added to :attr:`wanted_tracks`).
+          gave a wanted class at least once, itself or on a box of the same object.
+
+        A track whose most frequent class is a wanted one is added to :attr:`wanted_tracks`.
         """
         memory = self._tracks.pop(removed.track_id, None)
         if memory is None:
             return []
         out: list[Deferred] = []
+        if self.wanted_classes is not None and memory.classes:
+            if bool(is_wanted(np.array([memory.classes.most_common(1)[0][0]]), self.wanted_classes)[0]):
+                self.wanted_tracks.add(removed.track_id)
         if self.wanted_classes is not None and memory.wanted_score > 0:
-            self.wanted_tracks.add(removed.track_id)
             if memory.others:
                 values = decision_probability(np.array([c for _, _, c in memory.others]), self.decision_threshold)
                 out.extend(Deferred("class_confusion", r, k, float(v)) for (r, k, _), v in zip(memory.others, values))
