@@ -159,6 +159,9 @@ class ScriptedDetector:
         low: ``{frame: [object indices]}`` reported with a low score (0.15).
         swaps: ``{frame: (i, j)}`` whose boxes are reported in swapped order.
         seed: Seed of the jitter.
+        class_ids: Function from a frame number to each object's class id (default all 0).
+        classes: The classes of interest it reports as ``classes`` (``--classes``); like
+            the real detectors it returns every class all the same.
     """
 
     def __init__(
@@ -169,15 +172,18 @@ class ScriptedDetector:
         misses: dict[int, list[int]] | None = None,
         low: dict[int, list[int]] | None = None,
         seed: int = 0,
+        class_ids=None,
+        classes: list[int] | None = None,
     ) -> None:
         self.boxes = boxes
+        self.class_ids = class_ids
         self.names = names or {0: "square"}
         self.noise = noise
         self.misses = misses or {}
         self.low = low or {}
         self.rng = np.random.default_rng(seed)
         self.description = "scripted detector"
-        self.classes: list[int] | None = None
+        self.classes: list[int] | None = classes
 
     def detections(self, frame: int) -> Detections:
         xyxy = self.boxes(frame).astype(np.float32).copy()
@@ -187,7 +193,8 @@ class ScriptedDetector:
         scores[self.low.get(frame, [])] = 0.15
         keep = np.ones(len(xyxy), bool)
         keep[self.misses.get(frame, [])] = False
-        return Detections(xyxy[keep], scores[keep], np.zeros(int(keep.sum()), np.int64))
+        class_id = np.zeros(len(xyxy), np.int64) if self.class_ids is None else np.asarray(self.class_ids(frame))
+        return Detections(xyxy[keep], scores[keep], class_id[keep])
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
         for frame in frames:

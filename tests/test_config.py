@@ -77,4 +77,4 @@ def test_overriding_one_signal_keeps_the_others_and_its_weight() -> None:
     signals = config.scoring.signals
     assert not signals["association"].enabled and signals["association"].weight == 0.8
     assert all(s.enabled for name, s in signals.items() if name != "association")
-    assert signals["crowding"].weight == 0.3 and len(signals) == 10
+    assert signals["crowding"].weight == 0.3 and len(signals) == 11

@@ -128,3 +128,64 @@ def test_share_budget_counts_processed_frames(tmp_path: Path, scene_images: Path
     summary = json.loads((Path(caught.value.run_dir) / "summary.json").read_text())
     assert summary["frames"]["processed"] == 10
     assert summary["counts"]["selected"] == 5  # 50% of the 10 processed, not of the 12 expected
+
+
+def boxes_in_frames_30_and_31(frame: int) -> np.ndarray:
+    return scene_boxes(frame)[2:] if frame in (30, 31) else np.zeros((0, 4), np.float32)
+
+
+@pytest.mark.parametrize("fill", ["spread", "none"])
+def test_a_budget_larger_than_the_uncertain_frames(tmp_path: Path, scene_video: Path, fill: str) -> None:
+    # one object in frames 30 and 31 only (a short track; its predicted box after it is not
+    # scored): 2 frames with a score, a budget of 6
+    detector = ScriptedDetector(boxes=boxes_in_frames_30_and_31)
+    config = load_config(overrides=[
+        "selection.budget=6", "selection.min_gap_s=0", f"selection.fill={fill}", "scoring.signals.missed.enabled=false"])
+    result = mine_source(open_source(scene_video), detector, config, tmp_path)
+    summary = json.loads((result.run_dir / "summary.json").read_text())["selection"]
+    assert summary["fill"] == fill and summary["uncertain_frames"] == 2
+    scored = [r.frame for r in result.records if r.score > 0]
+    assert scored == [30, 31]
+    assert sorted(result.selected[:2]) == scored  # the uncertain frames first
+    if fill == "none":
+        assert result.selected == result.selected[:2] and summary["spread_frames"] == []
+        return
+    spread = result.selected[2:]
+    assert len(spread) == 4 and summary["spread_frames"] == spread
+    # spread over the time the uncertain frames leave uncovered, not frames 1, 2, 3, 4
+    stretches = np.diff([0, *sorted(result.selected), SCENE_FRAMES + 1])
+    assert stretches.max() <= 64 // 6 + 2, sorted(result.selected)
+
+
+CAR, PHONE, PERSON = 2, 67, 0
+
+
+def test_classes_report_the_wanted_objects_and_their_confusions(tmp_path: Path, scene_video: Path) -> None:
+    # object 1 is a car the model calls "cell phone" in frames 21-44; object 2 a person;
+    # object 3 a phone throughout. Wanted: cars.
+    detector = ScriptedDetector(
+        class_ids=lambda frame: [PHONE if 21 <= frame <= 44 else CAR, PERSON, PHONE],
+        names={CAR: "car", PHONE: "cell phone", PERSON: "person"},
+        classes=[CAR],
+        low={f: [1] for f in range(1, SCENE_FRAMES + 1)},  # the person is uncertain in every frame
+    )
+    config = load_config(overrides=["selection.budget=10", "selection.min_gap_s=0.2"])
+    result = mine_source(open_source(scene_video), detector, config, tmp_path)
+    run = result.run_dir
+    # the car stays one track through its "cell phone" frames; the others are not reported
+    tracks = read_mot(run / "tracks.txt")
+    assert set(tracks.track_id.tolist()) == {1} and tracks.frame.tolist() == list(range(1, SCENE_FRAMES + 1))
+    regions = list(csv.DictReader((run / "regions.csv").open()))
+    confusions = [r for r in regions if "class_confusion" in r["reasons"]]
+    assert confusions and {r["class"] for r in confusions} == {"cell phone"}
+    assert {int(r["frame"]) for r in confusions} <= set(range(21, 45)) and {r["track_id"] for r in confusions} == {"1"}
+    objects = list(csv.DictReader((run / "objects.csv").open()))
+    assert {r["class"] for r in objects} == {"car", "cell phone"} and {r["track_id"] for r in objects} == {"1"}
+    # the frame score counts the car alone: the uncertain person adds nothing (frames 45-48:
+    # "car" is a class flip on a track called "cell phone" most so far)
+    assert all(r.score > 0.9 for r in result.records if 21 <= r.frame <= 48)
+    assert all(r.score < 0.1 for r in result.records if r.frame < 21 or r.frame > 48)
+    assert {f for f in result.selected if 21 <= f <= 44}
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["labels"] == ["car"] and summary["counts"]["tracks"] == 1
+    assert summary["counts"]["class_confusions"] == 24 == summary["counts"]["class_confusion_frames"]

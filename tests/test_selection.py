@@ -164,3 +164,35 @@ def test_coverage_keeps_away_from_labelled_frames_and_narrows_as_labels_accumula
 
 def test_coverage_on_an_empty_table_picks_nothing() -> None:
     assert select(table([]), 3, strategy="coverage").tolist() == []
+
+
+@pytest.mark.parametrize("strategy", ["vidal", "coverage"])
+def test_frames_without_uncertainty_fill_the_budget_spread_over_the_uncovered_time(strategy: str) -> None:
+    # 100 frames, only frames 50 and 53 have a score: the other 4 picks go where nothing is
+    # covered yet, evenly (not frames 1, 4, 7, 10 from the start of the video)
+    scores = [0.0] * 100
+    scores[49], scores[52] = 2.0, 1.0
+    t = table(scores)
+    picked = t.frame[select(t, 6, strategy=strategy, min_gap=2)].tolist()
+    assert picked[:1] == [50] and len(picked) == 6 == len(set(picked))
+    filled = sorted(picked[2:] if strategy == "vidal" else [f for f in picked if f not in (50, 53)])
+    assert strategy == "coverage" or picked[1] == 53
+    gaps = np.diff([0] + sorted(picked) + [101])
+    assert gaps.max() <= 20, sorted(picked)  # spread: no stretch left uncovered (even: 100 / 6)
+    assert filled[0] > 3 and filled[-1] > 70
+
+
+def test_spread_fill_keeps_away_from_labelled_frames() -> None:
+    t = table([0.0] * 100)
+    picked = t.frame[select(t, 2, strategy="vidal", min_gap=2, labelled=[20, 80])].tolist()
+    # 20 and 80 cover their stretches: the middle of the stretch between them, then the
+    # middle of one of its halves (15 from 20 and 50; frame 7 is 13 from the end's mirror)
+    assert picked == [50, 35]
+
+
+def test_fill_none_stops_short_at_the_frames_with_a_score() -> None:
+    scores = [0.0] * 30
+    scores[10], scores[20] = 1.0, 3.0
+    t = table(scores)
+    assert t.frame[select(t, 5, strategy="vidal", min_gap=2, fill="none")].tolist() == [21, 11]
+    assert len(select(t, 5, strategy="vidal", min_gap=2)) == 5

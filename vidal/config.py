@@ -74,6 +74,7 @@ def _default_signals() -> dict[str, SignalConfig]:
         "fragmentation": SignalConfig(),
         "flicker": SignalConfig(),
         "appearance": SignalConfig(),
+        "class_confusion": SignalConfig(),
     }
 
 
@@ -122,6 +123,11 @@ class SelectionConfig(_Strict):
     # A frame a human reviewed in an earlier round is labelled already; the frames next to it
     # teach the detector the same thing again.
     skip_reviewed: bool = Field(True, description="leave out frames reviewed in the dataset and those within min_gap_s")
+    # Fewer uncertain frames than the budget: the frames a human would look at next are the
+    # ones that show the rest of the video, not its first seconds.
+    fill: Literal["spread", "none"] = Field(
+        "spread", description="frames with score 0 fill the budget spread over the uncovered time (none: stop short)"
+    )
 
     @field_validator("budget", mode="before")
     @classmethod

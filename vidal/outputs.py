@@ -300,6 +300,22 @@ class TrackWriter:
         self._file.close()
 
 
+def keep_tracks(path: Path, track_ids: set[int]) -> int:
+    """Rewrite a finished ``tracks.txt`` with the rows of ``track_ids`` only; return how many.
+
+    A track's class is known only once it ended, after its rows were written.
+    """
+    kept = 0
+    temporary = path.with_name(f".{path.name}.partial")
+    with path.open() as source, temporary.open("w", newline="") as target:
+        for line in source:
+            if int(line.split(",", 2)[1]) in track_ids:
+                target.write(line)
+                kept += 1
+    os.replace(temporary, path)
+    return kept
+
+
 def write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
     """Write a CSV file with a header row."""
     with path.open("w", newline="") as handle:

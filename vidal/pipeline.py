@@ -33,12 +33,13 @@ from vidal.outputs import (
     TRACKS_FILE,
     RunFolder,
     TrackWriter,
+    keep_tracks,
     write_csv,
     write_json,
     write_timeline,
 )
 from vidal.scoring import Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame, suspect_events
-from vidal.scoring.signals import binary_entropy, max_overlap
+from vidal.scoring.signals import binary_entropy, is_wanted, max_overlap
 from vidal.selection import FrameTable, select
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack
@@ -93,8 +94,19 @@ class FrameRecord:
                 self.signals[name][index] = value
                 changed = True
         if changed:
-            scored = combine(self.signals, len(self.objects))
-            self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
+            self._aggregate()
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only the objects ``rows`` (boolean ``(N,)``) and re-aggregate the frame."""
+        if rows.all():
+            return
+        self.objects = self.objects[rows]
+        self.signals = {name: values[rows] for name, values in self.signals.items()}
+        self._aggregate()
+
+    def _aggregate(self) -> None:
+        scored = combine(self.signals, len(self.objects))
+        self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
 
 
 @dataclass
@@ -256,6 +268,25 @@ def kept_labels(detector: Detector) -> list[str]:
     return [detector.names[i] for i in ids]
 
 
+def reported_objects(record: FrameRecord, wanted_classes: list[int], wanted_tracks: set[int]) -> np.ndarray:
+    """Which objects of a frame a run with ``--classes`` reports, ``(N,)`` bool.
+
+    The tracker and the signals see every class; a run reports the detections of the wanted
+    classes, the predicted boxes of tracks of a wanted class (most often given a wanted class:
+    :attr:`TrackHistory.wanted_tracks`) and the class confusions (objects of other classes with a ``class_confusion`` signal:
+    a wanted object called by another class). Objects of other classes that confuse nothing
+    are left out of the frame score and of every output.
+    """
+    objects = record.objects
+    own = objects.kind != Kind.PREDICTED
+    keep = own & is_wanted(objects.class_id, np.asarray(wanted_classes, np.int64))
+    keep |= ~own & np.isin(objects.track_id, np.fromiter(wanted_tracks, np.int64, len(wanted_tracks)))
+    confusion = record.signals.get("class_confusion")
+    if confusion is not None:
+        keep |= confusion > 0
+    return keep
+
+
 def _resolve_ended(
     ended: list[RemovedTrack], history: TrackHistory, records: list[FrameRecord], weights: dict[str, float]
 ) -> None:
@@ -324,7 +355,9 @@ def _mine(
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
     records: list[FrameRecord] = []
-    history = TrackHistory(info.width, info.height)
+    wanted = detector.classes
+    wanted_ids = None if wanted is None else np.asarray(wanted, np.int64)
+    history = TrackHistory(info.width, info.height, wanted, tc.track_high_thresh)
     track_ids: set[int] = set()
     detections_total = 0
     failure: DecodeError | None = None
@@ -361,6 +394,8 @@ def _mine(
                 history.recent_gaps(len(records), objects),
                 history.appearance_distance(objects, frame.image if "appearance" in weights else None, overlap),
                 overlap,
+                wanted_classes=wanted_ids,
+                wanted_score=None if wanted is None else history.wanted_score(objects),
             )
             scored = score_frame(context, weights)
             records.append(
@@ -371,13 +406,13 @@ def _mine(
                     scored.reasons,
                     objects,
                     scored.object_uncertainty,
-                    len(detections),
+                    int(is_wanted(detections.class_id, wanted_ids).sum()),
                     scored.signals,
                 )
             )
             history.record(len(records) - 1, objects)
             _resolve_ended(step.removed, history, records, weights)
-            detections_total += len(detections)
+            detections_total += records[-1].detections
             if progress is not None:
                 progress(1)
     except DecodeError as error:
@@ -385,6 +420,17 @@ def _mine(
     finally:
         writer.close()
     _resolve_ended(tracker.finish(), history, records, weights)
+    confusions = [0, 0]  # objects, frames
+    track_rows = writer.rows
+    if wanted is not None:
+        # Only now is every track's class known (a car may be called "car" late in its life).
+        for record in records:
+            record.keep(reported_objects(record, wanted, history.wanted_tracks))
+            flagged = int((record.signals.get("class_confusion", np.zeros(0)) > 0).sum())
+            confusions[0] += flagged
+            confusions[1] += flagged > 0
+        track_rows = keep_tracks(run.path(TRACKS_FILE), history.wanted_tracks)
+        track_ids &= history.wanted_tracks
     seconds = time.perf_counter() - started
     if not records:
         if failure is not None:
@@ -403,6 +449,7 @@ def _mine(
         min_gap=min_gap,
         rng=np.random.default_rng(config.selection.seed),
         labelled=list(labelled),
+        fill=config.selection.fill,
     )
     selected = [records[i] for i in chosen]
 
@@ -472,12 +519,17 @@ def _mine(
         "counts": {
             "detections": detections_total,
             "tracks": len(track_ids),
-            "track_rows": writer.rows,
+            "track_rows": track_rows,
             "selected": len(selected),
+            "class_confusions": confusions[0],
+            "class_confusion_frames": confusions[1],
         },
         "selection": {"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
                       "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
-                      "frames": [r.frame for r in selected]},
+                      "frames": [r.frame for r in selected],
+                      "uncertain_frames": int(sum(r.score > 0 for r in records)),
+                      "fill": config.selection.fill,
+                      "spread_frames": [r.frame for r in selected if r.score <= 0]},
         "timings": {
             "processing_seconds": round(seconds, 3),
             "frames_per_second": round(len(records) / seconds, 2) if seconds > 0 else None,

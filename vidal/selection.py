@@ -119,6 +119,7 @@ def greedy_events(
     budget: int,
     min_gap: int,
     anchors: np.ndarray | None = None,
+    covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pick frames by value, discounting the suspect events already shown, with a gap.
 
@@ -133,13 +134,19 @@ def greedy_events(
     Frames within ``min_gap`` of an anchor (a frame labelled already) are suppressed from
     the start, as those near a pick are.
 
+    Once no open frame has any value left (fewer uncertain frames than the budget), the rest
+    of the budget is spread evenly over the time that no pick and no ``covered`` frame shows
+    yet (:func:`spread_picks`), rather than taken from the start of the video.
+
     Args:
         values: Per-frame value, ``(F,)``.
-        frames: 1-based frame numbers, ``(F,)``.
+        frames: 1-based frame numbers, increasing, ``(F,)``.
         events: Frame-event pairs, as :attr:`FrameTable.events`.
         budget: How many frames to pick.
         min_gap: Minimum distance in frame numbers between picks (0 for none).
         anchors: Frame numbers labelled already (default none).
+        covered: Frame numbers whose time counts as covered when the budget is spread
+            (labelled frames; default: ``anchors``).
 
     Returns:
         Indices into ``values`` in the order picked, ``(min(budget, F),)``.
@@ -157,6 +164,8 @@ def greedy_events(
         open_ &= ~near(frames, anchors, min_gap)
     while len(picked) < budget and open_.any():
         best = int(np.flatnonzero(open_)[np.argmax(gain[open_])])
+        if gain[best] <= 0.0:
+            break
         picked.append(best)
         open_[best] = False
         if min_gap > 0:
@@ -166,6 +175,10 @@ def greedy_events(
             shown |= fresh
             hit = np.isin(event, list(fresh))
             np.subtract.at(gain, index[hit], (1.0 - EVENT_DISCOUNT) * share[hit])
+    if len(picked) < budget and open_.any():
+        known = anchors if covered is None else covered
+        seen = np.concatenate([frames[picked], np.zeros(0, np.int64) if known is None else np.asarray(known, np.int64)])
+        picked.extend(spread_picks(frames, open_, seen, budget - len(picked), min_gap).tolist())
     if len(picked) < budget:
         taken = set(picked)
         picked.extend(int(i) for i in np.lexsort((frames, -values)) if int(i) not in taken)
@@ -173,11 +186,48 @@ def greedy_events(
     return np.asarray(picked, dtype=np.int64)
 
 
+def spread_picks(frames: np.ndarray, open_: np.ndarray, covered: np.ndarray, count: int, min_gap: int) -> np.ndarray:
+    """Pick up to ``count`` of the ``open_`` frames, spread evenly over the uncovered time.
+
+    Farthest-point picking: each pick is the open frame farthest from every covered frame
+    and every earlier pick, the video's ends counting as mirrors (a frame ``d`` frames
+    inside an end is ``2 d`` from its mirror image), so picks in an empty video land on the
+    centres of equal bins, as ``uniform``'s do, and a stretch between two covered frames
+    gets its middle. Ties go to the earlier frame. Picks stay more than ``min_gap`` apart.
+
+    Args:
+        frames: 1-based frame numbers, increasing, ``(F,)``.
+        open_: Which frames may be picked, ``(F,)`` bool (not modified).
+        covered: Frame numbers already shown (picked or labelled), ``(K,)``.
+        count: How many frames to pick.
+        min_gap: Minimum distance in frame numbers between picks.
+
+    Returns:
+        Indices into ``frames`` in the order picked, ``(<= count,)``.
+    """
+    if len(frames) == 0:
+        return np.zeros(0, np.int64)
+    frames = np.asarray(frames, np.float64)
+    first, last = frames[0] - 0.5, frames[-1] + 0.5
+    distance = 2.0 * np.minimum(frames - first, last - frames)
+    for other in np.asarray(covered, np.float64):
+        np.minimum(distance, np.abs(frames - other), out=distance)
+    allowed = open_.copy()
+    out: list[int] = []
+    while len(out) < count and allowed.any():
+        best = int(np.flatnonzero(allowed)[np.argmax(distance[allowed])])
+        out.append(best)
+        np.minimum(distance, np.abs(frames - frames[best]), out=distance)
+        allowed &= np.abs(frames - frames[best]) > min_gap
+    return np.asarray(out, np.int64)
+
+
 @register_strategy("vidal")
 def select_by_score(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
     """The full strategy: the frames with the most expected mistakes, spread over distinct
-    suspect events, near-duplicates in time suppressed (:func:`greedy_events`)."""
-    return greedy_events(table.score, table.frame, table.events, budget, min_gap)
+    suspect events, near-duplicates in time suppressed (:func:`greedy_events`); when too few
+    frames are uncertain, the rest spread over the time nothing covers yet."""
+    return greedy_events(table.score, table.frame, table.events, budget, min_gap, covered=table.labelled)
 
 
 @register_strategy("coverage")
@@ -233,6 +283,10 @@ def select_uniform(table: FrameTable, budget: int, min_gap: int, rng: np.random.
     return np.unique(np.clip(positions, 0, n - 1))
 
 
+# How a budget larger than the uncertain frames is met: spread over the uncovered time, or not at all.
+FILLS = ("spread", "none")
+
+
 def near(frames: np.ndarray, others: np.ndarray, min_gap: int) -> np.ndarray:
     """Per frame of ``frames``, whether it is within ``min_gap`` frame numbers of one of
     ``others`` (or is one of them), ``(F,)`` bool."""
@@ -253,6 +307,7 @@ def select(
     min_gap: int = 0,
     rng: np.random.Generator | None = None,
     labelled: np.ndarray | list[int] | tuple[int, ...] = (),
+    fill: str = "spread",
 ) -> np.ndarray:
     """Select up to ``budget`` frames.
 
@@ -261,6 +316,10 @@ def select(
     near-duplicate of what the detector will already learn from (in an active-learning
     round, most of the most uncertain frames sit next to the last round's picks).
 
+    When fewer frames than the budget have a score above 0, ``fill="spread"`` (vidal's and
+    coverage's way) spreads the rest evenly over the time not yet covered; ``fill="none"``
+    never selects a frame whose score is 0, so the budget is an upper bound.
+
     Args:
         table: The run's per-frame figures.
         budget: Number of frames to select.
@@ -268,14 +327,22 @@ def select(
         min_gap: Minimum distance in frame numbers between selected frames.
         rng: Random generator for random strategies (default: seeded with 0).
         labelled: Frame numbers already labelled (for example reviewed in the dataset).
+        fill: ``"spread"`` or ``"none"`` (see above).
 
     Returns:
         Indices into ``table``, in selection order (most valuable first where the
         strategy ranks).
 
     Raises:
-        ValueError: Unknown strategy name (the message lists the valid ones).
+        ValueError: Unknown strategy name or fill (the message lists the valid ones).
     """
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; valid: {', '.join(FILLS)}")
+    if fill == "none":
+        keep = table.score > 0
+        rows = np.flatnonzero(keep)
+        part = table.subset(keep)
+        return rows[select(part, budget, strategy=strategy, min_gap=min_gap, rng=rng, labelled=labelled)]
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(sorted(STRATEGIES))}")

@@ -71,3 +71,32 @@ def test_tud_stadtmitte_push_remine_and_corrections(fo, dataset_name: str, tmp_p
     assert fingerprint(dataset[target.id].ground_truth) == corrected
     assert TAG_REVIEWED in dataset[target.id].tags
     assert len(dataset.list_runs()) == 3
+
+
+PARKING_LOT = SHARED / "data" / "videos" / "intel_car-detection.mp4"
+
+
+@pytest.mark.skipif(not PARKING_LOT.exists(), reason="../shared parking-lot video absent")
+def test_parking_lot_cars_the_model_calls_cell_phones_are_shown_as_confusions(
+    fo, dataset_name: str, tmp_path: Path
+) -> None:
+    # frames 60-110: a car drives through; the COCO model calls it "car" at the image's edges
+    # and "cell phone" (scores up to 0.89) in full view, frames 71-103
+    result = runner.invoke(app, [
+        "mine", str(PARKING_LOT), "--model", str(SHARED_MODEL), "--classes", "car", "--start", "60", "--end", "110",
+        "--budget", "5", "--out", str(tmp_path / "runs"), "--dataset", dataset_name,
+    ])
+    assert result.exit_code == 0, result.output
+    run = Path(result.output.split(" -> ")[1].split()[0])
+    regions = list(csv.DictReader((run / "regions.csv").open()))
+    confusions = [r for r in regions if "class_confusion" in r["reasons"]]
+    assert confusions and {r["class"] for r in confusions} <= {"cell phone", "suitcase", "dining table"}
+    selection = list(csv.DictReader((run / "selection.csv").open()))
+    assert len(selection) == 5 and all(float(r["score"]) > 0.3 for r in selection)
+    assert sum(71 <= int(r["frame"]) <= 103 for r in selection) >= 2
+    dataset = fo.load_dataset(dataset_name)
+    assert dataset.default_classes == ["car"]
+    assert set(dataset.distinct("predictions.detections.label")) <= {"car"}
+    assert set(dataset.distinct("ground_truth.detections.label")) <= {"car"}
+    suspects = [d for s in dataset for d in s.suspect_regions.detections if d.label == "class_confusion"]
+    assert suspects and "cell phone" in {d.class_name for d in suspects}

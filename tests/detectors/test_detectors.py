@@ -81,3 +81,18 @@ def test_openvino_backend_matches_ultralytics_on_real_frames() -> None:
         iou = box_iou(a.xyxy, b.xyxy)
         assert (iou.max(1) > 0.99).all()
         np.testing.assert_allclose(np.sort(a.confidence), np.sort(b.confidence), atol=1e-4)
+
+
+PARKING_LOT = SHARED / "data" / "videos" / "intel_car-detection.mp4"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED_MODEL.exists() and PARKING_LOT.exists()), reason="../shared data absent")
+@pytest.mark.parametrize("backend", ["openvino", "ultralytics"])
+def test_classes_of_interest_do_not_drop_the_other_classes(backend: str) -> None:
+    # frames 74-78 of the parking lot: a car in full view that the COCO model calls "cell phone"
+    detector = load_detector(str(SHARED_MODEL), classes=["car"], backend=backend)
+    assert detector.classes == [2]
+    found = [d for _, d in detector.stream(open_source(PARKING_LOT).frames(start=74, end=78))]
+    phone = {v: k for k, v in detector.names.items()}["cell phone"]
+    assert all(((d.class_id == phone) & (d.confidence > 0.7)).any() for d in found)

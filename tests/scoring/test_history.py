@@ -164,3 +164,42 @@ def test_appearance_distance_is_nan_without_image() -> None:
     history = TrackHistory(WIDTH, HEIGHT)
     *_, (frame, table, _, distance, _) = replay(ScriptedDetector(boxes=crossing), 30, history)
     assert np.isnan(distance).all() and (table.kind == Kind.TRACKED).any()
+
+
+def test_class_confusion_on_a_track_called_a_wanted_class_late_in_its_life() -> None:
+    # object 1 is "suitcase" (28) until frame 20, then "car" (2); object 2 "person" (0) throughout;
+    # object 3 "suitcase" throughout: with car wanted, only object 1's suitcase frames are confusions
+    detector = ScriptedDetector(class_ids=lambda frame: [28 if frame <= 20 else 2, 0, 28])
+    history = TrackHistory(WIDTH, HEIGHT, wanted_classes=[2], decision_threshold=0.25)
+    run = list(replay(detector, 64, history))
+    tracker_end = [d for *_, found in run for d in found]
+    assert tracker_end == []  # every track lives to the end: nothing resolved yet
+    tables = {frame: table for frame, table, *_ in run}
+    first = int(tables[21].track_id[tables[21].class_id == 2][0])
+    ended = [d for track in sorted({int(t) for table in tables.values() for t in table.track_id})
+             for d in history.close(_removed(track))]
+    assert {d.signal for d in ended} == {"class_confusion"}
+    flagged = {(d.record_index + 1, int(tables[d.record_index + 1].track_id[d.object_index])) for d in ended}
+    assert {track for _, track in flagged} == {first}
+    assert sorted(frame for frame, _ in flagged) == list(range(1, 21))  # all its suitcase frames
+    assert all(d.value == pytest.approx(0.999, abs=1e-3) for d in ended)  # score 0.9: a sure call
+    assert history.wanted_tracks == {first}  # "car" most often: its boxes go to tracks.txt
+
+
+def _removed(track_id: int):
+    from vidal.tracking.bytetrack import RemovedTrack
+
+    return RemovedTrack(track_id, "end", 1, 64, 64, 0, np.zeros(4, np.float32))
+
+
+def test_a_track_called_a_wanted_class_now_and_then_is_a_confusion_not_a_wanted_track() -> None:
+    # TUD-Stadtmitte's potted plant that the COCO model calls "person" in 3 of 28 frames
+    detector = ScriptedDetector(class_ids=lambda frame: [0 if frame in (10, 20, 30) else 58, 58, 58])
+    history = TrackHistory(WIDTH, HEIGHT, wanted_classes=[0], decision_threshold=0.25)
+    run = list(replay(detector, 64, history))
+    tables = {frame: table for frame, table, *_ in run}
+    plant = int(tables[10].track_id[tables[10].class_id == 0][0])
+    ended = [d for track in sorted({int(t) for table in tables.values() for t in table.track_id})
+             for d in history.close(_removed(track))]
+    assert len(ended) == 61 and {int(tables[d.record_index + 1].track_id[d.object_index]) for d in ended} == {plant}
+    assert history.wanted_tracks == set()

@@ -92,3 +92,39 @@ def test_object_table_from_tracker_step() -> None:
 
 def test_registry_has_the_issue_signals() -> None:
     assert {"confidence", "entropy"} <= set(SIGNALS)
+
+
+CAR, PHONE = 2, 67
+
+
+def two_boxes(classes: list[int], scores: list[float], second_box: list[float]) -> ObjectTable:
+    table = objects(scores)
+    table.class_id = np.array(classes, np.int64)
+    table.xyxy = np.array([[0, 0, 10, 10], second_box], np.float32)
+    return table
+
+
+@pytest.mark.parametrize(
+    ("classes", "scores", "second_box", "wanted_score", "flagged"),
+    [
+        ([CAR, PHONE], [0.6, 0.86], [0, 0, 10, 10], [0.6, 0.0], [0.0, pytest.approx(0.99, abs=0.01)]),
+        ([CAR, PHONE], [0.6, 0.25], [0, 0, 10, 9], [0.6, 0.0], [0.0, pytest.approx(0.5)]),  # IoU 0.9
+        ([CAR, PHONE], [0.6, 0.86], [0, 0, 10, 6], [0.6, 0.0], [0.0, 0.0]),  # IoU 0.6: another object
+        # a faint car call still counts: the COCO model calls cars "car" at 0.12-0.31
+        ([CAR, PHONE], [0.12, 0.86], [0, 0, 10, 10], [0.12, 0.0], [0.0, pytest.approx(0.99, abs=0.01)]),
+        ([CAR, PHONE], [0.6, 0.12], [0, 0, 10, 10], [0.6, 0.0], [0.0, pytest.approx(0.14, abs=0.01)]),
+        # a track called car before (wanted score 0.5) whose twin box now says phone
+        ([PHONE, PHONE], [0.3, 0.86], [0, 0, 10, 10], [0.5, 0.0], [0.0, pytest.approx(0.99, abs=0.01)]),
+        ([PHONE, PHONE], [0.3, 0.86], [0, 0, 10, 10], [0.0, 0.0], [0.0, 0.0]),  # no car anywhere
+    ],
+)
+def test_class_confusion_flags_another_class_on_a_wanted_object(classes, scores, second_box, wanted_score, flagged):
+    table = two_boxes(classes, scores, second_box)
+    context = SignalContext(table, 1, 100, 100, 0.25, 0.1, wanted_classes=np.array([CAR]),
+                            wanted_score=np.array(wanted_score))
+    assert get_signal("class_confusion")(context).tolist() == flagged
+
+
+def test_class_confusion_is_silent_when_every_class_is_wanted() -> None:
+    table = two_boxes([CAR, PHONE], [0.6, 0.86], [0, 0, 10, 10])
+    assert get_signal("class_confusion")(context(table)).tolist() == [0.0, 0.0]

@@ -175,11 +175,18 @@ def _detection(fo: ModuleType, row: dict[str, str], width: int, height: int, *, 
     )
 
 
-def frame_labels(fo: ModuleType, frame: MinedFrame, width: int, height: int, draft_conf: float) -> dict[str, Any]:
-    """The ``predictions``, ``ground_truth`` draft and ``suspect_regions`` of a mined frame."""
+def frame_labels(
+    fo: ModuleType, frame: MinedFrame, width: int, height: int, draft_conf: float, labels: list[str] | None = None
+) -> dict[str, Any]:
+    """The ``predictions``, ``ground_truth`` draft and ``suspect_regions`` of a mined frame.
+
+    An object of a class outside ``labels`` (the dataset's classes; ``None``: any) is a class
+    confusion of a ``--classes`` run: it is a suspect region only, with the model's class in
+    ``class_name``, never a prediction or a draft label.
+    """
     predictions, draft, regions = [], [], []
     for row in frame.objects:
-        if row["kind"] in PREDICTION_KINDS:
+        if row["kind"] in PREDICTION_KINDS and (labels is None or row["class"] in labels):
             predictions.append(_detection(fo, row, width, height))
             if row["kind"] == "tracked" and row["confidence"] and float(row["confidence"]) >= draft_conf:
                 draft.append(
@@ -350,7 +357,7 @@ def push_run(
             key = f"{run.video_hash}:{frame.frame}"
             image = folder / f"{frame.frame:06d}{frame.image.suffix}"
             _store_image(frame.image, image)
-            labels = frame_labels(fo, frame, width, height, draft_conf)
+            labels = frame_labels(fo, frame, width, height, draft_conf, run.labels)
             fields = {
                 "video_path": run.summary["input"]["path"],
                 "uncertainty": frame.score,

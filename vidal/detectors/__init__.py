@@ -27,7 +27,9 @@ class Detector(Protocol):
     """One line naming the model and the backend, for summaries."""
 
     classes: list[int] | None
-    """The class ids kept (``--classes``), ``None`` for all."""
+    """The class ids of interest (``--classes``), ``None`` for all. Detections of every class
+    are returned all the same: a wanted object that the model calls by another class is a
+    mistake to show, not to drop; the pipeline decides what to report."""
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
         """Detect objects in each frame, in order."""
@@ -90,7 +92,8 @@ def load_detector(
     Args:
         model: A ``.pt`` file, an ONNX file, an OpenVINO folder, or an Ultralytics model
             name such as ``yolo11n.pt`` (downloaded by Ultralytics where there is internet).
-        classes: Class names or ids to keep; ``None`` for all.
+        classes: Class names or ids of interest, checked against the model and kept as
+            ``classes``; ``None`` for all. Detections of every class are returned.
         conf: Minimum detection score. ByteTrack needs low scores too (0.1 is its floor).
         iou: IoU threshold of non-maximum suppression.
         imgsz: Inference image size (long side); ``None`` for the model's own (its

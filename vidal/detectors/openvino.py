@@ -51,7 +51,7 @@ class OpenVINODetector:
 
     Args:
         path: The ``*_openvino_model`` folder or its ``.xml`` file.
-        classes: Class names or ids to keep; ``None`` for all.
+        classes: Class names or ids of interest; ``None`` for all. Every class is detected.
         conf: Minimum detection score.
         iou: NMS IoU threshold.
         imgsz: Inference size; a static model must be run at its exported size.
@@ -137,7 +137,7 @@ class OpenVINODetector:
         request.wait()
         output = request.get_output_tensor(0).data[0]
         detections = decode_yolo(
-            output, box, conf=self.conf, iou=self.iou, classes=self.classes, max_det=self.max_det
+            output, box, conf=self.conf, iou=self.iou, classes=None, max_det=self.max_det
         )
         idle.append(request)
         return frame, detections

@@ -51,7 +51,7 @@ class UltralyticsDetector:
 
     Args:
         model: Path or Ultralytics model name.
-        classes: Class names or ids to keep; ``None`` for all.
+        classes: Class names or ids of interest; ``None`` for all. Every class is detected.
         conf: Minimum detection score.
         iou: NMS IoU threshold.
         imgsz: Inference image size.
@@ -85,7 +85,7 @@ class UltralyticsDetector:
         # Without an explicit size Ultralytics predicts at the size the model was trained at.
         self.imgsz = imgsz or int(getattr(self._model, "overrides", {}).get("imgsz") or 640)
         self._kwargs = dict(
-            conf=conf, iou=iou, imgsz=self.imgsz, device=device, classes=self.classes, max_det=max_det, verbose=False
+            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, verbose=False
         )
         self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz})"
 

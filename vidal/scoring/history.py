@@ -3,9 +3,11 @@
 Owned by the pipeline, one per video; signals stay plain functions of their context. For
 each live track the history keeps its class votes, where its objects are in the run's
 records (for the signals resolved when the track ends), when it was re-found after a gap
-(flicker), its last clean appearance (appearance change) and the new tracks born near it
-while it was lost (fragmentation). Entries are dropped when the tracker removes a track, so
-the memory does not grow with the length of the video.
+(flicker), its last clean appearance (appearance change), the new tracks born near it
+while it was lost (fragmentation) and, when only some classes are wanted, the best score
+at which it was given a wanted class and its detections of other classes (class
+confusion). Entries are dropped when the tracker removes a track, so the memory does not
+grow with the length of the video; only the ids of the tracks of a wanted class are kept.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from vidal.scoring.appearance import bhattacharyya, box_core, core_histogram, co
 from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import (
     CLEAN_IOU,
+    CONFUSION_IOU,
     ESTABLISHED_HITS,
     FLICKER_WINDOW,
     FRAGMENT_DISTANCE,
     FRAGMENT_FRAMES,
     SHORT_TRACK_HITS,
     away_from_border,
+    decision_probability,
+    is_wanted,
     max_overlap,
 )
 from vidal.tracking.bytetrack import RemovedTrack, Stage
@@ -53,6 +58,8 @@ class _TrackMemory:
     reference_histogram: np.ndarray | None = None
     interrupted: bool = False  # lost or crowded since the last clean view
     newborns: list[_TrackMemory] = field(default_factory=list)  # tracks born near it while lost
+    wanted_score: float = 0.0  # best score of its detections of a wanted class
+    others: list[tuple[int, int, float]] = field(default_factory=list)  # (record, object, score) of other classes
 
 
 class TrackHistory:
@@ -61,11 +68,23 @@ class TrackHistory:
     Args:
         width: Frame width in pixels.
         height: Frame height in pixels.
+        wanted_classes: The class ids of interest; ``None`` for all.
+        decision_threshold: The score from which the tracker trusts a detection (the class
+            confusion values map scores around it).
+
+    Attributes:
+        wanted_tracks: Ids of the removed tracks of a wanted class: the class the detector
+            gave them most often (with ``wanted_classes`` only).
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(
+        self, width: int, height: int, wanted_classes: list[int] | None = None, decision_threshold: float = 0.25
+    ) -> None:
         self.width = width
         self.height = height
+        self.wanted_classes = None if wanted_classes is None else np.asarray(wanted_classes, np.int64)
+        self.decision_threshold = decision_threshold
+        self.wanted_tracks: set[int] = set()
         self._tracks: dict[int, _TrackMemory] = {}
         self._pending: tuple[np.ndarray, np.ndarray] | None = None  # this frame's clean mask and image
         self._previous: tuple[int, np.ndarray] | None = None  # the last frame's record index and image
@@ -79,6 +98,32 @@ class TrackHistory:
                 classes = memory.classes
                 out[k] = next(iter(classes)) if len(classes) == 1 else classes.most_common(1)[0][0]
         return np.array(out, np.int64)
+
+    def wanted_score(self, objects: ObjectTable) -> np.ndarray:
+        """Per object, the best score at which the detector gave it a wanted class so far,
+        this frame included: its track's detections, its own, or a detection of a wanted
+        class on the same box (IoU of at least
+        :data:`~vidal.scoring.signals.CONFUSION_IOU`); 0 if never; ``(N,)`` float64."""
+        out = self._wanted_now(objects)
+        for k, track_id in enumerate(objects.track_id.tolist()):
+            memory = self._tracks.get(track_id)
+            if memory is not None and memory.wanted_score > out[k]:
+                out[k] = memory.wanted_score
+        return out
+
+    def _wanted_now(self, objects: ObjectTable) -> np.ndarray:
+        """Per object, the best score of a wanted class given to its box in this frame."""
+        own = objects.kind != Kind.PREDICTED
+        wanted = own & is_wanted(objects.class_id, self.wanted_classes)
+        out = np.nan_to_num(np.where(wanted, objects.confidence, 0.0).astype(np.float64), nan=0.0)
+        if wanted.any() and (own & ~wanted).any():
+            from vidal.tracking.matching import box_iou
+
+            others, twins = np.flatnonzero(own & ~wanted), np.flatnonzero(wanted)
+            iou = box_iou(objects.xyxy[others], objects.xyxy[twins])
+            best = np.where(iou >= CONFUSION_IOU, objects.confidence[twins][None, :], 0.0).max(1)
+            out[others] = np.maximum(out[others], best)
+        return out
 
     def recent_gaps(self, record_index: int, objects: ObjectTable) -> np.ndarray:
         """Per object, how often its track was re-found after a gap in the last
@@ -130,6 +175,9 @@ class TrackHistory:
         # Python lists: indexing numpy arrays one element at a time costs more than the work.
         track_ids, class_ids = objects.track_id.tolist(), objects.class_id.tolist()
         reactivated = objects.reactivated.tolist()
+        wanted = is_wanted(objects.class_id, self.wanted_classes).tolist()
+        scores = objects.confidence.tolist()
+        wanted_now = self._wanted_now(objects).tolist() if self.wanted_classes is not None else None
         clean, image = pending if pending is not None else (None, None)
         clean_list = clean.tolist() if clean is not None else None
         for k in np.flatnonzero(objects.kind == Kind.TRACKED).tolist():
@@ -138,6 +186,10 @@ class TrackHistory:
                 memory = self._tracks[track_ids[k]] = _TrackMemory()
             memory.classes[class_ids[k]] += 1
             memory.places.append((record_index, k))
+            if wanted_now is not None:
+                memory.wanted_score = max(memory.wanted_score, wanted_now[k])
+                if not wanted[k]:
+                    memory.others.append((record_index, k, scores[k]))
             if reactivated[k]:
                 memory.regained.append(record_index)
             if memory.regained:
@@ -191,12 +243,23 @@ class TrackHistory:
         - ``fragmentation``: the last :data:`~vidal.scoring.signals.FRAGMENT_FRAMES`
           objects of an established track that was lost away from the image border and
           never found again, and the first ones of every confirmed track born near its
-          predicted box while it was lost.
+          predicted box while it was lost;
+        - ``class_confusion``: the objects of other classes of a track that the detector
+          gave a wanted class at least once, itself or on a box of the same object.
+
+        A track whose most frequent class is a wanted one is added to :attr:`wanted_tracks`.
         """
         memory = self._tracks.pop(removed.track_id, None)
         if memory is None:
             return []
         out: list[Deferred] = []
+        if self.wanted_classes is not None and memory.classes:
+            if bool(is_wanted(np.array([memory.classes.most_common(1)[0][0]]), self.wanted_classes)[0]):
+                self.wanted_tracks.add(removed.track_id)
+        if self.wanted_classes is not None and memory.wanted_score > 0:
+            if memory.others:
+                values = decision_probability(np.array([c for _, _, c in memory.others]), self.decision_threshold)
+                out.extend(Deferred("class_confusion", r, k, float(v)) for (r, k, _), v in zip(memory.others, values))
         if removed.reason != "end" and removed.hits <= SHORT_TRACK_HITS:
             out.extend(Deferred("short_track", r, k, 1.0) for r, k in memory.places)
         box = np.asarray(removed.last_xyxy, np.float64)[None]
