@@ -157,6 +157,9 @@ def mine(
             }
         )
         cfg = load_config(config, overrides)
+        from vidal.detectors.device import check_device
+
+        check_device(cfg.detector.device)  # before any input is opened or model loaded
         if cfg.dataset.push:
             from vidal.dataset.connection import check_name
 

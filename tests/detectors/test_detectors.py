@@ -11,7 +11,7 @@ from vidal.errors import ConfigError, ModelError
 from vidal.tracking.matching import box_iou
 from vidal.video import open_source
 
-from conftest import SHARED, SHARED_MODEL
+from conftest import SAMPLE_MODEL, SHARED, SHARED_MODEL
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -81,3 +81,10 @@ def test_openvino_backend_matches_ultralytics_on_real_frames() -> None:
         iou = box_iou(a.xyxy, b.xyxy)
         assert (iou.max(1) > 0.99).all()
         np.testing.assert_allclose(np.sort(a.confidence), np.sort(b.confidence), atol=1e-4)
+
+
+@pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")
+def test_openvino_device_runs_an_export_on_openvino() -> None:
+    assert "OpenVINO" in load_detector(str(SHARED_MODEL), device="intel:cpu").description
+    with pytest.raises(ConfigError, match="OpenVINO device"):
+        load_detector(str(SAMPLE_MODEL), device="intel:cpu")
