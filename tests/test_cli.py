@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from vidal.cli import app
 
-from conftest import SAMPLE_MODEL, SHARED_MODEL
+from conftest import SAMPLE_MODEL, SHARED_MODEL, write_scene_video
 
 runner = CliRunner()
 needs_shared_model = pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")
@@ -178,6 +178,16 @@ def _file(path: Path, data: bytes) -> Path:
 def test_broken_model_file_or_folder_one_line_error(tmp_path: Path, scene_video: Path, make, text: str) -> None:
     result = mine(str(scene_video), "--model", str(make(tmp_path)), "--out", str(tmp_path / "runs"))
     assert_one_line_error(result, text)
+
+
+def test_truncated_video_says_each_thing_once(tmp_path: Path) -> None:
+    video = write_scene_video(tmp_path / "scene.avi", fourcc="MJPG")
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    result = mine(str(video), "--model", str(SAMPLE_MODEL), "--budget", "2", "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert text.count("the file is truncated or corrupt") == 1, result.output
+    assert text.count("error:") == 1 and "error: 1 of 1 inputs stopped early (scene)" in text
 
 
 def test_an_openvino_device_for_a_pytorch_model_is_refused(tmp_path: Path, scene_video: Path) -> None:

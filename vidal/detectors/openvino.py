@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from vidal.concurrency import prefetch
+from vidal.concurrency import UntilError, prefetch
 from vidal.detectors import openvino_files, resolve_classes
 from vidal.detectors.boxes import Letterbox, decode_yolo, letterbox
 from vidal.errors import ModelError
@@ -127,17 +127,23 @@ class OpenVINODetector:
 
         Yields:
             Each frame with its detections, in input order.
+
+        Raises:
+            Exception: Whatever ``frames`` raised (a :class:`~vidal.errors.DecodeError`), once
+                the frames decoded before it are yielded.
         """
         idle = deque(self._compiled.create_infer_request() for _ in range(self.requests))
         pending: deque[tuple[Any, Frame, Letterbox]] = deque()
-        for frame, blob, box in prefetch(self._prepare(frames), PREFETCH_FRAMES):
+        source = UntilError(prefetch(self._prepare(frames), PREFETCH_FRAMES))
+        for frame, blob, box in source:
             if not idle:
                 yield self._collect(pending.popleft(), idle)
             request = idle.popleft()
             request.start_async({0: blob})
             pending.append((request, frame, box))
-        while pending:
+        while pending:  # frames in flight when decoding failed were decoded: they are kept
             yield self._collect(pending.popleft(), idle)
+        source.reraise()
 
     def _collect(self, item: tuple[Any, Frame, Letterbox], idle: deque[Any]) -> tuple[Frame, Detections]:
         request, frame, box = item

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidal.concurrency import prefetch
+from vidal.concurrency import UntilError, prefetch
 from vidal.detectors import OPENVINO_FOLDER_SUFFIX, openvino_files, resolve_classes
 from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
@@ -132,12 +132,18 @@ class UltralyticsDetector:
         return out
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
-        """Detect objects in batches of ``batch`` frames, decoding ahead in a worker thread."""
+        """Detect objects in batches of ``batch`` frames, decoding ahead in a worker thread.
+
+        Whatever ``frames`` raises (a :class:`~vidal.errors.DecodeError`) is raised once the
+        frames decoded before it, a partial batch included, are yielded.
+        """
         pending: list[Frame] = []
-        for frame in prefetch(frames, PREFETCH_FRAMES):
+        source = UntilError(prefetch(frames, PREFETCH_FRAMES))
+        for frame in source:
             pending.append(frame)
             if len(pending) == self.batch:
                 yield from zip(pending, self._detect([f.image for f in pending]))
                 pending = []
         if pending:
             yield from zip(pending, self._detect([f.image for f in pending]))
+        source.reraise()
