@@ -157,6 +157,9 @@ def mine(
             }
         )
         cfg = load_config(config, overrides)
+        from vidal.detectors.device import check_device
+
+        check_device(cfg.detector.device)  # before any input is opened or model loaded
         if cfg.dataset.push:
             from vidal.dataset.connection import check_name
 
@@ -218,7 +221,7 @@ def mine(
                     result = mine_source(source, detector, cfg, root, progress=advance, labelled=labelled)
                 except PartialRunError as error:
                     console.print(f"[bold yellow]warning:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-                    partial.append(str(error))
+                    partial.append(info.name)
                     if cfg.dataset.push and error.run_dir:
                         _push(Path(error.run_dir), cfg.dataset.name, cfg.dataset.media_dir, cfg.dataset.draft_conf)
                     continue
@@ -230,8 +233,12 @@ def mine(
             )
             if cfg.dataset.push:
                 _push(result.run_dir, cfg.dataset.name, cfg.dataset.media_dir, cfg.dataset.draft_conf)
-        if partial:
-            raise PartialRunError(f"{len(partial)} input(s) stopped early: {partial[0]}", "")
+        if partial:  # each one's reason is in its warning above
+            raise PartialRunError(
+                f"{len(partial)} of {len(sources)} inputs stopped early ({', '.join(partial)}); "
+                "their processed frames are kept",
+                "",
+            )
 
     _run(debug, body)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -72,3 +72,35 @@ def prefetch(items: Iterable[T], size: int = 8) -> Iterator[T]:
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+class UntilError(Generic[T]):
+    """Iterate ``items`` until they raise, and hold the exception for :meth:`reraise`.
+
+    A consumer with items still in hand (inference requests in flight, a partial batch)
+    finishes them before the error surfaces: a decoding failure then loses no frame that
+    was decoded. Only :class:`Exception` is held; an interrupt propagates at once.
+
+    Args:
+        items: The iterable to consume.
+    """
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self._items = iter(items)
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            try:
+                item = next(self._items)
+            except StopIteration:
+                return
+            except Exception as error:  # noqa: BLE001 - re-raised by reraise()
+                self.error = error
+                return
+            yield item
+
+    def reraise(self) -> None:
+        """Raise the exception that ended the iteration, if any."""
+        if self.error is not None:
+            raise self.error

@@ -164,3 +164,5 @@ def test_review_app_shows_samples_and_saves_an_edit(fo, dataset_name: str, tmp_p
     except subprocess.TimeoutExpired:
         pytest.fail("vidal review still running 60 s after Ctrl-C; it printed:\n" + log.read_text())
     assert code == 0, log.read_text()
+    # Connecting a browser made FiftyOne warn three times about App options it removed itself.
+    assert "App config option has been removed" not in log.read_text(), log.read_text()

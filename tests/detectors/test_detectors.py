@@ -7,11 +7,11 @@ import pytest
 
 from vidal.detectors import is_openvino_model, load_detector, resolve_classes
 from vidal.detectors.boxes import decode_yolo, letterbox
-from vidal.errors import ConfigError, ModelError
+from vidal.errors import ConfigError, DecodeError, ModelError
 from vidal.tracking.matching import box_iou
 from vidal.video import open_source
 
-from conftest import SHARED, SHARED_MODEL
+from conftest import SAMPLE_MODEL, SHARED, SHARED_MODEL, write_scene_video
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -96,3 +96,38 @@ def test_classes_of_interest_do_not_drop_the_other_classes(backend: str) -> None
     found = [d for _, d in detector.stream(open_source(PARKING_LOT).frames(start=74, end=78))]
     phone = {v: k for k, v in detector.names.items()}["cell phone"]
     assert all(((d.class_id == phone) & (d.confidence > 0.7)).any() for d in found)
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "backend"),
+    [
+        pytest.param(
+            SHARED_MODEL, {}, "OpenVINO",  # several inference requests in flight
+            marks=pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent"),
+        ),
+        (SAMPLE_MODEL, {"batch": 4}, "Ultralytics"),  # a partial batch pending
+        (SAMPLE_MODEL, {}, "Ultralytics"),
+    ],
+)
+def test_truncated_video_every_decoded_frame_is_detected(tmp_path: Path, model: Path, options, backend: str) -> None:
+    video = write_scene_video(tmp_path / "scene.avi", fourcc="MJPG")
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    source = open_source(video)
+    decoded = []
+    with pytest.raises(DecodeError):
+        for frame in source.frames():
+            decoded.append(frame.index)
+    detector = load_detector(str(model), **options)
+    assert backend in detector.description
+    detected = []
+    with pytest.raises(DecodeError):
+        for frame, _ in detector.stream(source.frames()):
+            detected.append(frame.index)
+    assert len(decoded) > 8 and detected == decoded
+
+
+@pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")
+def test_openvino_device_runs_an_export_on_openvino() -> None:
+    assert "OpenVINO" in load_detector(str(SHARED_MODEL), device="intel:cpu").description
+    with pytest.raises(ConfigError, match="OpenVINO device"):
+        load_detector(str(SAMPLE_MODEL), device="intel:cpu")

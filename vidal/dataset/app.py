@@ -12,6 +12,32 @@ from vidal.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
+# FiftyOne 1.22 serializes its App config with three options it has removed (show_confidence,
+# show_index, show_label), and warns that they are set each time it reads the config back:
+# on every state update the App sends the session, three lines per browser connection that
+# say nothing about the user's setup. An option the user did set is still reported, once,
+# when FiftyOne loads its config on import, before this filter is installed.
+_REMOVED_OPTION_NOTICE = "The `%s` App config option has been removed"
+
+
+class _RemovedOptionNotices(logging.Filter):
+    """Drops FiftyOne's notices about removed App options from its App-state round trips."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_REMOVED_OPTION_NOTICE)
+
+
+_QUIET_REMOVED_OPTIONS = _RemovedOptionNotices()
+
+
+def quiet_app_notices() -> None:
+    """Silence FiftyOne's per-connection notices about its own removed App options.
+
+    Only those records of the logger that emits them (``fiftyone.core.config``) are
+    dropped; its other warnings and errors pass. Idempotent.
+    """
+    logging.getLogger("fiftyone.core.config").addFilter(_QUIET_REMOVED_OPTIONS)
+
 
 def check_port(address: str, port: int) -> None:
     """Refuse a port that is taken, before FiftyOne's server fails on it less clearly.
@@ -40,6 +66,7 @@ def launch_review(name: str, *, port: int = 5151, address: str = "127.0.0.1") ->
     """
     dataset = load_vidal_dataset(name)
     check_port(address, port)
+    quiet_app_notices()
     import fiftyone as fo
 
     view = dataset.load_saved_view(VIEW_TO_REVIEW)

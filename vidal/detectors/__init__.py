@@ -11,10 +11,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from vidal.errors import ConfigError
+from vidal.errors import ConfigError, ModelError
 from vidal.types import Detections, Frame
 
 logger = logging.getLogger(__name__)
+
+# How Ultralytics names an OpenVINO export folder (and recognises one).
+OPENVINO_FOLDER_SUFFIX = "_openvino_model"
 
 
 class Detector(Protocol):
@@ -69,10 +72,36 @@ def resolve_classes(names: dict[int, str], wanted: Sequence[str | int] | None) -
 
 
 def is_openvino_model(path: Path) -> bool:
-    """Whether ``path`` is an OpenVINO IR folder (or ``.xml``) with Ultralytics metadata."""
+    """Whether ``path`` is an Ultralytics OpenVINO export: a folder (or its ``.xml``) with
+    ``metadata.yaml`` and an ``.xml``. A folder named as Ultralytics names these exports
+    (``*_openvino_model``) counts without its ``.xml``, so that loading it says what is missing."""
     if path.is_dir():
-        return any(path.glob("*.xml")) and (path / "metadata.yaml").is_file()
+        named = path.name.endswith(OPENVINO_FOLDER_SUFFIX)
+        return (path / "metadata.yaml").is_file() and (named or any(path.glob("*.xml")))
     return path.suffix == ".xml" and (path.parent / "metadata.yaml").is_file()
+
+
+def openvino_files(path: Path) -> tuple[Path, Path]:
+    """The ``.xml`` and ``.bin`` of an OpenVINO IR folder or ``.xml`` file.
+
+    Raises:
+        ModelError: The ``.xml`` or its ``.bin`` is missing.
+    """
+    if path.is_dir():
+        found = sorted(path.glob("*.xml"))
+        if not found:
+            raise ModelError(f"{path}: no OpenVINO .xml file in the folder")
+        xml = found[0]
+    elif path.suffix == ".xml":
+        xml = path
+    else:
+        raise ModelError(f"{path} is not an OpenVINO model (an .xml file or an export folder)")
+    if not xml.is_file():
+        raise ModelError(f"model not found: {xml}")
+    weights = xml.with_suffix(".bin")
+    if not weights.is_file():
+        raise ModelError(f"{xml}: its weights {weights.name} are missing beside it")
+    return xml, weights
 
 
 def load_detector(
@@ -98,7 +127,8 @@ def load_detector(
         iou: IoU threshold of non-maximum suppression.
         imgsz: Inference image size (long side); ``None`` for the model's own (its
             training size, or an export's input size).
-        device: ``cpu``, ``cuda:0``, ... (Ultralytics' device strings).
+        device: ``cpu``, ``cuda:0``, ``intel:gpu``, ... (Ultralytics' device strings, checked
+            against the machine by :func:`~vidal.detectors.device.check_device`).
         batch: Frames per inference call (Ultralytics backend).
         max_det: Most detections kept per frame.
         backend: ``auto`` (OpenVINO folders run on OpenVINO directly, the rest through
@@ -106,19 +136,32 @@ def load_detector(
 
     Raises:
         ModelError: The model cannot be found or loaded.
-        ConfigError: A class is unknown or an option is invalid.
+        ConfigError: A class is unknown or an option is invalid; the device is unknown or
+            absent, or an OpenVINO device (``intel:*``) is asked of another kind of model.
     """
+    from vidal.detectors.device import check_device
+
     backends = ("auto", "ultralytics", "openvino")
     if backend not in backends:
         raise ConfigError(f"unknown detector backend {backend!r}; valid: {', '.join(backends)}")
+    request = check_device(device)
     path = Path(model)
+    openvino_export = path.suffix == ".xml" or (
+        path.is_dir() and (path.name.endswith(OPENVINO_FOLDER_SUFFIX) or any(path.glob("*.xml")))
+    )
+    if request.kind == "intel" and not openvino_export:
+        raise ConfigError(f"device {device!r} is an OpenVINO device: it runs OpenVINO exports, not {model}")
+    if backend == "openvino" and request.kind not in ("auto", "cpu", "intel"):
+        raise ConfigError(f"the openvino backend runs on cpu or an intel:* device, not {device!r}")
     use_openvino = backend == "openvino" or (
-        backend == "auto" and is_openvino_model(path) and device.split(":")[0] in ("cpu", "intel")
+        backend == "auto" and is_openvino_model(path) and request.kind in ("cpu", "intel")
     )
     if use_openvino:
         from vidal.detectors.openvino import OpenVINODetector
 
-        return OpenVINODetector(path, classes=classes, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det)
+        return OpenVINODetector(
+            path, classes=classes, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=request.name or "CPU"
+        )
     from vidal.detectors.ultralytics import UltralyticsDetector
 
     return UltralyticsDetector(
@@ -126,4 +169,4 @@ def load_detector(
     )
 
 
-__all__ = ["Detector", "is_openvino_model", "load_detector", "resolve_classes"]
+__all__ = ["Detector", "is_openvino_model", "load_detector", "openvino_files", "resolve_classes"]

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from vidal.concurrency import prefetch
-from vidal.detectors import resolve_classes
+from vidal.concurrency import UntilError, prefetch
+from vidal.detectors import openvino_files, resolve_classes
 from vidal.detectors.boxes import Letterbox, decode_yolo, letterbox
 from vidal.errors import ModelError
 from vidal.types import Detections, Frame
@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_IMGSZ = 640
 # Frames decoded and letterboxed ahead of inference.
 PREFETCH_FRAMES = 8
+
+
+def _reason(error: RuntimeError) -> str:
+    """The informative line of an OpenVINO error: its last, after the lines naming C++ sources."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _read_metadata(xml: Path) -> dict[str, Any]:
@@ -57,6 +63,7 @@ class OpenVINODetector:
         imgsz: Inference size; a static model must be run at its exported size.
         max_det: Most detections kept per frame.
         requests: Inference requests in flight; 0 asks OpenVINO for its optimum.
+        device: The OpenVINO device to compile for (``CPU``, ``GPU``, ...).
     """
 
     def __init__(
@@ -69,10 +76,9 @@ class OpenVINODetector:
         imgsz: int | None = None,
         max_det: int = 300,
         requests: int = 0,
+        device: str = "CPU",
     ) -> None:
-        xml = path if path.suffix == ".xml" else next(iter(sorted(path.glob("*.xml"))), None)
-        if xml is None or not xml.with_suffix(".bin").is_file():
-            raise ModelError(f"{path}: no OpenVINO .xml/.bin pair found")
+        xml, weights = openvino_files(path)
         metadata = _read_metadata(xml)
         self.names: dict[int, str] = {int(k): str(v) for k, v in metadata["names"].items()}
         self.classes = resolve_classes(self.names, classes)
@@ -83,9 +89,9 @@ class OpenVINODetector:
             raise ModelError("OpenVINO models need the 'openvino' package: pip install openvino") from error
         core = ov.Core()
         try:
-            model = core.read_model(str(xml), str(xml.with_suffix(".bin")))
+            model = core.read_model(str(xml), str(weights))
         except RuntimeError as error:
-            raise ModelError(f"cannot read OpenVINO model {xml}: {str(error).splitlines()[0]}") from error
+            raise ModelError(f"cannot read OpenVINO model {xml}: {_reason(error)}") from error
         shape = model.input().get_partial_shape()
         if shape.is_static:
             self.input_size = (int(shape[2].get_length()), int(shape[3].get_length()))
@@ -99,13 +105,14 @@ class OpenVINODetector:
             self.input_size = (size, size)
             model.reshape([1, 3, size, size])
         try:
-            self._compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+            self._compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": "THROUGHPUT"})
         except RuntimeError as error:
-            raise ModelError(f"cannot compile OpenVINO model {xml}: {str(error).splitlines()[0]}") from error
+            raise ModelError(f"cannot compile OpenVINO model {xml} for {device}: {_reason(error)}") from error
         optimal = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.requests = requests if requests > 0 else max(optimal, 1)
         self.imgsz = max(self.input_size)
-        self.description = f"{path} (OpenVINO, THROUGHPUT, {self.requests} requests, imgsz {self.imgsz})"
+        on = "" if device == "CPU" else f" on {device}"
+        self.description = f"{path} (OpenVINO{on}, THROUGHPUT, {self.requests} requests, imgsz {self.imgsz})"
 
     def _prepare(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray, Letterbox]]:
         for frame in frames:
@@ -120,17 +127,23 @@ class OpenVINODetector:
 
         Yields:
             Each frame with its detections, in input order.
+
+        Raises:
+            Exception: Whatever ``frames`` raised (a :class:`~vidal.errors.DecodeError`), once
+                the frames decoded before it are yielded.
         """
         idle = deque(self._compiled.create_infer_request() for _ in range(self.requests))
         pending: deque[tuple[Any, Frame, Letterbox]] = deque()
-        for frame, blob, box in prefetch(self._prepare(frames), PREFETCH_FRAMES):
+        source = UntilError(prefetch(self._prepare(frames), PREFETCH_FRAMES))
+        for frame, blob, box in source:
             if not idle:
                 yield self._collect(pending.popleft(), idle)
             request = idle.popleft()
             request.start_async({0: blob})
             pending.append((request, frame, box))
-        while pending:
+        while pending:  # frames in flight when decoding failed were decoded: they are kept
             yield self._collect(pending.popleft(), idle)
+        source.reraise()
 
     def _collect(self, item: tuple[Any, Frame, Letterbox], idle: deque[Any]) -> tuple[Frame, Detections]:
         request, frame, box = item

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidal.concurrency import prefetch
-from vidal.detectors import resolve_classes
+from vidal.concurrency import UntilError, prefetch
+from vidal.detectors import OPENVINO_FOLDER_SUFFIX, openvino_files, resolve_classes
 from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
 from vidal.types import Detections, Frame
@@ -22,6 +22,31 @@ logger = logging.getLogger(__name__)
 PREFETCH_FRAMES = 8
 
 
+def _check_path(path: Path) -> None:
+    """Refuse, before Ultralytics meets it, a file or folder that cannot hold a model."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise ModelError(f"cannot load model {path}: the file is empty")
+    if path.is_dir():
+        if not any(path.iterdir()):
+            raise ModelError(f"cannot load model {path}: the folder is empty")
+        if path.name.endswith(OPENVINO_FOLDER_SUFFIX) or any(path.glob("*.xml")):
+            openvino_files(path)
+
+
+def _reason(error: BaseException) -> str:
+    """One line on why Ultralytics could not load a model."""
+    if isinstance(error, ImportError) and error.name:
+        return f"it needs the Python package {error.name!r}, which is not installed (pip install {error.name})"
+    if isinstance(error, OSError) and not isinstance(error, PermissionError):
+        # torch's reader of a cut .pt fails with a bare "[Errno 22] Invalid argument"
+        return f"the file cannot be read as a model ({error.strerror or error}): is it truncated or corrupt?"
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    # A KeyError's text is the bare key ('backbone'): say what kind of error it is.
+    return f"{type(error).__name__} {text}" if isinstance(error, LookupError) else text.splitlines()[0]
+
+
 def _load(model: str) -> object:
     from ultralytics import YOLO
 
@@ -29,8 +54,13 @@ def _load(model: str) -> object:
     is_name = path.parent == Path(".") and not path.exists()
     if not path.exists() and not is_name:
         raise ModelError(f"model not found: {model} (pass --model PATH to a .pt, ONNX file or OpenVINO folder)")
+    _check_path(path)
     try:
-        return YOLO(model, task="detect")
+        loaded = YOLO(model, task="detect")
+        # An export's runtime is set up lazily, when its class names are first read: read
+        # them here, so that a broken export fails as one now, not midway through mining.
+        loaded.names  # noqa: B018
+        return loaded
     except FileNotFoundError as error:
         raise ModelError(
             f"model {model} is not on disk and could not be downloaded; pass --model PATH "
@@ -42,8 +72,7 @@ def _load(model: str) -> object:
                 f"model {model} is not on disk and could not be downloaded ({type(error).__name__}); "
                 "pass --model PATH to a local .pt, ONNX file or OpenVINO folder"
             ) from error
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"cannot load model {model}: {reason}") from error
+        raise ModelError(f"cannot load model {model}: {_reason(error)}") from error
 
 
 class UltralyticsDetector:
@@ -103,12 +132,18 @@ class UltralyticsDetector:
         return out
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
-        """Detect objects in batches of ``batch`` frames, decoding ahead in a worker thread."""
+        """Detect objects in batches of ``batch`` frames, decoding ahead in a worker thread.
+
+        Whatever ``frames`` raises (a :class:`~vidal.errors.DecodeError`) is raised once the
+        frames decoded before it, a partial batch included, are yielded.
+        """
         pending: list[Frame] = []
-        for frame in prefetch(frames, PREFETCH_FRAMES):
+        source = UntilError(prefetch(frames, PREFETCH_FRAMES))
+        for frame in source:
             pending.append(frame)
             if len(pending) == self.batch:
                 yield from zip(pending, self._detect([f.image for f in pending]))
                 pending = []
         if pending:
             yield from zip(pending, self._detect([f.image for f in pending]))
+        source.reraise()

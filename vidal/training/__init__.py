@@ -145,14 +145,17 @@ def plan_training(
             :data:`~vidal.detectors.training.MIN_STEPS`, 0 to train exactly ``epochs``.
 
     Raises:
+        ConfigError: ``device`` is unknown, absent from this machine or cannot train.
         DatasetError: No reviewed samples, too few to split, or no base model.
         ModelError: The base cannot be trained or lacks the labels' classes.
         OutputError: ``out_root`` is not writable.
     """
     from vidal.dataset.models import reviewed_samples
+    from vidal.detectors.device import check_device
     from vidal.detectors.training import (FINE_TUNE, MIN_STEPS, balanced_batch, base_imgsz, check_trainable,
                                           fine_tunes, model_names, spread_steps)
 
+    check_device(device, training=True)
     out_root = Path(out_root)
     view, ids, videos, timestamps, labels = reviewed_samples(name)
     base = base or default_base(name)
