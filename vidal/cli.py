@@ -5,11 +5,12 @@ This is the only module that writes to the console; it installs the logging hand
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -32,7 +33,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
-LATEST = "latest"
 
 
 def _setup_logging(debug: bool) -> None:
@@ -91,17 +91,6 @@ def main(
         raise typer.Exit()
 
 
-def _overrides(pairs: dict[str, Any]) -> list[str]:
-    import json
-
-    result = []
-    for key, value in pairs.items():
-        if value is None:
-            continue
-        result.append(f"{key}={json.dumps(value)}")
-    return result
-
-
 def _parse_classes(classes: str | None) -> list[str | int] | None:
     if classes is None:
         return None
@@ -133,106 +122,45 @@ def mine(
     """Mine videos for the frames worth labeling, and push them to a FiftyOne dataset."""
 
     def body() -> None:
-        from vidal.config import load_config
-        from vidal.outputs import ensure_writable
-        from vidal.pipeline import build_detector, check_budget, expected_frames, mine_source
+        from vidal.api import mine_config, mine_one, resolve_model, start_mining
+        from vidal.pipeline import check_budget, expected_frames
         from vidal.video import expand_inputs, open_source
 
-        overrides = list(set_ or []) + _overrides(
-            {
-                "detector.model": model,
-                "detector.classes": _parse_classes(classes),
-                "detector.conf": conf,
-                "detector.imgsz": imgsz,
-                "detector.device": device,
-                "selection.budget": budget,
-                "selection.strategy": strategy,
-                "input.stride": stride,
-                "input.start": start,
-                "input.end": end,
-                "output.out": str(out_dir) if out_dir is not None else None,
-                "dataset.name": dataset,
-                "dataset.push": False if no_push else None,
-                "dataset.media_dir": str(media_dir) if media_dir is not None else None,
-            }
-        )
-        cfg = load_config(config, overrides)
-        from vidal.detectors.device import check_device
-
-        check_device(cfg.detector.device)  # before any input is opened or model loaded
-        if cfg.dataset.push:
-            from vidal.dataset.connection import check_name
-
-            check_name(cfg.dataset.name)
-        if cfg.detector.model == LATEST:
-            from vidal.dataset.models import latest_model_path
-
-            cfg.detector.model = latest_model_path(cfg.dataset.name)
+        cfg = mine_config(config, set_ or [], {
+            "model": model, "classes": _parse_classes(classes), "conf": conf, "imgsz": imgsz, "device": device,
+            "budget": budget, "strategy": strategy, "stride": stride, "start": start, "end": end, "out": out_dir,
+            "dataset": dataset, "push": False if no_push else None, "media_dir": media_dir,
+        })
+        resolve_model(cfg)  # the device and dataset name checked before any input is opened or model loaded
         sources = [open_source(path) for path in expand_inputs(inputs)]
         for source in sources:
             check_budget(source, cfg)
-        root = Path(cfg.output.out)
-        ensure_writable(root)
-        started = time.perf_counter()
-        detector = build_detector(cfg)
-        console.print(
-            f"model: {detector.description} ({time.perf_counter() - started:.1f} s to load)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        if cfg.dataset.push:
-            from vidal.dataset import preflight
-            from vidal.pipeline import kept_labels
-
-            preflight(cfg.dataset.name, kept_labels(detector), cfg.dataset.media_dir)
+        mining = start_mining(cfg)
+        console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
+                      highlight=False, soft_wrap=True)
         partial: list[str] = []
         for source in sources:
             info = source.info
-            total = expected_frames(source, cfg)
-            labelled: list[int] = []
-            if cfg.dataset.push and cfg.selection.skip_reviewed:
-                from vidal.dataset.report import reviewed_frames
-
-                labelled = reviewed_frames(cfg.dataset.name, source.content_hash())
-                if labelled:
-                    out.print(
-                        f"{info.name}: {len(labelled)} frames already reviewed in {cfg.dataset.name!r}: not selected "
-                        f"again, nor frames within {cfg.selection.min_gap_s:g} s of them",
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[fps]:.1f} fps"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            ) as bar:
-                task = bar.add_task(info.name, total=total, fps=0.0)
-                t0 = time.perf_counter()
-
-                def advance(n: int) -> None:
-                    done = bar.tasks[0].completed + n
-                    bar.update(task, advance=n, fps=done / max(time.perf_counter() - t0, 1e-9))
-
-                try:
-                    result = mine_source(source, detector, cfg, root, progress=advance, labelled=labelled)
-                except PartialRunError as error:
-                    console.print(f"[bold yellow]warning:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-                    partial.append(info.name)
-                    if cfg.dataset.push and error.run_dir:
-                        _push(Path(error.run_dir), cfg.dataset.name, cfg.dataset.media_dir, cfg.dataset.draft_conf)
-                    continue
-            out.print(
-                f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
-                f"{len(result.selected)} selected -> {result.run_dir}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            if cfg.dataset.push:
-                _push(result.run_dir, cfg.dataset.name, cfg.dataset.media_dir, cfg.dataset.draft_conf)
+            labelled = mining.reviewed(source)
+            if labelled:
+                out.print(
+                    f"{info.name}: {len(labelled)} frames already reviewed in {cfg.dataset.name!r}: not selected "
+                    f"again, nor frames within {cfg.selection.min_gap_s:g} s of them",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            with _progress_bar(info.name, expected_frames(source, cfg)) as advance:
+                outcome = mine_one(mining, source, labelled=labelled, progress=advance)
+            if outcome.stopped_early:
+                console.print(f"[bold yellow]warning:[/] {escape(outcome.stopped_early)}", highlight=False,
+                              soft_wrap=True)
+                partial.append(info.name)
+            else:
+                result = outcome.result
+                out.print(f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
+                          f"{len(result.selected)} selected -> {result.run_dir}", highlight=False, soft_wrap=True)
+            if outcome.pushed is not None:
+                _print_push(outcome.pushed)
         if partial:  # each one's reason is in its warning above
             raise PartialRunError(
                 f"{len(partial)} of {len(sources)} inputs stopped early ({', '.join(partial)}); "
@@ -243,10 +171,29 @@ def mine(
     _run(debug, body)
 
 
-def _push(run_dir: Path, name: str, media_dir: str | Path | None, draft_conf: float) -> None:
-    from vidal.dataset import push_run
+@contextlib.contextmanager
+def _progress_bar(name: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar with the frame rate; yields the function that advances it."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} fps"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(name, total=total, fps=0.0)
+        started = time.perf_counter()
 
-    report = push_run(run_dir, name, media_dir=media_dir, draft_conf=draft_conf)
+        def advance(n: int) -> None:
+            done = bar.tasks[0].completed + n
+            bar.update(task, advance=n, fps=done / max(time.perf_counter() - started, 1e-9))
+
+        yield advance
+
+
+def _print_push(report: Any) -> None:
     out.print(
         f"pushed to dataset {report.dataset!r}: {report.added} new, {report.updated} updated, "
         f"{report.protected} kept as reviewed; {report.total} samples (run {report.run_id})",
@@ -270,8 +217,10 @@ def push(
     """Push run folders into a FiftyOne dataset (again): safe to repeat."""
 
     def body() -> None:
+        from vidal.api import push as push_run
+
         for run_dir in runs:
-            _push(run_dir, dataset, media_dir, draft_conf)
+            _print_push(push_run(run_dir, dataset=dataset, media_dir=media_dir, draft_conf=draft_conf))
 
     _run(debug, body)
 

@@ -7,6 +7,7 @@ field. ``--set section.field=value`` overrides any field (the value is read as Y
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -222,19 +223,37 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> VidalConfig:
-    """Read a YAML config (or the defaults), apply ``--set`` overrides and validate.
+def _set(data: dict[str, Any], keys: list[str], value: Any, what: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{what}: {key} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def load_config(
+    path: str | Path | VidalConfig | None = None,
+    overrides: list[str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> VidalConfig:
+    """Read a YAML config (or the defaults), apply overrides and validate.
 
     Args:
-        path: A YAML file; ``None`` for the defaults.
-        overrides: ``section.field=value`` strings, applied in order.
+        path: A YAML file, or a configuration to start from; ``None`` for the defaults.
+        overrides: ``section.field=value`` strings (``--set``), values read as YAML, applied in order.
+        options: Typed values by ``section.field`` (the CLI's options, the API's keyword
+            arguments), applied last; ``None`` values are skipped.
 
     Raises:
         ConfigError: The file is unreadable or invalid, or an override names no field.
     """
     data: dict[str, Any] = {}
     source = "defaults"
-    if path is not None:
+    if isinstance(path, VidalConfig):
+        data, source = path.model_dump(mode="json"), "the configuration given"
+    elif path is not None:
         source = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text())
@@ -247,14 +266,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = loaded or {}
     for text in overrides or []:
         keys, value = parse_override(text)
-        node = data
-        for key in keys[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text}: {key} is not a section")
-            node = child
-        node[keys[-1]] = value
+        _set(data, keys, value, f"--set {text}")
         source = f"{source} + --set" if "--set" not in source else source
+    for key, value in (options or {}).items():
+        if value is not None:
+            _set(data, key.split("."), value, key)
     try:
         return VidalConfig.model_validate(data)
     except ValidationError as error:

@@ -1,4 +1,5 @@
-"""The run folder: everything ``vidal mine`` writes for one input, written atomically.
+"""Writing outputs safely: run folders built in staging and renamed into place, streamed
+``tracks.txt``, CSV, JSON and the timeline plot (what a run folder holds: :mod:`vidal.runs`).
 
 A run is built in a hidden staging folder beside its final place and renamed into place
 only when complete, so a failed run leaves nothing half-written behind.
@@ -29,14 +30,6 @@ from vidal.errors import OutputError
 
 logger = logging.getLogger(__name__)
 
-TRACKS_FILE = "tracks.txt"
-FRAMES_FILE = "frames.csv"
-SELECTION_FILE = "selection.csv"
-REGIONS_FILE = "regions.csv"
-OBJECTS_FILE = "objects.csv"
-SUMMARY_FILE = "summary.json"
-TIMELINE_FILE = "timeline.png"
-FRAMES_DIR = "frames"
 MARKER_FILE = ".vidal.json"
 RUN_KIND = "run"
 EXPORT_KIND = "export"

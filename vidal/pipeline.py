@@ -5,15 +5,16 @@ The pipeline composes the modules and prints nothing; progress goes to a callbac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -22,36 +23,44 @@ import yaml
 from vidal.config import VidalConfig
 from vidal.detectors import Detector, load_detector
 from vidal.errors import DecodeError, InputError, PartialRunError
-from vidal.outputs import (
+from vidal.outputs import RunFolder, TrackWriter, keep_tracks, write_timeline
+from vidal.runs import (
+    CONFIG_FILE,
     FRAMES_DIR,
-    FRAMES_FILE,
-    OBJECTS_FILE,
-    REGIONS_FILE,
-    SELECTION_FILE,
-    SUMMARY_FILE,
     TIMELINE_FILE,
     TRACKS_FILE,
-    RunFolder,
-    TrackWriter,
-    keep_tracks,
-    write_csv,
-    write_json,
-    write_timeline,
+    FrameRow,
+    InputRecord,
+    ObjectRow,
+    SelectedFrame,
+    Summary,
+    frame_image,
+    write_frames,
+    write_selection,
+    write_summary,
 )
-from vidal.scoring import Kind, ObjectTable, SignalContext, TrackHistory, combine, score_frame, suspect_events
-from vidal.scoring.signals import binary_entropy, is_wanted, max_overlap
+from vidal.scoring import (
+    SUSPECT_MIN_UNCERTAINTY,
+    Kind,
+    ObjectTable,
+    SignalContext,
+    TrackHistory,
+    combine,
+    detection_entropy,
+    least_confidence,
+    score_frame,
+    suspect_events,
+)
+from vidal.scoring.signals import is_wanted, max_overlap
 from vidal.selection import FrameTable, select
 from vidal.tracking import ByteTracker
-from vidal.tracking.bytetrack import RemovedTrack
+from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
 from vidal.video import FrameSource, frame_numbers
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
-# An object of a selected frame is listed as a region to review from this uncertainty on:
-# below it, no signal gives real evidence of a mistake (a lone crowding signal at weight
-# 0.3 stays under it).
-REGION_MIN_UNCERTAINTY = 0.35
+T = TypeVar("T")
 # A signal is named among a region's reasons from this weighted value on.
 REGION_REASON_MIN = 0.1
 KIND_NAMES = {Kind.TRACKED: "tracked", Kind.PREDICTED: "predicted", Kind.UNMATCHED: "unmatched"}
@@ -109,6 +118,37 @@ class FrameRecord:
         self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
 
 
+class Stopwatch:
+    """Seconds spent in each stage of a run, for ``summary.json`` and the benchmarks.
+
+    The stages: ``detect`` (decoding and detection, which stream together), ``track``,
+    ``score`` (object tables, signals, track histories, the class filter), ``select`` and
+    ``write``.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def iterate(self, stage: str, items: Iterable[T]) -> Iterator[T]:
+        """Yield from ``items``, counting the time spent producing each item as ``stage``."""
+        iterator = iter(items)
+        while True:
+            with self(stage):
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+            yield item
+
+
 @dataclass
 class RunResult:
     """The outcome of mining one input.
@@ -121,15 +161,17 @@ class RunResult:
         summary: The content of ``summary.json``.
         records: What was kept of every processed frame (objects and signals).
         table: The per-frame figures the selection used.
+        timings: Seconds per stage (:class:`Stopwatch`).
     """
 
     run_dir: Path
     processed: int
     selected: list[int]
     seconds: float
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary
     records: list[FrameRecord] = field(default_factory=list)
     table: FrameTable | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -188,35 +230,22 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
 
 def frame_table(records: list[FrameRecord]) -> FrameTable:
     """The per-frame figures of a run's records, for the selection strategies."""
-    least, entropy = [], []
-    for record in records:
-        objects = record.objects
-        scores = objects.confidence[objects.kind != Kind.PREDICTED].astype(np.float64)
-        least.append(float(np.mean(1.0 - scores)) if len(scores) else 0.0)
-        entropy.append(float(binary_entropy(scores).sum()) if len(scores) else 0.0)
     return FrameTable(
         frame=np.array([r.frame for r in records], np.int64),
         score=np.array([r.score for r in records]),
-        least_confidence=np.array(least),
-        entropy=np.array(entropy),
+        least_confidence=np.array([least_confidence(r.objects) for r in records]),
+        entropy=np.array([detection_entropy(r.objects) for r in records]),
         events=suspect_events([r.objects for r in records], [r.uncertainty for r in records]),
     )
 
 
-OBJECT_COLUMNS = [
-    "frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class_id", "class", "uncertainty",
-    "reasons", "region",
-]
-REGION_COLUMNS = ["frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class", "uncertainty", "reasons"]
-
-
-def object_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
-    """Every scored object of a frame, most uncertain first, as ``objects.csv`` rows.
+def object_rows(record: FrameRecord, names: dict[int, str]) -> tuple[ObjectRow, ...]:
+    """Every scored object of a frame, most uncertain first (its rows of ``objects.csv``).
 
     An object is a tracked detection, a lost track's predicted box (a possibly missed
     object) or a detection no track took. ``reasons`` names the signals that make its
-    uncertainty; ``region`` is 1 for the objects a reviewer should look at (uncertainty of
-    at least :data:`REGION_MIN_UNCERTAINTY`), the rows of ``regions.csv``.
+    uncertainty; ``region`` is set for the objects a reviewer should look at (uncertainty
+    of at least :data:`~vidal.scoring.SUSPECT_MIN_UNCERTAINTY`), the rows of ``regions.csv``.
     """
     rows = []
     objects = record.objects
@@ -230,27 +259,20 @@ def object_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
         class_id = int(objects.class_id[k])
         uncertainty = float(record.uncertainty[k])
         rows.append(
-            [
-                record.frame,
-                int(objects.track_id[k]),
-                KIND_NAMES[Kind(int(objects.kind[k]))],
-                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}",
-                "" if np.isnan(confidence) else f"{confidence:.4f}",
-                class_id,
-                names.get(class_id, str(class_id)),
-                f"{uncertainty:.4f}",
-                ";".join(reasons),
-                int(uncertainty >= REGION_MIN_UNCERTAINTY),
-            ]
+            ObjectRow(
+                frame=record.frame,
+                track_id=int(objects.track_id[k]),
+                kind=KIND_NAMES[Kind(int(objects.kind[k]))],
+                xyxy=(x1, y1, x2, y2),
+                confidence=None if np.isnan(confidence) else confidence,
+                class_id=class_id,
+                class_name=names.get(class_id, str(class_id)),
+                uncertainty=uncertainty,
+                reasons=tuple(reasons),
+                region=uncertainty >= SUSPECT_MIN_UNCERTAINTY,
+            )
         )
-    return rows
-
-
-def region_rows(record: FrameRecord, names: dict[int, str]) -> list[list[Any]]:
-    """The regions of a frame to review (``regions.csv`` rows): its uncertain objects, most
-    uncertain first, with the signals that make them uncertain."""
-    keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
-    return [[row[i] for i in keep] for row in object_rows(record, names) if row[-1]]
+    return tuple(rows)
 
 
 def run_id(started: float, name: str) -> str:
@@ -340,6 +362,20 @@ def mine_source(
         raise
 
 
+@dataclass
+class _Processed:
+    """What the processing stage hands to selection and writing."""
+
+    records: list[FrameRecord]
+    track_ids: set[int]
+    detections: int
+    track_rows: int
+    confusions: int
+    confusion_frames: int
+    failure: DecodeError | None
+    seconds: float
+
+
 def _mine(
     source: FrameSource,
     detector: Detector,
@@ -349,6 +385,54 @@ def _mine(
     progress: Progress | None,
     labelled: list[int] | tuple[int, ...] = (),
 ) -> RunResult:
+    watch = Stopwatch()
+    wall_started = time.time()
+    done = _process(source, detector, config, run, watch, progress)
+    records = done.records
+    with watch("select"):
+        table = frame_table(records)
+        # A share is taken of the frames actually processed (container frame counts are
+        # estimates); a count was checked against the estimate before processing.
+        budget = min(config.selection.budget_frames(len(records)), len(records))
+        min_gap = int(round(config.selection.min_gap_s * source.info.fps))
+        chosen = select(
+            table,
+            budget,
+            strategy=config.selection.strategy,
+            min_gap=min_gap,
+            rng=np.random.default_rng(config.selection.seed),
+            labelled=list(labelled),
+            fill=config.selection.fill,
+        )
+    with watch("write"):
+        summary = _write(run, source, detector, config, done, table, chosen, budget, min_gap, labelled, wall_started)
+    summary.timings["stages"] = {stage: round(seconds, 3) for stage, seconds in watch.seconds.items()}
+    summary.timings["writing_seconds"] = round(watch.seconds["write"], 3)
+    write_summary(run.staging, summary)
+    final = run.commit()
+    selected = [records[i].frame for i in chosen]
+    result = RunResult(final, len(records), selected, done.seconds, summary, records, table, dict(watch.seconds))
+    if done.failure is not None:
+        raise PartialRunError(
+            f"{done.failure}; kept the {len(records)} frames processed up to frame {records[-1].frame} in {final}",
+            str(final),
+        )
+    return result
+
+
+def _process(
+    source: FrameSource,
+    detector: Detector,
+    config: VidalConfig,
+    run: RunFolder,
+    watch: Stopwatch,
+    progress: Progress | None,
+) -> _Processed:
+    """Decode, detect, track and score every frame; write ``tracks.txt`` as it goes.
+
+    Raises:
+        InputError: Not a single frame could be processed.
+    """
     info = source.info
     inputs, tc = config.input, config.tracker
     tracker = ByteTracker(**tc.model_dump(exclude={"output_box", "backfill_births"}))
@@ -361,57 +445,48 @@ def _mine(
     track_ids: set[int] = set()
     detections_total = 0
     failure: DecodeError | None = None
-    wall_started = time.time()
     started = time.perf_counter()
+    frames = detector.stream(source.frames(inputs.start, inputs.end, inputs.stride))
     try:
-        for frame, detections in detector.stream(source.frames(inputs.start, inputs.end, inputs.stride)):
-            step = tracker.update(detections, frame.index)
-            output = step.output
-            boxes = output.xyxy if tc.output_box == "detection" else output.kalman_xyxy
-            writer.add(frame.index, output.track_id, clip_boxes(boxes, info.width, info.height), output.confidence)
-            for backfill in step.backfills:
-                if backfill.kind == "birth" and not tc.backfill_births:
-                    continue
-                for k, number in enumerate(backfill.frames):
-                    writer.add(
-                        int(number),
-                        np.array([backfill.track_id]),
-                        clip_boxes(backfill.xyxy[k : k + 1], info.width, info.height),
-                        backfill.confidence[k : k + 1],
-                    )
-            writer.advance()
-            track_ids.update(int(t) for t in output.track_id)
-            objects = ObjectTable.build(step, detections)
-            overlap = max_overlap(objects.xyxy)
-            context = SignalContext(
-                objects,
-                frame.index,
-                info.width,
-                info.height,
-                tc.track_high_thresh,
-                tc.track_low_thresh,
-                history.majority_class(objects),
-                history.recent_gaps(len(records), objects),
-                history.appearance_distance(objects, frame.image if "appearance" in weights else None, overlap),
-                overlap,
-                wanted_classes=wanted_ids,
-                wanted_score=None if wanted is None else history.wanted_score(objects),
-            )
-            scored = score_frame(context, weights)
-            records.append(
-                FrameRecord(
-                    frame.index,
-                    frame.timestamp,
-                    scored.score,
-                    scored.reasons,
-                    objects,
-                    scored.object_uncertainty,
-                    int(is_wanted(detections.class_id, wanted_ids).sum()),
-                    scored.signals,
+        for frame, detections in watch.iterate("detect", frames):
+            with watch("track"):
+                step = tracker.update(detections, frame.index)
+                _write_tracks(writer, step, tc.output_box, tc.backfill_births, info.width, info.height)
+                track_ids.update(int(t) for t in step.output.track_id)
+            with watch("score"):
+                objects = ObjectTable.build(step, detections)
+                overlap = max_overlap(objects.xyxy)
+                context = SignalContext(
+                    objects=objects,
+                    frame=frame.index,
+                    width=info.width,
+                    height=info.height,
+                    decision_threshold=tc.track_high_thresh,
+                    low_threshold=tc.track_low_thresh,
+                    majority_class=history.majority_class(objects),
+                    recent_gaps=history.recent_gaps(len(records), objects),
+                    appearance_distance=history.appearance_distance(
+                        objects, frame.image if "appearance" in weights else None, overlap
+                    ),
+                    overlap=overlap,
+                    wanted_classes=wanted_ids,
+                    wanted_score=None if wanted is None else history.wanted_score(objects),
                 )
-            )
-            history.record(len(records) - 1, objects)
-            _resolve_ended(step.removed, history, records, weights)
+                scored = score_frame(context, weights)
+                records.append(
+                    FrameRecord(
+                        frame.index,
+                        frame.timestamp,
+                        scored.score,
+                        scored.reasons,
+                        objects,
+                        scored.object_uncertainty,
+                        int(is_wanted(detections.class_id, wanted_ids).sum()),
+                        scored.signals,
+                    )
+                )
+                history.record(len(records) - 1, objects)
+                _resolve_ended(step.removed, history, records, weights)
             detections_total += records[-1].detections
             if progress is not None:
                 progress(1)
@@ -419,76 +494,77 @@ def _mine(
         failure = error
     finally:
         writer.close()
-    _resolve_ended(tracker.finish(), history, records, weights)
-    confusions = [0, 0]  # objects, frames
+    confusions = confusion_frames = 0
     track_rows = writer.rows
-    if wanted is not None:
-        # Only now is every track's class known (a car may be called "car" late in its life).
-        for record in records:
-            record.keep(reported_objects(record, wanted, history.wanted_tracks))
-            flagged = int((record.signals.get("class_confusion", np.zeros(0)) > 0).sum())
-            confusions[0] += flagged
-            confusions[1] += flagged > 0
-        track_rows = keep_tracks(run.path(TRACKS_FILE), history.wanted_tracks)
-        track_ids &= history.wanted_tracks
+    with watch("score"):
+        _resolve_ended(tracker.finish(), history, records, weights)
+        if wanted is not None:
+            # Only now is every track's class known (a car may be called "car" late in its life).
+            for record in records:
+                record.keep(reported_objects(record, wanted, history.wanted_tracks))
+                flagged = int((record.signals.get("class_confusion", np.zeros(0)) > 0).sum())
+                confusions += flagged
+                confusion_frames += flagged > 0
+            track_rows = keep_tracks(run.path(TRACKS_FILE), history.wanted_tracks)
+            track_ids &= history.wanted_tracks
     seconds = time.perf_counter() - started
     if not records:
         if failure is not None:
             raise InputError(f"{failure} (no frame could be processed)") from failure
         raise InputError(f"no frames decoded from {info.path}")
+    return _Processed(records, track_ids, detections_total, track_rows, confusions, confusion_frames, failure, seconds)
 
-    table = frame_table(records)
-    # A share is taken of the frames actually processed (container frame counts are estimates);
-    # a count was checked against the estimate before processing.
-    budget = min(config.selection.budget_frames(len(records)), len(records))
-    min_gap = int(round(config.selection.min_gap_s * info.fps))
-    chosen = select(
-        table,
-        budget,
-        strategy=config.selection.strategy,
-        min_gap=min_gap,
-        rng=np.random.default_rng(config.selection.seed),
-        labelled=list(labelled),
-        fill=config.selection.fill,
-    )
+
+def _write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:
+    """Add a tracker step's boxes (and the boxes it filled in late) to ``tracks.txt``."""
+    output = step.output
+    boxes = output.xyxy if output_box == "detection" else output.kalman_xyxy
+    writer.add(step.frame, output.track_id, clip_boxes(boxes, width, height), output.confidence)
+    for backfill in step.backfills:
+        if backfill.kind == "birth" and not backfill_births:
+            continue
+        for k, number in enumerate(backfill.frames):
+            writer.add(
+                int(number),
+                np.array([backfill.track_id]),
+                clip_boxes(backfill.xyxy[k : k + 1], width, height),
+                backfill.confidence[k : k + 1],
+            )
+    writer.advance()
+
+
+def _write(
+    run: RunFolder,
+    source: FrameSource,
+    detector: Detector,
+    config: VidalConfig,
+    done: _Processed,
+    table: FrameTable,
+    chosen: np.ndarray,
+    budget: int,
+    min_gap: int,
+    labelled: list[int] | tuple[int, ...],
+    wall_started: float,
+) -> Summary:
+    """Write the run folder's tables, images, plot and config; return its summary."""
+    info, records = source.info, done.records
     selected = [records[i] for i in chosen]
-
-    write_started = time.perf_counter()
-    write_csv(
-        run.path(FRAMES_FILE),
-        ["frame", "timestamp", "score", "reasons", "objects", "detections", "tracked", "predicted"],
-        (
-            [
-                r.frame,
-                f"{r.timestamp:.3f}",
-                f"{r.score:.4f}",
-                ";".join(r.reasons),
-                len(r.objects),
-                r.detections,
-                int((r.objects.kind == Kind.TRACKED).sum()),
-                int((r.objects.kind == Kind.PREDICTED).sum()),
-            ]
-            for r in records
-        ),
-    )
-    write_csv(
-        run.path(SELECTION_FILE),
-        ["rank", "frame", "timestamp", "score", "reasons", "image"],
-        (
-            [rank + 1, r.frame, f"{r.timestamp:.3f}", f"{r.score:.4f}", ";".join(r.reasons), f"{FRAMES_DIR}/{r.frame:06d}.jpg"]
-            for rank, r in enumerate(selected)
-        ),
-    )
-    object_table = [row for r in selected for row in object_rows(r, detector.names)]
-    write_csv(run.path(OBJECTS_FILE), OBJECT_COLUMNS, object_table)
-    keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
-    write_csv(run.path(REGIONS_FILE), REGION_COLUMNS, ([row[i] for i in keep] for row in object_table if row[-1]))
-    frames_dir = run.path(FRAMES_DIR)
-    frames_dir.mkdir()
+    write_frames(run.staging, (
+        FrameRow(r.frame, r.timestamp, r.score, tuple(r.reasons), len(r.objects), r.detections,
+                 int((r.objects.kind == Kind.TRACKED).sum()), int((r.objects.kind == Kind.PREDICTED).sum()))
+        for r in records
+    ))
+    write_selection(run.staging, [
+        SelectedFrame(rank + 1, r.frame, r.timestamp, r.score, tuple(r.reasons), frame_image(r.frame),
+                      object_rows(r, detector.names))
+        for rank, r in enumerate(selected)
+    ])
+    run.path(FRAMES_DIR).mkdir()
     quality = [cv2.IMWRITE_JPEG_QUALITY, config.output.jpeg_quality]
     for frame in source.read([r.frame for r in selected]):
-        if not cv2.imwrite(str(frames_dir / f"{frame.index:06d}.jpg"), frame.image, quality):
-            raise OSError(f"cannot write {frames_dir / f'{frame.index:06d}.jpg'}")
+        path = run.path(frame_image(frame.index))
+        if not cv2.imwrite(str(path), frame.image, quality):
+            raise OSError(f"cannot write {path}")
     write_timeline(
         run.path(TIMELINE_FILE),
         table.frame,
@@ -496,57 +572,41 @@ def _mine(
         chosen,
         f"{info.name}: frame uncertainty, {len(chosen)} selected of {len(records)}",
     )
-    (run.path("config.yaml")).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    summary: dict[str, Any] = {
-        "run_id": run_id(wall_started, info.name),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall_started)),
-        "input": {
-            "path": str(info.path.resolve()),
-            "sha256": source.content_hash(),
-            "kind": info.kind,
-            "width": info.width,
-            "height": info.height,
-            "fps": info.fps,
-            "frame_count": info.frame_count,
-        },
-        "model": detector.description,
-        "model_path": str(Path(config.detector.model).resolve()) if Path(config.detector.model).exists()
-        else config.detector.model,
-        "classes": {str(k): v for k, v in detector.names.items()},
-        "labels": kept_labels(detector),
-        "frames": {"convention": "1-based source frame numbers (MOTChallenge)", "processed": len(records),
-                   "first": records[0].frame, "last": records[-1].frame, "stride": inputs.stride},
-        "counts": {
-            "detections": detections_total,
-            "tracks": len(track_ids),
-            "track_rows": track_rows,
+    run.path(CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    model = Path(config.detector.model)
+    failure = done.failure
+    return Summary(
+        run_id=run_id(wall_started, info.name),
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall_started)),
+        input=InputRecord(str(info.path.resolve()), source.content_hash(), info.kind, info.width, info.height,
+                          info.fps, info.frame_count),
+        model=detector.description,
+        model_path=str(model.resolve()) if model.exists() else config.detector.model,
+        classes={str(k): v for k, v in detector.names.items()},
+        labels=kept_labels(detector),
+        frames={"convention": "1-based source frame numbers (MOTChallenge)", "processed": len(records),
+                "first": records[0].frame, "last": records[-1].frame, "stride": config.input.stride},
+        counts={
+            "detections": done.detections,
+            "tracks": len(done.track_ids),
+            "track_rows": done.track_rows,
             "selected": len(selected),
-            "class_confusions": confusions[0],
-            "class_confusion_frames": confusions[1],
+            "class_confusions": done.confusions,
+            "class_confusion_frames": done.confusion_frames,
         },
-        "selection": {"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
-                      "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
-                      "frames": [r.frame for r in selected],
-                      "uncertain_frames": int(sum(r.score > 0 for r in records)),
-                      "fill": config.selection.fill,
-                      "spread_frames": [r.frame for r in selected if r.score <= 0]},
-        "timings": {
-            "processing_seconds": round(seconds, 3),
-            "frames_per_second": round(len(records) / seconds, 2) if seconds > 0 else None,
-            "writing_seconds": round(time.perf_counter() - write_started, 3),
+        selection={"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
+                   "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
+                   "frames": [r.frame for r in selected],
+                   "uncertain_frames": int(sum(r.score > 0 for r in records)),
+                   "fill": config.selection.fill,
+                   "spread_frames": [r.frame for r in selected if r.score <= 0]},
+        timings={
+            "processing_seconds": round(done.seconds, 3),
+            "frames_per_second": round(len(records) / done.seconds, 2) if done.seconds > 0 else None,
         },
-        "complete": failure is None,
-        "stopped_after_frame": None if failure is None else failure.frame,
-        "error": None if failure is None else str(failure),
-        "config": config.model_dump(mode="json"),
-        "versions": package_versions(),
-    }
-    write_json(run.path(SUMMARY_FILE), summary)
-    final = run.commit()
-    result = RunResult(final, len(records), [r.frame for r in selected], seconds, summary, records, table)
-    if failure is not None:
-        raise PartialRunError(
-            f"{failure}; kept the {len(records)} frames processed up to frame {records[-1].frame} in {final}",
-            str(final),
-        )
-    return result
+        complete=failure is None,
+        stopped_after_frame=None if failure is None else failure.frame,
+        error=None if failure is None else str(failure),
+        config=config.model_dump(mode="json"),
+        versions=package_versions(),
+    )

@@ -28,7 +28,7 @@ def replay(detector: ScriptedDetector, frames: int, history: TrackHistory, image
 
 
 def ctx(table: ObjectTable, **features) -> SignalContext:
-    return SignalContext(table, 1, WIDTH, HEIGHT, 0.25, 0.1, **features)
+    return SignalContext(objects=table, frame=1, width=WIDTH, height=HEIGHT, decision_threshold=0.25, low_threshold=0.1, **features)
 
 
 def jumping(shift: float):

@@ -29,7 +29,7 @@ def objects(confidence: list[float], kinds: list[int] | None = None) -> ObjectTa
 
 
 def context(table: ObjectTable, threshold: float = 0.25) -> SignalContext:
-    return SignalContext(table, 1, 100, 100, threshold, 0.1)
+    return SignalContext(objects=table, frame=1, width=100, height=100, decision_threshold=threshold, low_threshold=0.1)
 
 
 def test_confidence_signal_peaks_at_decision_threshold() -> None:
@@ -120,7 +120,7 @@ def two_boxes(classes: list[int], scores: list[float], second_box: list[float]) 
 )
 def test_class_confusion_flags_another_class_on_a_wanted_object(classes, scores, second_box, wanted_score, flagged):
     table = two_boxes(classes, scores, second_box)
-    context = SignalContext(table, 1, 100, 100, 0.25, 0.1, wanted_classes=np.array([CAR]),
+    context = SignalContext(objects=table, frame=1, width=100, height=100, decision_threshold=0.25, low_threshold=0.1, wanted_classes=np.array([CAR]),
                             wanted_score=np.array(wanted_score))
     assert get_signal("class_confusion")(context).tolist() == flagged
 

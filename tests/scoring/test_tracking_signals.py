@@ -25,7 +25,7 @@ def steps_of(detector: ScriptedDetector, frames: int = SCENE_FRAMES):
 
 
 def ctx(table: ObjectTable, majority: np.ndarray | None = None) -> SignalContext:
-    return SignalContext(table, 1, 192, 112, 0.25, 0.1, majority)
+    return SignalContext(objects=table, frame=1, width=192, height=112, decision_threshold=0.25, low_threshold=0.1, majority_class=majority)
 
 
 def test_association_is_ambiguous_at_the_crossing() -> None:

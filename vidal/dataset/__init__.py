@@ -6,6 +6,6 @@ The only importer of ``fiftyone``; every submodule imports it lazily through
 
 from __future__ import annotations
 
-from vidal.dataset.push import PushReport, preflight, push_run, read_run
+from vidal.dataset.push import PushReport, preflight, push_run
 
-__all__ = ["PushReport", "preflight", "push_run", "read_run"]
+__all__ = ["PushReport", "preflight", "push_run"]

@@ -1,7 +1,8 @@
 """Push a ``vidal mine`` run folder into a FiftyOne dataset, idempotently and safely.
 
-The run folder is the contract: ``summary.json``, ``selection.csv``, ``objects.csv`` and
-``frames/``. So a push can be retried (``vidal push RUN``) without mining again.
+The run folder is the contract (read through :mod:`vidal.runs`): ``summary.json``,
+``selection.csv``, ``objects.csv`` and ``frames/``. So a push can be retried (``vidal push
+RUN``) without mining again.
 
 Safety rules:
 
@@ -16,15 +17,13 @@ Safety rules:
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,7 +40,8 @@ from vidal.dataset.schema import (
     to_relative,
     vidal_info,
 )
-from vidal.errors import DatasetError, InputError, OutputError
+from vidal.errors import DatasetError, OutputError
+from vidal.runs import MINE_RUN_KIND, MinedRun, ObjectRow, SelectedFrame, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -53,39 +53,6 @@ PREDICTION_KINDS = ("tracked", "unmatched")
 def default_media_dir() -> Path:
     """``$VIDAL_HOME/media``, or ``~/.vidal/media``."""
     return Path(os.environ.get("VIDAL_HOME", Path.home() / ".vidal")).expanduser() / "media"
-
-
-@dataclass
-class MinedFrame:
-    """A selected frame of a run folder, with all its scored objects."""
-
-    frame: int
-    timestamp: float
-    score: float
-    reasons: list[str]
-    image: Path
-    objects: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class MinedRun:
-    """What a push reads from a run folder."""
-
-    path: Path
-    summary: dict[str, Any]
-    frames: list[MinedFrame]
-
-    @property
-    def run_id(self) -> str:
-        return str(self.summary["run_id"])
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.summary["labels"])
-
-    @property
-    def video_hash(self) -> str:
-        return str(self.summary["input"]["sha256"])
 
 
 @dataclass
@@ -109,74 +76,21 @@ class PushReport:
     total: int = 0
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="") as handle:
-            return list(csv.DictReader(handle))
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from error
-
-
-def read_run(run_dir: Path) -> MinedRun:
-    """Read a run folder written by ``vidal mine``.
-
-    Raises:
-        InputError: It is not a complete vidal run folder (a missing file or frame image).
-    """
-    run_dir = Path(run_dir)
-    summary_path = run_dir / "summary.json"
-    if not summary_path.is_file():
-        raise InputError(f"{run_dir} is not a vidal run folder (no summary.json)")
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(f"cannot read {summary_path}: {error}") from error
-    missing = [key for key in ("run_id", "labels", "input") if key not in summary]
-    if missing:
-        raise InputError(f"{summary_path} lacks {', '.join(missing)}: mined by an older vidal? mine again")
-    objects: dict[int, list[dict[str, str]]] = {}
-    for row in _read_csv(run_dir / "objects.csv"):
-        objects.setdefault(int(row["frame"]), []).append(row)
-    frames = []
-    for row in _read_csv(run_dir / "selection.csv"):
-        image = run_dir / row["image"]
-        if not image.is_file():
-            raise InputError(f"{run_dir}: frame image {row['image']} is missing")
-        number = int(row["frame"])
-        frames.append(
-            MinedFrame(
-                number,
-                float(row["timestamp"]),
-                float(row["score"]),
-                [r for r in row["reasons"].split(";") if r],
-                image,
-                objects.get(number, []),
-            )
-        )
-    return MinedRun(run_dir, summary, frames)
-
-
-def _detection(fo: ModuleType, row: dict[str, str], width: int, height: int, *, label: str | None = None) -> Any:
-    xyxy = np.array([[float(row[k]) for k in ("x1", "y1", "x2", "y2")]])
-    track = int(row["track_id"])
-    attributes: dict[str, Any] = {
-        "uncertainty": float(row["uncertainty"]),
-        "reasons": [r for r in row["reasons"].split(";") if r],
-        "kind": row["kind"],
-    }
+def _detection(fo: ModuleType, row: ObjectRow, width: int, height: int, *, label: str | None = None) -> Any:
+    attributes: dict[str, Any] = {"uncertainty": row.uncertainty, "reasons": list(row.reasons), "kind": row.kind}
     if label is not None:
-        attributes["class_name"] = row["class"]
+        attributes["class_name"] = row.class_name
     return fo.Detection(
-        label=label or row["class"],
-        bounding_box=to_relative(xyxy, width, height)[0],
-        confidence=float(row["confidence"]) if row["confidence"] else None,
-        index=track if track >= 0 else None,
+        label=label or row.class_name,
+        bounding_box=to_relative(np.array([row.xyxy]), width, height)[0],
+        confidence=row.confidence,
+        index=row.track_id if row.track_id >= 0 else None,
         **attributes,
     )
 
 
 def frame_labels(
-    fo: ModuleType, frame: MinedFrame, width: int, height: int, draft_conf: float, labels: list[str] | None = None
+    fo: ModuleType, frame: SelectedFrame, width: int, height: int, draft_conf: float, labels: list[str] | None = None
 ) -> dict[str, Any]:
     """The ``predictions``, ``ground_truth`` draft and ``suspect_regions`` of a mined frame.
 
@@ -186,19 +100,18 @@ def frame_labels(
     """
     predictions, draft, regions = [], [], []
     for row in frame.objects:
-        if row["kind"] in PREDICTION_KINDS and (labels is None or row["class"] in labels):
+        if row.kind in PREDICTION_KINDS and (labels is None or row.class_name in labels):
             predictions.append(_detection(fo, row, width, height))
-            if row["kind"] == "tracked" and row["confidence"] and float(row["confidence"]) >= draft_conf:
+            if row.kind == "tracked" and row.confidence is not None and row.confidence >= draft_conf:
                 draft.append(
                     fo.Detection(
-                        label=row["class"],
+                        label=row.class_name,
                         bounding_box=predictions[-1].bounding_box,
                         index=predictions[-1].index,
                     )
                 )
-        if row["region"] == "1":
-            reasons = [r for r in row["reasons"].split(";") if r]
-            regions.append(_detection(fo, row, width, height, label=reasons[0] if reasons else "uncertain"))
+        if row.region:
+            regions.append(_detection(fo, row, width, height, label=row.reasons[0] if row.reasons else "uncertain"))
     return {
         "predictions": fo.Detections(detections=predictions),
         "ground_truth": fo.Detections(detections=draft),
@@ -292,24 +205,24 @@ def preflight(name: str, labels: list[str] | None = None, media_dir: str | Path 
 def _run_record(run: MinedRun, status: str, report: PushReport) -> dict[str, Any]:
     summary = run.summary
     return {
-        "kind": "vidal_mine",
+        "kind": MINE_RUN_KIND,
         "status": status,
-        "started": summary.get("started"),
+        "started": summary.started,
         "pushed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run_dir": str(run.path.resolve()),
-        "video_path": summary["input"]["path"],
+        "video_path": summary.input.path,
         "video_hash": run.video_hash,
-        "model": summary.get("model"),
-        "model_path": summary.get("model_path"),
+        "model": summary.model,
+        "model_path": summary.model_path,
         "labels": run.labels,
-        "processed": summary.get("frames", {}).get("processed"),
-        "selected": len(run.frames),
-        "strategy": summary.get("selection", {}).get("strategy"),
-        "complete": summary.get("complete", True),
+        "processed": summary.frames.get("processed"),
+        "selected": len(run.selected),
+        "strategy": summary.selection.get("strategy"),
+        "complete": summary.complete,
         "added": report.added,
         "updated": report.updated,
         "protected": report.protected,
-        "config": summary.get("config", {}),
+        "config": summary.config,
     }
 
 
@@ -322,7 +235,7 @@ def _record(dataset: Any, run: MinedRun, status: str, report: PushReport) -> Non
 
 
 def push_run(
-    run_dir: str | Path,
+    run: str | Path | MinedRun,
     name: str = "vidal",
     *,
     media_dir: str | Path | None = None,
@@ -331,7 +244,7 @@ def push_run(
     """Push a run folder's selected frames into the dataset ``name``.
 
     Args:
-        run_dir: A folder written by ``vidal mine``.
+        run: A folder written by ``vidal mine``, or one read with :func:`vidal.runs.load_run`.
         name: The dataset (created for the run's classes if missing).
         media_dir: Folder for the frame images; ``None`` for the dataset's (or the default).
         draft_conf: Tracked detections from this score on make the ``ground_truth`` draft.
@@ -340,30 +253,32 @@ def push_run(
         A :class:`PushReport`.
 
     Raises:
-        InputError: ``run_dir`` is not a vidal run folder.
+        InputError: ``run`` is not a vidal run folder.
         DatasetError: The dataset cannot take the run (see :func:`open_dataset`).
         OutputError: The media folder is not writable.
     """
     check_name(name)
-    run = read_run(Path(run_dir))
+    if not isinstance(run, MinedRun):
+        run = load_run(run)
     fo = connect()
     report = PushReport(name, run.run_id)
-    width, height = int(run.summary["input"]["width"]), int(run.summary["input"]["height"])
+    width, height = run.summary.input.width, run.summary.input.height
     with dataset_lock(fo, name):
         dataset, media = open_dataset(fo, name, run.labels, media_dir)
         _record(dataset, run, "pushing", report)
         folder = media / run.video_hash[:16]
-        for frame in run.frames:
+        for frame in run.selected:
             key = f"{run.video_hash}:{frame.frame}"
-            image = folder / f"{frame.frame:06d}{frame.image.suffix}"
-            _store_image(frame.image, image)
+            source = run.image(frame)
+            image = folder / f"{frame.frame:06d}{source.suffix}"
+            _store_image(source, image)
             labels = frame_labels(fo, frame, width, height, draft_conf, run.labels)
             fields = {
-                "video_path": run.summary["input"]["path"],
+                "video_path": run.summary.input.path,
                 "uncertainty": frame.score,
-                "reasons": frame.reasons,
+                "reasons": list(frame.reasons),
                 "mining_run": run.run_id,
-                "model": str(run.summary.get("model")),
+                "model": run.summary.model,
                 "predictions": labels["predictions"],
                 "suspect_regions": labels["suspect_regions"],
             }

@@ -9,6 +9,7 @@ from typing import Any
 from vidal.dataset.connection import check_name, connect
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, VIEW_TO_REVIEW, vidal_info
 from vidal.errors import DatasetError
+from vidal.runs import MINE_RUN_KIND
 
 
 @dataclass
@@ -104,7 +105,7 @@ def dataset_status(name: str) -> DatasetStatus:
     runs = []
     for key in dataset.list_runs():
         config = dataset.get_run_info(key).config.serialize()
-        if config.get("kind") != "vidal_mine":
+        if config.get("kind") != MINE_RUN_KIND:
             continue
         runs.append(RunStatus(key, config, per_run.get(key, 0), per_run_reviewed.get(key, 0)))
     runs.sort(key=lambda r: str(r.record.get("started")))

@@ -1,6 +1,14 @@
 """Uncertainty scoring: per-object signals and the frame score that aggregates them."""
 
-from vidal.scoring.frame import FrameScore, combine, score_frame, suspect_events
+from vidal.scoring.frame import (
+    SUSPECT_MIN_UNCERTAINTY,
+    FrameScore,
+    combine,
+    detection_entropy,
+    least_confidence,
+    score_frame,
+    suspect_events,
+)
 from vidal.scoring.history import Deferred, TrackHistory
 from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import DEFERRED_SIGNALS, SHORT_TRACK_HITS, SIGNALS, SignalContext, get_signal, register_signal
@@ -10,13 +18,16 @@ __all__ = [
     "Deferred",
     "SHORT_TRACK_HITS",
     "SIGNALS",
+    "SUSPECT_MIN_UNCERTAINTY",
     "TrackHistory",
     "combine",
+    "detection_entropy",
     "FrameScore",
     "Kind",
     "ObjectTable",
     "SignalContext",
     "get_signal",
+    "least_confidence",
     "register_signal",
     "score_frame",
     "suspect_events",

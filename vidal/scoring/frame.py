@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidal.scoring.objects import ObjectTable
-from vidal.scoring.signals import SignalContext, get_signal
+from vidal.scoring.objects import Kind, ObjectTable
+from vidal.scoring.signals import SignalContext, binary_entropy, get_signal
 
 # A signal is named among a frame's reasons if it carries at least this share of the score.
 REASON_SHARE = 0.1
@@ -82,9 +82,10 @@ def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
     return _aggregate(names, stacked, weighted)
 
 
-# An object takes part in a suspect event from this uncertainty on: the level at which the
-# run lists it as a region to review (one real signal; a lone crowding signal stays under).
-EVENT_MIN_UNCERTAINTY = 0.35
+# An object is suspect from this uncertainty on: it is listed as a region to review and takes
+# part in a suspect event. Below it no signal gives real evidence of a mistake (a lone
+# crowding signal at weight 0.3 stays under it).
+SUSPECT_MIN_UNCERTAINTY = 0.35
 
 
 def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
@@ -105,7 +106,7 @@ def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndar
     """
     frame_index, event, value = [], [], []
     for k, (table, u) in enumerate(zip(objects, uncertainty)):
-        keep = (table.track_id >= 0) & (u >= EVENT_MIN_UNCERTAINTY)
+        keep = (table.track_id >= 0) & (u >= SUSPECT_MIN_UNCERTAINTY)
         if not keep.any():
             continue
         ids, inverse = np.unique(table.track_id[keep], return_inverse=True)
@@ -115,3 +116,16 @@ def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndar
     if not event:
         return {"frame_index": np.zeros(0, np.int64), "event": np.zeros(0, np.int64), "value": np.zeros(0)}
     return {"frame_index": np.concatenate(frame_index), "event": np.concatenate(event), "value": np.concatenate(value)}
+
+
+def least_confidence(objects: ObjectTable) -> float:
+    """Least confidence of a frame (Settles, 2009): the mean of ``1 - score`` over its
+    detections (predicted boxes have none); 0 for a frame without detections."""
+    scores = objects.confidence[objects.kind != Kind.PREDICTED].astype(np.float64)
+    return float(np.mean(1.0 - scores)) if len(scores) else 0.0
+
+
+def detection_entropy(objects: ObjectTable) -> float:
+    """The summed binary entropy of a frame's detection scores (predicted boxes have none)."""
+    scores = objects.confidence[objects.kind != Kind.PREDICTED].astype(np.float64)
+    return float(binary_entropy(scores).sum()) if len(scores) else 0.0

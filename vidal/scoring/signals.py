@@ -15,7 +15,7 @@ import numpy as np
 from vidal.scoring.objects import Kind, ObjectTable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SignalContext:
     """What a signal may look at for one frame.
 

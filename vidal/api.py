@@ -1,0 +1,272 @@
+"""vidal's Python API: mine videos, push the runs to FiftyOne, train, and read run folders.
+
+The ``vidal`` command line is argument parsing and printing over these functions, so a
+notebook or a script can do everything it does::
+
+    import vidal
+
+    run = vidal.mine("video.mp4", model="best.pt", budget="5%", push=False)
+    run.selected[0].frame, run.selected[0].regions   # the most valuable frame and what to check
+    vidal.push(run, dataset="street")
+
+Workflows live here, not in the CLI: the loop over inputs with one loaded detector
+(:func:`start_mining`, :func:`mine_one`), the lookup of frames already reviewed, the
+handling of runs that stopped early, and the push. The layers below never reach the CLI,
+and only :mod:`vidal.dataset` reaches FiftyOne.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidal.config import VidalConfig, load_config
+from vidal.detectors import Detector
+from vidal.errors import InputError, PartialRunError
+from vidal.pipeline import RunResult, build_detector, check_budget, kept_labels, mine_source
+from vidal.runs import MinedRun, load_run
+from vidal.video import FrameSource, expand_inputs, open_source
+
+logger = logging.getLogger(__name__)
+
+LATEST = "latest"
+Progress = Callable[[int], None]
+# The options of ``vidal mine`` (and keyword arguments of :func:`mine`) and the fields they set.
+OPTIONS = {
+    "model": "detector.model", "classes": "detector.classes", "conf": "detector.conf", "imgsz": "detector.imgsz",
+    "device": "detector.device", "budget": "selection.budget", "strategy": "selection.strategy",
+    "stride": "input.stride", "start": "input.start", "end": "input.end", "out": "output.out",
+    "dataset": "dataset.name", "push": "dataset.push", "media_dir": "dataset.media_dir",
+}
+
+
+def mine_config(
+    config: str | Path | VidalConfig | None = None,
+    overrides: Sequence[str] = (),
+    options: dict[str, Any] | None = None,
+) -> VidalConfig:
+    """The configuration of a mining run: a YAML file, a configuration or the defaults, then
+    ``--set`` overrides, then typed options (:data:`OPTIONS`: the CLI's options, the API's
+    keyword arguments; ``None`` leaves a field as it is).
+
+    Raises:
+        ConfigError: An invalid file, override or value.
+        TypeError: An option :data:`OPTIONS` does not name.
+    """
+    options = options or {}
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(OPTIONS)}")
+    typed = {OPTIONS[key]: str(value) if isinstance(value, Path) else value for key, value in options.items()}
+    return load_config(config, list(overrides), typed)
+
+
+@dataclass
+class Mining:
+    """A checked mining set-up: the configuration and the loaded detector, shared by inputs.
+
+    Attributes:
+        config: The resolved configuration (``detector.model`` resolved if it was ``latest``).
+        detector: The loaded detector.
+        load_seconds: How long loading the detector took.
+    """
+
+    config: VidalConfig
+    detector: Detector
+    load_seconds: float
+
+    @property
+    def pushes(self) -> bool:
+        return self.config.dataset.push
+
+    def reviewed(self, source: FrameSource) -> list[int]:
+        """Frames of ``source`` already reviewed in the dataset, which the selection leaves out
+        (with their near-duplicates); none when the run does not push or
+        ``selection.skip_reviewed`` is off."""
+        if not (self.pushes and self.config.selection.skip_reviewed):
+            return []
+        from vidal.dataset.report import reviewed_frames
+
+        return reviewed_frames(self.config.dataset.name, source.content_hash())
+
+
+def resolve_model(config: VidalConfig) -> None:
+    """Check the device and dataset name, and resolve ``--model latest``, before anything loads.
+
+    Raises:
+        ConfigError: The device is unknown or absent.
+        DatasetError: An invalid dataset name, or no model trained on it for ``latest``.
+    """
+    from vidal.detectors.device import check_device
+
+    check_device(config.detector.device)
+    if config.dataset.push:
+        from vidal.dataset.connection import check_name
+
+        check_name(config.dataset.name)
+    if config.detector.model == LATEST:
+        from vidal.dataset.models import latest_model_path
+
+        config.detector.model = latest_model_path(config.dataset.name)
+
+
+def start_mining(config: VidalConfig) -> Mining:
+    """Check the output folder, load the detector and check the dataset can take its runs.
+
+    Call :func:`resolve_model` first.
+
+    Raises:
+        OutputError: The output folder is not writable.
+        ModelError: The model cannot be loaded.
+        DatasetError: The dataset cannot take the runs (foreign, other classes, unreachable).
+    """
+    from vidal.outputs import ensure_writable
+
+    ensure_writable(Path(config.output.out))
+    started = time.perf_counter()
+    detector = build_detector(config)
+    loaded = time.perf_counter() - started
+    if config.dataset.push:
+        from vidal.dataset import preflight
+
+        preflight(config.dataset.name, kept_labels(detector), config.dataset.media_dir)
+    return Mining(config, detector, loaded)
+
+
+@dataclass
+class MineOutcome:
+    """What mining one input did.
+
+    Attributes:
+        run: The run folder, read back.
+        result: The pipeline's result (records, per-frame table, stage timings); ``None`` if
+            decoding stopped early.
+        pushed: What the push did; ``None`` without a push.
+        stopped_early: Why decoding stopped early (the run keeps what was processed), else ``None``.
+    """
+
+    run: MinedRun
+    result: RunResult | None
+    pushed: Any | None
+    stopped_early: str | None
+
+
+def mine_one(
+    mining: Mining,
+    source: FrameSource,
+    *,
+    labelled: list[int] | None = None,
+    progress: Progress | None = None,
+) -> MineOutcome:
+    """Mine one opened input and push its run.
+
+    Args:
+        mining: The set-up from :func:`start_mining`.
+        source: The opened input.
+        labelled: Frames already reviewed (default: looked up, :meth:`Mining.reviewed`).
+        progress: Called with the number of newly processed frames.
+
+    Raises:
+        InputError: The input or the budget is unusable (nothing is written).
+    """
+    config = mining.config
+    if labelled is None:
+        labelled = mining.reviewed(source)
+    result: RunResult | None
+    try:
+        result = mine_source(source, mining.detector, config, Path(config.output.out), progress=progress,
+                             labelled=labelled)
+        run_dir, stopped = result.run_dir, None
+    except PartialRunError as error:
+        if not error.run_dir:
+            raise
+        result, run_dir, stopped = None, Path(error.run_dir), str(error)
+    pushed = push(run_dir, dataset=config.dataset.name, media_dir=config.dataset.media_dir,
+                  draft_conf=config.dataset.draft_conf) if config.dataset.push else None
+    return MineOutcome(load_run(run_dir), result, pushed, stopped)
+
+
+def mine_all(
+    inputs: Sequence[str | Path],
+    *,
+    config: str | Path | VidalConfig | None = None,
+    overrides: Sequence[str] = (),
+    progress: Progress | None = None,
+    **options: Any,
+) -> list[MinedRun]:
+    """Mine several inputs (videos, image folders, folders of videos) with one detector.
+
+    Takes the keyword arguments of :func:`mine`. A run whose decoding stopped early is
+    returned with ``complete`` false (and a warning logged).
+    """
+    cfg = mine_config(config, overrides, options)
+    resolve_model(cfg)
+    sources = [open_source(path) for path in expand_inputs([Path(p) for p in inputs])]
+    for source in sources:
+        check_budget(source, cfg)
+    mining = start_mining(cfg)
+    runs = []
+    for source in sources:
+        outcome = mine_one(mining, source, progress=progress)
+        if outcome.stopped_early:
+            logger.warning("%s", outcome.stopped_early)
+        runs.append(outcome.run)
+    return runs
+
+
+def mine(
+    source: str | Path,
+    *,
+    config: str | Path | VidalConfig | None = None,
+    overrides: Sequence[str] = (),
+    progress: Progress | None = None,
+    **options: Any,
+) -> MinedRun:
+    """Mine one video or image folder, as ``vidal mine`` does, and return its run folder.
+
+    Args:
+        source: A video, or a folder of frame images (a MOTChallenge sequence or its ``img1/``).
+        config: A YAML config file, or a :class:`~vidal.config.VidalConfig`; default: the defaults.
+        overrides: ``section.field=value`` strings, as ``--set``.
+        progress: Called with the number of newly processed frames.
+        **options: The CLI's options: ``model``, ``classes`` (a list), ``conf``, ``imgsz``,
+            ``device``, ``budget`` (``20`` or ``"5%"``), ``strategy``, ``stride``, ``start``,
+            ``end``, ``out`` (the folder of run folders), ``dataset``, ``push`` (like the CLI,
+            a run is pushed to the dataset unless ``push=False``) and ``media_dir``.
+
+    Returns:
+        The run folder, read back (:class:`~vidal.runs.MinedRun`): its summary, its selected
+        frames most valuable first, each with its objects and regions to review.
+
+    Raises:
+        VidalError: What the CLI reports as a one-line error (bad input, model, config,
+            dataset, output folder).
+    """
+    if len(expand_inputs([Path(source)])) != 1:
+        raise InputError(f"{source} holds several videos: mine them with vidal.mine_all")
+    return mine_all([source], config=config, overrides=overrides, progress=progress, **options)[0]
+
+
+def push(
+    run: str | Path | MinedRun,
+    *,
+    dataset: str = "vidal",
+    media_dir: str | Path | None = None,
+    draft_conf: float = 0.5,
+) -> Any:
+    """Push a run folder's selected frames into a FiftyOne dataset (again: it is safe to repeat).
+
+    Returns:
+        A :class:`vidal.dataset.PushReport`: samples added, updated, kept as reviewed.
+    """
+    from vidal.dataset import push_run
+
+    return push_run(run, dataset, media_dir=media_dir, draft_conf=draft_conf)
+
+
+__all__ = ["LATEST", "MineOutcome", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_one", "push",
+           "resolve_model", "start_mining"]

@@ -1,0 +1,325 @@
+"""The run folder of ``vidal mine``: its files, their columns, and the typed rows that write
+and read them.
+
+This module owns the format: the pipeline writes a run through it, and the push, the API
+(:func:`load_run`) and the tools read it back through it, as typed rows rather than
+``dict[str, str]``. The README's run-folder table describes the same files.
+
+Frame numbers are 1-based source frame numbers (MOTChallenge's convention) in every file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidal.errors import InputError
+from vidal.outputs import write_csv, write_json
+
+TRACKS_FILE = "tracks.txt"
+FRAMES_FILE = "frames.csv"
+SELECTION_FILE = "selection.csv"
+REGIONS_FILE = "regions.csv"
+OBJECTS_FILE = "objects.csv"
+SUMMARY_FILE = "summary.json"
+TIMELINE_FILE = "timeline.png"
+CONFIG_FILE = "config.yaml"
+FRAMES_DIR = "frames"
+# The kind of the record a push leaves on the dataset for a mining run.
+MINE_RUN_KIND = "vidal_mine"
+
+FRAME_COLUMNS = ["frame", "timestamp", "score", "reasons", "objects", "detections", "tracked", "predicted"]
+SELECTION_COLUMNS = ["rank", "frame", "timestamp", "score", "reasons", "image"]
+OBJECT_COLUMNS = [
+    "frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class_id", "class", "uncertainty",
+    "reasons", "region",
+]
+REGION_COLUMNS = ["frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class", "uncertainty", "reasons"]
+
+
+def frame_image(frame: int) -> str:
+    """The selected frame's image, relative to the run folder (``frames/000123.jpg``)."""
+    return f"{FRAMES_DIR}/{frame:06d}.jpg"
+
+
+def _reasons(text: str) -> tuple[str, ...]:
+    return tuple(r for r in text.split(";") if r)
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """One processed frame (``frames.csv``)."""
+
+    frame: int
+    timestamp: float
+    score: float
+    reasons: tuple[str, ...]
+    objects: int
+    detections: int
+    tracked: int
+    predicted: int
+
+    def cells(self) -> list[Any]:
+        return [self.frame, f"{self.timestamp:.3f}", f"{self.score:.4f}", ";".join(self.reasons), self.objects,
+                self.detections, self.tracked, self.predicted]
+
+    @classmethod
+    def parse(cls, row: dict[str, str]) -> FrameRow:
+        return cls(int(row["frame"]), float(row["timestamp"]), float(row["score"]), _reasons(row["reasons"]),
+                   int(row["objects"]), int(row["detections"]), int(row["tracked"]), int(row["predicted"]))
+
+
+@dataclass(frozen=True)
+class ObjectRow:
+    """One scored object of a selected frame (``objects.csv``; ``regions.csv`` holds those with
+    ``region`` set, the objects a reviewer should look at).
+
+    Attributes:
+        kind: ``tracked``, ``predicted`` (a lost track's predicted box: a likely missed
+            object) or ``unmatched`` (a detection no track took).
+        xyxy: The box in pixels.
+        confidence: The detection score; ``None`` for a predicted box.
+        class_name: The class's name (the ``class`` column).
+        reasons: The signals that make its uncertainty, strongest first.
+    """
+
+    frame: int
+    track_id: int
+    kind: str
+    xyxy: tuple[float, float, float, float]
+    confidence: float | None
+    class_id: int
+    class_name: str
+    uncertainty: float
+    reasons: tuple[str, ...]
+    region: bool
+
+    def cells(self) -> list[Any]:
+        return [
+            self.frame, self.track_id, self.kind, *(f"{v:.1f}" for v in self.xyxy),
+            "" if self.confidence is None else f"{self.confidence:.4f}", self.class_id, self.class_name,
+            f"{self.uncertainty:.4f}", ";".join(self.reasons), int(self.region),
+        ]
+
+    @classmethod
+    def parse(cls, row: dict[str, str]) -> ObjectRow:
+        x1, y1, x2, y2 = (float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+        return cls(
+            int(row["frame"]), int(row["track_id"]), row["kind"], (x1, y1, x2, y2),
+            float(row["confidence"]) if row["confidence"] else None, int(row["class_id"]), row["class"],
+            float(row["uncertainty"]), _reasons(row["reasons"]), row["region"] == "1",
+        )
+
+
+@dataclass(frozen=True)
+class SelectedFrame:
+    """A selected frame (``selection.csv``), most valuable first, with its scored objects.
+
+    Attributes:
+        image: Its JPEG, relative to the run folder.
+        objects: Its rows of ``objects.csv``, most uncertain first.
+    """
+
+    rank: int
+    frame: int
+    timestamp: float
+    score: float
+    reasons: tuple[str, ...]
+    image: str
+    objects: tuple[ObjectRow, ...] = ()
+
+    def cells(self) -> list[Any]:
+        return [self.rank, self.frame, f"{self.timestamp:.3f}", f"{self.score:.4f}", ";".join(self.reasons), self.image]
+
+    @property
+    def regions(self) -> tuple[ObjectRow, ...]:
+        """The objects to review."""
+        return tuple(o for o in self.objects if o.region)
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """The mined input (``summary.json``'s ``input``)."""
+
+    path: str
+    sha256: str
+    kind: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+
+
+@dataclass
+class Summary:
+    """``summary.json``: what was mined, with what, and what came out.
+
+    Attributes:
+        run_id: The run's key on a dataset.
+        started: UTC start time, ISO 8601.
+        model: The detector's description; ``model_path`` the file (absolute where it exists).
+        classes: The model's classes by id (as strings, as JSON keys are).
+        labels: The classes the run reports (``--classes``, else all).
+        frames: ``convention``, ``processed``, ``first``, ``last``, ``stride``.
+        counts: ``detections``, ``tracks``, ``track_rows``, ``selected``, class confusions.
+        selection: Strategy, budget, gaps, frames and how the budget was filled.
+        timings: Seconds per stage (``stages``), processing rate, writing time.
+        complete: ``False`` when decoding stopped early (``stopped_after_frame``, ``error``).
+        config: The resolved configuration; ``versions`` the packages'.
+    """
+
+    run_id: str
+    started: str
+    input: InputRecord
+    model: str
+    model_path: str
+    classes: dict[str, str]
+    labels: list[str]
+    frames: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+    stopped_after_frame: int | None = None
+    error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: Path) -> Summary:
+        """Read a parsed ``summary.json``.
+
+        Raises:
+            InputError: A field a run cannot do without is missing (an older vidal's run).
+        """
+        missing = [key for key in ("run_id", "labels", "input") if key not in data]
+        if missing:
+            raise InputError(f"{source} lacks {', '.join(missing)}: mined by an older vidal? mine again")
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        try:
+            known["input"] = InputRecord(**{k: data["input"][k] for k in InputRecord.__dataclass_fields__})
+        except (KeyError, TypeError) as error:
+            raise InputError(f"{source}: its input record is incomplete ({error})") from error
+        known.setdefault("started", "")
+        known.setdefault("model", "")
+        known.setdefault("model_path", "")
+        known.setdefault("classes", {})
+        return cls(**known)
+
+
+@dataclass
+class MinedRun:
+    """A run folder written by ``vidal mine``, read back (:func:`load_run`).
+
+    Attributes:
+        path: The run folder.
+        summary: Its ``summary.json``.
+        selected: The selected frames, most valuable first, each with its objects.
+    """
+
+    path: Path
+    summary: Summary
+    selected: list[SelectedFrame]
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.summary.labels)
+
+    @property
+    def video_hash(self) -> str:
+        return self.summary.input.sha256
+
+    @property
+    def complete(self) -> bool:
+        return self.summary.complete
+
+    @property
+    def regions(self) -> list[ObjectRow]:
+        """Every region to review, frame by frame in the selection's order."""
+        return [row for frame in self.selected for row in frame.regions]
+
+    def image(self, frame: SelectedFrame) -> Path:
+        """The path of a selected frame's image."""
+        return self.path / frame.image
+
+    def frames(self) -> list[FrameRow]:
+        """Every processed frame (read from ``frames.csv`` on each call)."""
+        return [FrameRow.parse(row) for row in _read_csv(self.path / FRAMES_FILE)]
+
+
+def write_frames(folder: Path, rows: Iterable[FrameRow]) -> None:
+    write_csv(folder / FRAMES_FILE, FRAME_COLUMNS, (row.cells() for row in rows))
+
+
+def write_selection(folder: Path, frames: list[SelectedFrame]) -> None:
+    """Write ``selection.csv``, ``objects.csv`` (every object of the selected frames) and
+    ``regions.csv`` (the objects to review)."""
+    write_csv(folder / SELECTION_FILE, SELECTION_COLUMNS, (f.cells() for f in frames))
+    objects = [o.cells() for f in frames for o in f.objects]
+    write_csv(folder / OBJECTS_FILE, OBJECT_COLUMNS, objects)
+    keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
+    write_csv(folder / REGIONS_FILE, REGION_COLUMNS, ([row[i] for i in keep] for row in objects if row[-1]))
+
+
+def write_summary(folder: Path, summary: Summary) -> None:
+    write_json(folder / SUMMARY_FILE, summary.to_json())
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from error
+
+
+def read_summary(run_dir: Path) -> Summary:
+    """Read a run folder's ``summary.json``.
+
+    Raises:
+        InputError: There is none, or it is unreadable or incomplete.
+    """
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.is_file():
+        raise InputError(f"{run_dir} is not a vidal run folder (no {SUMMARY_FILE})")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"cannot read {path}: {error}") from error
+    return Summary.from_json(data, path)
+
+
+def load_run(run_dir: str | Path) -> MinedRun:
+    """Read a run folder written by ``vidal mine``.
+
+    Raises:
+        InputError: It is not a complete vidal run folder (a missing file or frame image).
+    """
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    objects: dict[int, list[ObjectRow]] = {}
+    try:
+        for row in _read_csv(run_dir / OBJECTS_FILE):
+            parsed = ObjectRow.parse(row)
+            objects.setdefault(parsed.frame, []).append(parsed)
+        selected = []
+        for row in _read_csv(run_dir / SELECTION_FILE):
+            if not (run_dir / row["image"]).is_file():
+                raise InputError(f"{run_dir}: frame image {row['image']} is missing")
+            number = int(row["frame"])
+            selected.append(SelectedFrame(int(row["rank"]), number, float(row["timestamp"]), float(row["score"]),
+                                          _reasons(row["reasons"]), row["image"], tuple(objects.get(number, ()))))
+    except (KeyError, ValueError) as error:
+        raise InputError(f"{run_dir}: a table is malformed ({error})") from error
+    return MinedRun(run_dir, summary, selected)
