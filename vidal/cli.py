@@ -502,6 +502,82 @@ def _print_training(record: dict[str, Any]) -> None:
     )
 
 
+# --- vidal db: the local database that dataset commands start once and reuse ---
+db_app = typer.Typer(help="FiftyOne's database: where it is, whether it runs; stop the local one.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("status")
+def db_status(debug: DebugOption = False) -> None:
+    """Where the database is and whether it runs (FIFTYONE_DATABASE_URI, or the local mongod)."""
+
+    def body() -> None:
+        from vidal.dataset.database import database_settings, find_service, find_services, probe
+
+        settings = database_settings()
+        if settings.uri:
+            probe(settings.uri)
+            out.print(f"database {settings.describe()} (FIFTYONE_DATABASE_URI): reachable", highlight=False,
+                      soft_wrap=True)
+            return
+        service = find_service(settings.folder)
+        if service is None:
+            out.print(f"local database in {settings.folder}: not running (the next dataset command starts it)",
+                      highlight=False, soft_wrap=True)
+        else:
+            keeper = (f"kept running by vidal (pid {service.holder_pid}) until `vidal db stop`" if service.holder_pid
+                      else f"started by a FiftyOne process (pid {service.pid}), stops when its last client exits")
+            port = f"127.0.0.1:{service.port}" if service.port else "(starting)"
+            out.print(
+                f"local database in {settings.folder}: running, mongod pid {service.mongod_pid} on {port} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(service.started))}; {keeper}",
+                highlight=False, soft_wrap=True,
+            )
+        for other in find_services():
+            if other.pid != (service.pid if service else None):
+                console.print(
+                    f"note: another FiftyOne database runs in {other.folder} (pid {other.pid}); FiftyOne's own "
+                    "tools attach to the first one they find, whatever their FIFTYONE_DATABASE_DIR",
+                    highlight=False, soft_wrap=True,
+                )
+
+    _run(debug, body)
+
+
+@db_app.command("stop")
+def db_stop(debug: DebugOption = False) -> None:
+    """Stop the local mongod that vidal keeps running (once the processes using it exit)."""
+
+    def body() -> None:
+        from vidal.dataset.connection import CONNECT_LOCK, file_lock
+        from vidal.dataset.database import clients, database_settings, find_service, stop_service
+        from vidal.errors import DatasetError
+
+        settings = database_settings()
+        if settings.uri:
+            raise DatasetError(f"the database is {settings.describe()} (FIFTYONE_DATABASE_URI): vidal stops only "
+                               "the local mongod it starts")
+        if not settings.folder.is_dir():
+            out.print(f"local database in {settings.folder}: not running", highlight=False, soft_wrap=True)
+            return
+        with file_lock(settings.folder / CONNECT_LOCK):
+            service = find_service(settings.folder)
+            if service is None:
+                out.print(f"local database in {settings.folder}: not running", highlight=False, soft_wrap=True)
+                return
+            if stop_service(service):
+                out.print(f"stopped the local database in {settings.folder}", highlight=False, soft_wrap=True)
+                return
+        console.print(
+            f"[bold yellow]warning:[/] released the local database in {settings.folder}; its mongod stops when the "
+            f"processes still using it exit (pids {', '.join(map(str, clients(service))) or 'unknown'})",
+            highlight=False, soft_wrap=True,
+        )
+
+    _run(debug, body)
+
+
 def run() -> None:  # pragma: no cover - console script entry
     app()
 
