@@ -112,7 +112,7 @@ def probe(uri: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     except pymongo.errors.PyMongoError as error:
         reason = str(error).split(" (configured timeouts")[0].split(", Timeout:")[0].strip() or type(error).__name__
         raise DatasetError(
-            f"cannot reach FiftyOne's database {redact(uri)} (FIFTYONE_DATABASE_URI) within {timeout:g} s: "
+            f"cannot reach FiftyOne's database ({redact(uri)}, FIFTYONE_DATABASE_URI) within {timeout:g} s: "
             f"{redact(reason)}"
         ) from error
 
