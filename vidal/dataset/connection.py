@@ -38,6 +38,9 @@ DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 # this lock, in the database folder, around finding or starting it, registering with it and
 # their first connection, and ``vidal db stop`` around stopping it.
 CONNECT_LOCK = "vidal-connect.lock"
+# The database this process connected to: a command connects from several functions, and
+# finding the service, registering with it or probing a URI once is enough.
+_connected: DatabaseSettings | None = None
 
 
 def check_name(name: str) -> str:
@@ -125,7 +128,10 @@ def connect() -> ModuleType:
     Raises:
         DatasetError: The database cannot be reached or started.
     """
+    global _connected
     settings = database_settings()
+    if settings == _connected:  # FiftyOne's connection is per process; checked once
+        return import_fiftyone()
     holder = None
     if settings.uri:
         probe(settings.uri)
@@ -148,13 +154,14 @@ def connect() -> ModuleType:
         except Exception as error:  # FiftyOne raises ConnectionError, pymongo and service errors
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise DatasetError(f"cannot reach FiftyOne's database ({describe_database(fo)}): {first}") from error
+    _connected = settings
     return fo
 
 
 def _attach(fo: ModuleType, service: LocalService) -> None:
     """Register this process as a client of the running service, as FiftyOne's own
-    ``DatabaseService`` does, so that ``mongod`` outlives neither ``vidal db stop`` nor this
-    process's need of it; and point FiftyOne (and the App server it starts) at its port."""
+    ``DatabaseService`` does, so that ``mongod`` keeps running while this process lives, even
+    through ``vidal db stop``; and point FiftyOne (and the App server it starts) at its port."""
     import psutil
     from fiftyone.service.util import send_ipc_message
 
