@@ -96,8 +96,8 @@ machine's load average was {load:.1f} at the end (other jobs share its cores).
 {rows}
 | `vidal db status` | | {med(db_status)} |
 
-Of a warm command, a fresh `python -c "import fiftyone"` takes {med(imports)} s (`import vidal.cli`:
-{med(bare)} s); the database queries and the connection to the running `mongod` take the rest.
+A fresh `python -c "import fiftyone"`, timed in the same run, takes {med(imports)} s (`import vidal.cli`:
+{med(bare)} s): compare it with the warm column.
 An unreachable `FIFTYONE_DATABASE_URI` is reported after {med(unreachable)} s (whole command).
 """
     print(body)
