@@ -236,10 +236,21 @@ def mine(
     _run(debug, body)
 
 
-def _push(run_dir: Path, name: str, media_dir: str | Path | None, draft_conf: float) -> None:
-    from vidal.dataset import push_run
+def _call_dataset(name: str, /, **kwargs: Any) -> Any:
+    """Run a dataset library call (``vidal.dataset.worker.CALLS``) in the warm vidal worker
+    if one serves this database, else in this process (and start one for the next command)."""
+    from vidal.dataset.worker import call
 
-    report = push_run(run_dir, name, media_dir=media_dir, draft_conf=draft_conf)
+    return call(name, **kwargs)
+
+
+def _push(run_dir: Path, name: str, media_dir: str | Path | None, draft_conf: float, *, worker: bool = False) -> None:
+    if worker:
+        report = _call_dataset("push_run", run_dir=run_dir, name=name, media_dir=media_dir, draft_conf=draft_conf)
+    else:
+        from vidal.dataset import push_run
+
+        report = push_run(run_dir, name, media_dir=media_dir, draft_conf=draft_conf)
     out.print(
         f"pushed to dataset {report.dataset!r}: {report.added} new, {report.updated} updated, "
         f"{report.protected} kept as reviewed; {report.total} samples (run {report.run_id})",
@@ -264,7 +275,7 @@ def push(
 
     def body() -> None:
         for run_dir in runs:
-            _push(run_dir, dataset, media_dir, draft_conf)
+            _push(run_dir, dataset, media_dir, draft_conf, worker=True)
 
     _run(debug, body)
 
@@ -317,9 +328,7 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
     def body() -> None:
         from rich.table import Table
 
-        from vidal.dataset.report import dataset_status
-
-        st = dataset_status(dataset)
+        st = _call_dataset("dataset_status", name=dataset)
         wide = Console(width=max(out.width, 160))
         wide.print(
             f"dataset {st.name!r}: {st.mined} mined, {st.to_review} to review, {st.reviewed} reviewed; "
@@ -380,9 +389,7 @@ def export(
     """Export the reviewed samples' ground_truth (YOLO, COCO or CVAT), images included."""
 
     def body() -> None:
-        from vidal.dataset.export import export_reviewed
-
-        count = export_reviewed(dataset, fmt, out_dir, overwrite=overwrite)
+        count = _call_dataset("export_reviewed", name=dataset, fmt=fmt, out=out_dir, overwrite=overwrite)
         out.print(f"exported {count} reviewed samples to {out_dir} ({fmt})", highlight=False, soft_wrap=True)
 
     _run(debug, body)
@@ -400,9 +407,8 @@ def label(
     """Label a video's mined frames from MOTChallenge ground truth and tag them reviewed (a simulated reviewer)."""
 
     def body() -> None:
-        from vidal.dataset.label import label_from_mot
-
-        report = label_from_mot(dataset, from_mot, video, classes=classes, overwrite=overwrite)
+        report = _call_dataset("label_from_mot", name=dataset, gt_path=from_mot, video=video, classes=classes,
+                               overwrite=overwrite)
         out.print(
             f"matched {report.matched} of {report.frames} mined frames of {video.name} in {from_mot}: "
             f"{report.written} labelled, {report.unchanged} unchanged, {report.kept} kept as corrected by hand; "
@@ -520,6 +526,7 @@ def db_status(debug: DebugOption = False) -> None:
             probe(settings.uri)
             out.print(f"database {settings.describe()} (FIFTYONE_DATABASE_URI): reachable", highlight=False,
                       soft_wrap=True)
+            _print_worker(settings)
             return
         service = find_service(settings.folder)
         if service is None:
@@ -541,8 +548,30 @@ def db_status(debug: DebugOption = False) -> None:
                     "tools attach to the first one they find, whatever their FIFTYONE_DATABASE_DIR",
                     highlight=False, soft_wrap=True,
                 )
+        _print_worker(settings)
 
     _run(debug, body)
+
+
+def _print_worker(settings: Any) -> None:
+    """The `vidal db status` line of the warm worker that runs dataset commands."""
+    from vidal.dataset.worker import WorkerUnavailable, enabled, worker_paths, worker_status
+
+    try:
+        info = worker_status(worker_paths(settings))
+    except WorkerUnavailable as error:
+        out.print(f"vidal worker: unavailable ({error})", highlight=False, soft_wrap=True)
+        return
+    if info is None:
+        state = "not running" + (" (the next dataset command starts it)" if enabled() else "")
+    elif "started" not in info:
+        state = f"pid {info['pid']}, busy or starting"
+    else:
+        state = (f"pid {info['pid']} since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info['started']))}, "
+                 f"{info['requests']} requests served; stops after {info['idle_timeout_s'] / 60:g} min idle or "
+                 "`vidal db stop`")
+    off = " (off here: VIDAL_WORKER=0)" if not enabled() else ""
+    out.print(f"vidal worker: {state}{off}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("stop")
@@ -554,8 +583,20 @@ def db_stop(debug: DebugOption = False) -> None:
         from vidal.dataset.database import clients, database_settings, find_service, stop_service
         from vidal.errors import DatasetError
 
+        from vidal.dataset.worker import WorkerUnavailable, stop_worker, worker_paths
+
         settings = database_settings()
+        worker = None
+        if settings.folder.is_dir():  # the worker is a client of the database: it goes first
+            try:
+                worker = stop_worker(worker_paths(settings))
+            except WorkerUnavailable:
+                pass
+        if worker is not None:
+            out.print(f"stopped the vidal worker (pid {worker})", highlight=False, soft_wrap=True)
         if settings.uri:
+            if worker is not None:
+                return
             raise DatasetError(f"the database is {settings.describe()} (FIFTYONE_DATABASE_URI): vidal stops only "
                                "the local mongod it starts")
         if not settings.folder.is_dir():

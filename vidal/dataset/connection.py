@@ -158,6 +158,11 @@ def connect() -> ModuleType:
     return fo
 
 
+def connected_to(settings: DatabaseSettings) -> bool:
+    """Whether this process connected to the database of ``settings``."""
+    return _connected == settings
+
+
 def _attach(fo: ModuleType, service: LocalService) -> None:
     """Register this process as a client of the running service, as FiftyOne's own
     ``DatabaseService`` does, so that ``mongod`` keeps running while this process lives, even

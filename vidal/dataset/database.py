@@ -258,7 +258,7 @@ def wait_for_service(folder: Path, holder_pid: int | None = None, timeout: float
         service = find_service(folder)
         if service is not None and service.port is not None:
             return service
-        if service is None and not _alive(holder_pid):
+        if service is None and not alive(holder_pid):
             if holder_pid is not None:
                 raise DatasetError(
                     f"FiftyOne's database service for {folder} stopped while starting: see "
@@ -305,13 +305,14 @@ def stop_service(service: LocalService, timeout: float = STOP_TIMEOUT_S) -> bool
         pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(service.pid):
+        if not alive(service.pid):
             return True
         time.sleep(0.1)
     return False
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
     import psutil
 
     try:
