@@ -54,6 +54,8 @@ def _isolated_fiftyone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     (vidal imports it lazily); subprocesses inherit them.
     """
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    # No warm worker outlives a test (tests/dataset/test_worker.py turns it on and stops it).
+    os.environ["VIDAL_WORKER"] = "0"
     os.environ["VIDAL_HOME"] = str(tmp_path_factory.mktemp("vidal-home"))
     spec = importlib.util.find_spec("fiftyone")
     mongod = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod" if spec else None

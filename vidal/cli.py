@@ -193,6 +193,14 @@ def _progress_bar(name: str, total: int) -> Iterator[Callable[[int], None]]:
         yield advance
 
 
+def _call_dataset(name: str, /, **kwargs: Any) -> Any:
+    """Run a dataset library call (``vidal.dataset.worker.CALLS``) in the warm vidal worker
+    if one serves this database, else in this process (and start one for the next command)."""
+    from vidal.dataset.worker import call
+
+    return call(name, **kwargs)
+
+
 def _print_push(report: Any) -> None:
     out.print(
         f"pushed to dataset {report.dataset!r}: {report.added} new, {report.updated} updated, "
@@ -217,10 +225,8 @@ def push(
     """Push run folders into a FiftyOne dataset (again): safe to repeat."""
 
     def body() -> None:
-        from vidal.api import push as push_run
-
         for run_dir in runs:
-            _print_push(push_run(run_dir, dataset=dataset, media_dir=media_dir, draft_conf=draft_conf))
+            _print_push(_call_dataset("push_run", run=run_dir, name=dataset, media_dir=media_dir, draft_conf=draft_conf))
 
     _run(debug, body)
 
@@ -273,9 +279,7 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
     def body() -> None:
         from rich.table import Table
 
-        from vidal.dataset.report import dataset_status
-
-        st = dataset_status(dataset)
+        st = _call_dataset("dataset_status", name=dataset)
         wide = Console(width=max(out.width, 160))
         wide.print(
             f"dataset {st.name!r}: {st.mined} mined, {st.to_review} to review, {st.reviewed} reviewed; "
@@ -336,9 +340,7 @@ def export(
     """Export the reviewed samples' ground_truth (YOLO, COCO or CVAT), images included."""
 
     def body() -> None:
-        from vidal.dataset.export import export_reviewed
-
-        count = export_reviewed(dataset, fmt, out_dir, overwrite=overwrite)
+        count = _call_dataset("export_reviewed", name=dataset, fmt=fmt, out=out_dir, overwrite=overwrite)
         out.print(f"exported {count} reviewed samples to {out_dir} ({fmt})", highlight=False, soft_wrap=True)
 
     _run(debug, body)
@@ -356,9 +358,8 @@ def label(
     """Label a video's mined frames from MOTChallenge ground truth and tag them reviewed (a simulated reviewer)."""
 
     def body() -> None:
-        from vidal.dataset.label import label_from_mot
-
-        report = label_from_mot(dataset, from_mot, video, classes=classes, overwrite=overwrite)
+        report = _call_dataset("label_from_mot", name=dataset, gt_path=from_mot, video=video, classes=classes,
+                               overwrite=overwrite)
         out.print(
             f"matched {report.matched} of {report.frames} mined frames of {video.name} in {from_mot}: "
             f"{report.written} labelled, {report.unchanged} unchanged, {report.kept} kept as corrected by hand; "
@@ -456,6 +457,117 @@ def _print_training(record: dict[str, Any]) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+# --- vidal db: the local database that dataset commands start once and reuse ---
+db_app = typer.Typer(help="FiftyOne's database: where it is, whether it runs; stop the local one.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("status")
+def db_status(debug: DebugOption = False) -> None:
+    """Where the database is and whether it runs (FIFTYONE_DATABASE_URI, or the local mongod)."""
+
+    def body() -> None:
+        from vidal.dataset.database import database_settings, find_service, find_services, probe
+
+        settings = database_settings()
+        if settings.uri:
+            probe(settings.uri)
+            out.print(f"database {settings.describe()} (FIFTYONE_DATABASE_URI): reachable", highlight=False,
+                      soft_wrap=True)
+            _print_worker(settings)
+            return
+        service = find_service(settings.folder)
+        if service is None:
+            out.print(f"local database in {settings.folder}: not running (the next dataset command starts it)",
+                      highlight=False, soft_wrap=True)
+        else:
+            keeper = (f"kept running by vidal (pid {service.holder_pid}) until `vidal db stop`" if service.holder_pid
+                      else f"started by a FiftyOne process (pid {service.pid}), stops when its last client exits")
+            port = f"127.0.0.1:{service.port}" if service.port else "(starting)"
+            out.print(
+                f"local database in {settings.folder}: running, mongod pid {service.mongod_pid} on {port} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(service.started))}; {keeper}",
+                highlight=False, soft_wrap=True,
+            )
+        for other in find_services():
+            if other.pid != (service.pid if service else None):
+                console.print(
+                    f"note: another FiftyOne database runs in {other.folder} (pid {other.pid}); FiftyOne's own "
+                    "tools attach to the first one they find, whatever their FIFTYONE_DATABASE_DIR",
+                    highlight=False, soft_wrap=True,
+                )
+        _print_worker(settings)
+
+    _run(debug, body)
+
+
+def _print_worker(settings: Any) -> None:
+    """The `vidal db status` line of the warm worker that runs dataset commands."""
+    from vidal.dataset.worker import WorkerUnavailable, enabled, worker_paths, worker_status
+
+    try:
+        info = worker_status(worker_paths(settings))
+    except WorkerUnavailable as error:
+        out.print(f"vidal worker: unavailable ({error})", highlight=False, soft_wrap=True)
+        return
+    if info is None:
+        state = "not running" + (" (the next dataset command starts it)" if enabled() else "")
+    elif "started" not in info:
+        state = f"pid {info['pid']}, busy or starting"
+    else:
+        state = (f"pid {info['pid']} since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info['started']))}, "
+                 f"{info['requests']} requests served; stops after {info['idle_timeout_s'] / 60:g} min idle or "
+                 "`vidal db stop`")
+    off = " (off here: VIDAL_WORKER=0)" if not enabled() else ""
+    out.print(f"vidal worker: {state}{off}", highlight=False, soft_wrap=True)
+
+
+@db_app.command("stop")
+def db_stop(debug: DebugOption = False) -> None:
+    """Stop the local mongod that vidal keeps running (once the processes using it exit)."""
+
+    def body() -> None:
+        from vidal.dataset.connection import CONNECT_LOCK, file_lock
+        from vidal.dataset.database import clients, database_settings, find_service, stop_service
+        from vidal.errors import DatasetError
+
+        from vidal.dataset.worker import WorkerUnavailable, stop_worker, worker_paths
+
+        settings = database_settings()
+        worker = None
+        if settings.folder.is_dir():  # the worker is a client of the database: it goes first
+            try:
+                worker = stop_worker(worker_paths(settings))
+            except WorkerUnavailable:
+                pass
+        if worker is not None:
+            out.print(f"stopped the vidal worker (pid {worker})", highlight=False, soft_wrap=True)
+        if settings.uri:
+            if worker is not None:
+                return
+            raise DatasetError(f"the database is {settings.describe()} (FIFTYONE_DATABASE_URI): vidal stops only "
+                               "the local mongod it starts")
+        if not settings.folder.is_dir():
+            out.print(f"local database in {settings.folder}: not running", highlight=False, soft_wrap=True)
+            return
+        with file_lock(settings.folder / CONNECT_LOCK):
+            service = find_service(settings.folder)
+            if service is None:
+                out.print(f"local database in {settings.folder}: not running", highlight=False, soft_wrap=True)
+                return
+            if stop_service(service):
+                out.print(f"stopped the local database in {settings.folder}", highlight=False, soft_wrap=True)
+                return
+        console.print(
+            f"[bold yellow]warning:[/] released the local database in {settings.folder}; its mongod stops when the "
+            f"processes still using it exit (pids {', '.join(map(str, clients(service))) or 'unknown'})",
+            highlight=False, soft_wrap=True,
+        )
+
+    _run(debug, body)
 
 
 def run() -> None:  # pragma: no cover - console script entry
