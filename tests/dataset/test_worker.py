@@ -104,15 +104,19 @@ def test_worker_serves_the_next_commands_as_in_process(setup: Setup, reviewed: s
     assert export.returncode == 0, export.stderr
     assert setup.requests() == 3
     assert "exported 2 reviewed samples to out (yolo)" in export.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.yaml", "images", "labels"]
-    assert "INFO" in export.stderr and f"exported 2 reviewed samples of '{reviewed}'" in export.stderr
-    assert "0/2 [" in export.stdout  # FiftyOne's progress bar, printed in the worker
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".vidal.json", "dataset.yaml", "images", "labels"]
+    # The call's log records come back: a push into a new dataset says it created it.
+    run = next((tmp_path / "runs").iterdir()).relative_to(tmp_path)
+    fresh = setup.vidal("push", str(run), "--dataset", f"{reviewed}-fresh", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert setup.requests() == 4
+    assert "INFO" in fresh.stderr and f"created dataset '{reviewed}-fresh'" in fresh.stderr
 
     off = setup.vidal("status", "--dataset", reviewed, VIDAL_WORKER="0")
-    assert off.stdout == first.stdout and setup.requests() == 3
+    assert off.stdout == first.stdout and setup.requests() == 4
 
     status = setup.vidal("db", "status")
-    assert f"vidal worker: pid {info['pid']} since" in status.stdout and "3 requests served" in status.stdout
+    assert f"vidal worker: pid {info['pid']} since" in status.stdout and "4 requests served" in status.stdout
     stop = setup.vidal("db", "stop")
     assert stop.returncode == 0 and f"stopped the vidal worker (pid {info['pid']})" in stop.stdout, stop.stderr
     assert not alive(info["pid"]) and worker_status(setup.paths) is None
