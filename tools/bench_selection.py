@@ -28,11 +28,8 @@ by timing those calls inside the same ``mine_source`` run.
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,45 +121,6 @@ def figures(selected: list[int], errors, found: list[Episode], switches: list[in
     }
 
 
-class Stopwatch:
-    """Accumulates the time spent in the wrapped functions."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def wrap(self, function: Callable) -> Callable:
-        @functools.wraps(function)
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - started
-
-        return timed
-
-
-def timed_scoring(scoring: Stopwatch, selecting: Stopwatch) -> list[tuple[object, str, Callable]]:
-    """Wrap the pipeline's scoring and selection calls; return what to restore."""
-    import vidal.pipeline as pipeline
-    from vidal.scoring import TrackHistory
-
-    patched = []
-    for owner, name, stopwatch in [
-        (pipeline, "score_frame", scoring), (pipeline, "_resolve_ended", scoring), (pipeline, "max_overlap", scoring),
-        (TrackHistory, "majority_class", scoring), (TrackHistory, "recent_gaps", scoring),
-        (TrackHistory, "appearance_distance", scoring), (TrackHistory, "record", scoring),
-        (pipeline, "frame_table", selecting), (pipeline, "select", selecting),
-    ]:
-        original = getattr(owner, name)
-        patched.append((owner, name, original))
-        setattr(owner, name, stopwatch.wrap(original))
-    original_build = pipeline.ObjectTable.__dict__["build"]
-    patched.append((pipeline.ObjectTable, "build", original_build))
-    pipeline.ObjectTable.build = classmethod(scoring.wrap(original_build.__func__))
-    return patched
-
-
 def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[str], work: Path, seeds: int,
               overrides: list[str]):
     from vidal.config import load_config
@@ -179,16 +137,11 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     config = load_config(None, settings)
     detector = build_detector(config)
     source = open_source(video)
-    scoring, selecting = Stopwatch(), Stopwatch()
-    patched = timed_scoring(scoring, selecting)
-    try:
-        result = mine_source(source, detector, config, work)
-    finally:
-        for owner, attribute, original in patched:
-            setattr(owner, attribute, original)
-    # The processing clock covers decode, detect, track and score; the selection runs after it.
-    mine_seconds = result.seconds + selecting.seconds
-    overhead_seconds = scoring.seconds + selecting.seconds
+    result = mine_source(source, detector, config, work)
+    # The pipeline times its own stages: the processing clock covers decode, detect, track
+    # and score; the selection runs after it.
+    mine_seconds = result.seconds + result.timings["select"]
+    overhead_seconds = result.timings["score"] + result.timings["select"]
     errors = frame_errors(read_mot(gt_path), read_mot(result.run_dir / "tracks.txt"), [r.frame for r in result.records])
     found, switches = episodes(errors)
     n = len(result.records)
