@@ -97,7 +97,7 @@ def test_several_inputs_one_folder_each(tmp_path: Path, scene_video: Path, scene
 ])
 def test_help_shows_the_defaults_written_in_the_help_text(command: str, hints: list[str]) -> None:
     # Typer reads help as Rich markup, where an unescaped "[default: ...]" is a tag and vanishes.
-    from vidal.detectors.training import MIN_STEPS
+    from vidal.training import MIN_STEPS
 
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
     assert result.exit_code == 0

@@ -8,7 +8,7 @@ Simulated rounds of active learning, with MOTChallenge ground truth as the oracl
 2. each round, each strategy picks the next ``--batch-frames`` frames of the pool (spread
    over the videos by pool length) with its current model, the oracle labels them, and the
    detector is fine-tuned *from the same base* on everything labelled so far
-   (``vidal.detectors.training.fine_tune``, vidal's fine-tuning settings with more, smaller
+   (``vidal.training.fine_tune``, vidal's fine-tuning settings with more, smaller
    steps: ``--epochs 32 --lr0 0.0005``);
 3. the new model is scored on the test frames (Ultralytics' validator, mAP@0.5 and
    mAP@0.5:0.95).
@@ -218,7 +218,7 @@ class Runner:
 
     def __init__(self, args: argparse.Namespace, scenario: str, seed: int, videos: list[Video], work: Path,
                  base: str) -> None:
-        from vidal.detectors.training import model_names
+        from vidal.training.ultralytics import model_names
 
         self.args, self.scenario, self.seed, self.videos, self.work = args, scenario, seed, videos, work
         self.base = base
@@ -239,7 +239,7 @@ class Runner:
         return path
 
     def evaluate(self, model: str) -> tuple[float, float]:
-        from vidal.detectors.training import validate
+        from vidal.training import validate
 
         metrics = validate(model, self.test_yaml, imgsz=self.args.imgsz, batch=16, device=self.args.device,
                            log=self.work / "validate.log")
@@ -317,7 +317,7 @@ class Runner:
 
     def train(self, strategy: str, round_: int, labelled: dict[str, set[int]]) -> tuple[str, float]:
         """Fine-tune the base on every labelled frame; returns the weights and seconds."""
-        from vidal.detectors.training import balanced_batch, fine_tune
+        from vidal.training import balanced_batch, fine_tune
 
         root = self.work / "train" / strategy / f"round{round_}"
         images, texts = root / "images" / "train", root / "labels" / "train"

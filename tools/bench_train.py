@@ -134,9 +134,8 @@ def main() -> int:
     from vidal.dataset import push_run
     from vidal.dataset.connection import connect
     from vidal.dataset.label import label_from_mot
-    from vidal.detectors.training import FINE_TUNE, validate
     from vidal.pipeline import build_detector, mine_source
-    from vidal.training import plan_training, run_training
+    from vidal.training import FINE_TUNE, plan_training, run_training, validate
     from vidal.video import open_source
 
     name = f"bench-train-{os.getpid()}"
@@ -177,9 +176,9 @@ def main() -> int:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
 
-    base, new = record["metrics"]["base"], record["metrics"]["new"]
+    base, new = record.metrics.base.as_dict(), record.metrics.new.as_dict()
     rows = [
-        ("`vidal train`'s validation split (mined frames held out by time)", record["metrics"]["val_images"], base, new),
+        ("`vidal train`'s validation split (mined frames held out by time)", record.metrics.val_images, base, new),
         (f"later frames of the clip ({first_later}-{images['later'] + first_later - 1}, {args.gap} frames after the mined part)", images["later"],
          scores["later"]["base"], scores["later"]["new"]),
         (f"unseen clips (generator seeds {args.heldout_seeds}, every {args.every}th frame)", images["unseen"],
@@ -206,7 +205,7 @@ def main() -> int:
         f"{mined.processed} frames; `vidal label --from-mot` labelled them ({labelled.boxes} boxes); `vidal train` "
         f"fine-tuned {detector} on {len(plan.train_ids)} of them for {plan.epochs} epochs"
         f"{f' ({plan.epochs_asked} asked)' if plan.epochs != plan.epochs_asked else ''} at imgsz {args.imgsz} "
-        f"({record['train_seconds']:.0f} s) and validated on {len(plan.val_ids)} held-out frames "
+        f"({record.train_seconds:.0f} s) and validated on {len(plan.val_ids)} held-out frames "
         f"({len(plan.dropped_ids)} more left out for being within 1 s of them). Fine-tuning arguments: "
         f"{arguments}. Ultralytics' validator, imgsz {args.imgsz}.\n\n"
         + "\n".join(table) + "\n\n" + verdict + "\n\n" + "\n".join(classes) + "\n"

@@ -109,7 +109,7 @@ def resolve_model(config: VidalConfig) -> None:
 
         check_name(config.dataset.name)
     if config.detector.model == LATEST:
-        from vidal.dataset.models import latest_model_path
+        from vidal.dataset.lineage import latest_model_path
 
         config.detector.model = latest_model_path(config.dataset.name)
 

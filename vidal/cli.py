@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from vidal import __version__
 from vidal.errors import PartialRunError, VidalError
+
+if TYPE_CHECKING:
+    from vidal.dataset.lineage import ModelRecord
+    from vidal.training import TrainingPlan
 
 app = typer.Typer(
     name="vidal",
@@ -308,24 +312,21 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
             lineage = Table("model", "created", "base", "train", "val", "mAP50 base -> new", "mAP50-95 base -> new",
                             "epochs", "file", title="models trained on this dataset")
             for m in st.models:
-                metrics = m["metrics"]
                 lineage.add_row(
-                    f"v{m['version']}", str(m.get("created")), _model_label(m["base"], st.models),
-                    str(len(m.get("train_samples", []))), str(len(m.get("val_samples", []))),
-                    f"{metrics['base']['map50']:.3f} -> {metrics['new']['map50']:.3f}",
-                    f"{metrics['base']['map']:.3f} -> {metrics['new']['map']:.3f}",
-                    str(m.get("epochs")), m["model_path"],
+                    f"v{m.version}", m.created, _model_label(m.base, st.models), str(len(m.train_samples)),
+                    str(len(m.val_samples)), f"{m.metrics.base.map50:.3f} -> {m.metrics.new.map50:.3f}",
+                    f"{m.metrics.base.map:.3f} -> {m.metrics.new.map:.3f}", str(m.epochs), str(m.model_path),
                 )
             wide.print(lineage)
 
     _run(debug, body)
 
 
-def _model_label(path: str | None, models: list[dict[str, Any]]) -> str:
+def _model_label(path: str | None, models: list[ModelRecord]) -> str:
     """``v2`` for a model trained on the dataset, else the file name."""
     for m in models:
-        if path and Path(path) == Path(m["model_path"]):
-            return f"v{m['version']}"
+        if path and Path(path) == m.model_path:
+            return f"v{m.version}"
     return Path(str(path)).name
 
 
@@ -396,64 +397,62 @@ def train(
 
     def body() -> None:
         from vidal.dataset.connection import check_name
-        from vidal.training import plan_training, run_training
+        from vidal.training import train as train_model
 
         check_name(dataset)
-        plan = plan_training(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
-                             device=device, out_root=out_dir, min_steps=min_steps)
-        spread = (f" (asked {plan.epochs_asked}; more, at learning rate {plan.hyp['lr0']:g}, for enough "
-                  "optimizer steps)" if plan.epochs != plan.epochs_asked else "")
-        console.print(
-            f"training {Path(plan.base).name} on {len(plan.train_ids)} reviewed frames, validating on "
-            f"{len(plan.val_ids)} ({len(plan.dropped_ids)} left out for being near them in time); "
-            f"{plan.epochs} epochs{spread} at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        # Training sends Ultralytics' output to a log by redirecting sys.stdout and sys.stderr:
-        # the progress bar writes to the terminal's stream, bound now.
-        terminal = Console(file=sys.stderr)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=terminal,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("export", total=plan.epochs, completed=0)
+        with contextlib.ExitStack() as stack:
+            shown: dict[str, Any] = {}
+
+            def on_plan(plan: TrainingPlan) -> None:
+                spread = (f" (asked {plan.epochs_asked}; more, at learning rate {plan.hyp['lr0']:g}, for enough "
+                          "optimizer steps)" if plan.epochs != plan.epochs_asked else "")
+                console.print(
+                    f"training {Path(plan.base).name} on {len(plan.train_ids)} reviewed frames, validating on "
+                    f"{len(plan.val_ids)} ({len(plan.dropped_ids)} left out for being near them in time); "
+                    f"{plan.epochs} epochs{spread} at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                # Training sends Ultralytics' output to a log by redirecting sys.stdout and
+                # sys.stderr: the progress bar writes to the terminal's stream, bound now.
+                bar = stack.enter_context(Progress(
+                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(file=sys.stderr), transient=False,
+                ))
+                shown.update(bar=bar, task=bar.add_task("export", total=plan.epochs, completed=0))
 
             def on_stage(stage: str) -> None:
-                bar.update(task, description=stage)
+                shown["bar"].update(shown["task"], description=stage)
 
             def on_epoch(epoch: int, total: int) -> None:
-                bar.update(task, description="train", completed=epoch, total=total)
+                shown["bar"].update(shown["task"], description="train", completed=epoch, total=total)
 
-            result = run_training(plan, on_stage=on_stage, on_epoch=on_epoch)
-            bar.update(task, description="done")
+            result = train_model(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
+                                 device=device, out_root=out_dir, min_steps=min_steps, on_plan=on_plan,
+                                 on_stage=on_stage, on_epoch=on_epoch)
+            on_stage("done")
         _print_training(result.record)
 
     _run(debug, body)
 
 
-def _print_training(record: dict[str, Any]) -> None:
+def _print_training(record: ModelRecord) -> None:
     from rich.table import Table
 
-    metrics = record["metrics"]
-    base, new = metrics["base"], metrics["new"]
+    base, new = record.metrics.base, record.metrics.new
     table = Table("class", "base mAP50", "new mAP50", "base mAP50-95", "new mAP50-95",
-                  title=f"validation: {metrics['val_images']} held-out frames ({metrics['validator']} validator)")
-    table.add_row("[bold]all[/]", f"{base['map50']:.3f}", f"{new['map50']:.3f}", f"{base['map']:.3f}", f"{new['map']:.3f}")
-    for name, scores in new["per_class"].items():
-        before = base["per_class"].get(name, {"map50": 0.0, "map": 0.0})
+                  title=f"validation: {record.metrics.val_images} held-out frames ({record.metrics.validator} validator)")
+    table.add_row("[bold]all[/]", f"{base.map50:.3f}", f"{new.map50:.3f}", f"{base.map:.3f}", f"{new.map:.3f}")
+    for name, scores in new.per_class.items():
+        before = base.per_class.get(name, {"map50": 0.0, "map": 0.0})
         table.add_row(escape(name), f"{before['map50']:.3f}", f"{scores['map50']:.3f}", f"{before['map']:.3f}",
                       f"{scores['map']:.3f}")
     out.print(table)
-    verdict = "better than" if metrics["improved"] else "[bold yellow]not better than[/]"
+    verdict = "better than" if record.metrics.improved else "[bold yellow]not better than[/]"
     out.print(
-        f"model v{record['version']} ({len(record['train_samples'])} training frames, {record['epochs']} epochs, "
-        f"{record['train_seconds']:.0f} s) is {verdict} its base {escape(Path(record['base']).name)} on mAP50; "
-        f"saved {escape(record['model_path'])}. Mine the next round with: vidal mine VIDEO --model latest",
+        f"model v{record.version} ({len(record.train_samples)} training frames, {record.epochs} epochs, "
+        f"{record.train_seconds:.0f} s) is {verdict} its base {escape(Path(record.base).name)} on mAP50; "
+        f"saved {escape(str(record.model_path))}. Mine the next round with: vidal mine VIDEO --model latest",
         highlight=False,
         soft_wrap=True,
     )

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vidal.cli import app
-from vidal.dataset.models import latest_model
+from vidal.dataset.lineage import latest_model
 from vidal.dataset.report import dataset_status
 
 from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO
@@ -40,15 +40,15 @@ def test_mine_label_train_and_mine_again_with_the_latest_model(fo, dataset_name:
     assert "model v1" in trained and "base mAP50" in trained
     assert "asked 2;" in trained  # ~40 frames in batches of 8: ten steps, spread to at least 32
     model = latest_model(dataset_name)
-    assert model["version"] == 1 and Path(model["base"]) == SAMPLE_MODEL.resolve()
-    assert len(model["train_samples"]) + len(model["val_samples"]) <= mined
+    assert model.version == 1 and Path(model.base) == SAMPLE_MODEL.resolve()
+    assert len(model.train_samples) + len(model.val_samples) <= mined
 
     again = _ok("mine", str(SAMPLE_VIDEO), "--model", "latest", "--dataset", dataset_name, "--budget", "20%",
                 "--out", runs)
     assert f"{mined} frames already reviewed" in again
     status = dataset_status(dataset_name)
-    assert [Path(r.record["model_path"]) for r in status.runs] == [SAMPLE_MODEL.resolve(), Path(model["model_path"])]
-    assert [m["key"] for m in status.models] == [model["key"]]
+    assert [Path(r.record["model_path"]) for r in status.runs] == [SAMPLE_MODEL.resolve(), Path(model.model_path)]
+    assert [m.key for m in status.models] == [model.key]
     # The second round picked only frames not reviewed yet, and kept every correction of the first.
     dataset = fo.load_dataset(dataset_name)
     assert len(dataset) == 2 * mined

@@ -72,7 +72,7 @@ def test_val_frac_must_be_a_share(val_frac: float) -> None:
 @pytest.mark.parametrize(("images", "batch", "expected"), [(18, 16, 9), (16, 16, 16), (17, 16, 9), (6, 16, 6),
                                                            (100, 16, 15), (0, 16, 16)])
 def test_batches_are_balanced_so_no_step_sees_a_handful_of_images(images: int, batch: int, expected: int) -> None:
-    from vidal.detectors.training import balanced_batch
+    from vidal.training import balanced_batch
 
     size = balanced_batch(images, batch)
     assert size == expected and size <= batch
@@ -91,7 +91,7 @@ def test_batches_are_balanced_so_no_step_sees_a_handful_of_images(images: int, b
 def test_few_steps_are_spread_over_more_epochs_at_the_same_learning_per_image(
     images: int, batch: int, epochs: int, expected: int
 ) -> None:
-    from vidal.detectors.training import spread_steps
+    from vidal.training import spread_steps
 
     trained, lr0 = spread_steps(images, batch, epochs, 0.002, 32)
     assert trained == expected

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from vidal.cli import app
 from vidal.dataset import push_run
-from vidal.dataset.models import latest_model, latest_model_path, models
+from vidal.dataset.lineage import latest_model, latest_model_path, models
 from vidal.dataset.schema import TAG_REVIEWED
-from vidal.training import train_from_dataset
+from vidal.training import TrainingPlan
+from vidal.training import train as train_from_dataset
 
 from conftest import REPO, SAMPLE_MODEL, mine_run
 
@@ -66,29 +67,29 @@ def test_train_records_a_versioned_model_offline(
     result = train_from_dataset(dataset_name, base=str(SAMPLE_MODEL), out_root=tmp_path / "out", **TINY)
     assert offline == []
     record = result.record
-    assert record["version"] == 1 and record["parent"] is None
-    assert Path(record["base"]) == SAMPLE_MODEL.resolve()
+    assert record.version == 1 and record.parent is None
+    assert Path(record.base) == SAMPLE_MODEL.resolve()
     assert result.model_path.is_file() and result.model_path.parent == result.run_dir
     assert sorted(p.name for p in result.run_dir.iterdir()) == [
         "data", "metrics.json", "model.pt", "record.json", "split.json", "ultralytics", "ultralytics.log", "val"]
     assert not list((tmp_path / "out").glob(".*partial*"))
     # The exported data names no staging folder: it stays usable from the final run folder.
     assert "partial" not in (result.run_dir / "data" / "dataset.yaml").read_text()
-    train, val = set(record["train_samples"]), set(record["val_samples"])
+    train, val = set(record.train_samples), set(record.val_samples)
     reviewed = set(fo.load_dataset(dataset_name).match_tags(TAG_REVIEWED).values("id"))
     assert train and val and not train & val and train | val <= reviewed
     for side in ("base", "new"):
-        scores = record["metrics"][side]
+        scores = getattr(record.metrics, side).as_dict()
         assert 0 <= scores["map50"] <= 1 and 0 <= scores["map"] <= scores["map50"] + 1e-9
         assert set(scores["per_class"]) <= {"person"}
-    assert json.loads((result.run_dir / "metrics.json").read_text()) == record["metrics"]
+    assert json.loads((result.run_dir / "metrics.json").read_text()) == record.metrics.as_dict()
     assert latest_model_path(dataset_name) == str(result.model_path.resolve())
 
     # A second training starts from the first model by default: the lineage links them.
     second = train_from_dataset(dataset_name, out_root=tmp_path / "out", **TINY)
-    assert second.record["version"] == 2 and second.record["parent"] == record["key"]
-    assert Path(second.record["base"]) == result.model_path.resolve()
-    assert latest_model(dataset_name)["key"] == second.record["key"]
+    assert second.record.version == 2 and second.record.parent == record.key
+    assert Path(second.record.base) == result.model_path.resolve()
+    assert latest_model(dataset_name).key == second.record.key
 
 
 def test_an_interrupted_training_leaves_the_previous_model_current(
@@ -102,13 +103,12 @@ def test_an_interrupted_training_leaves_the_previous_model_current(
 
     with pytest.raises(KeyboardInterrupt):
         train_from_dataset(dataset_name, out_root=tmp_path / "out", on_epoch=interrupt, **dict(TINY, epochs=2))
-    assert latest_model(dataset_name)["key"] == first.record["key"]
+    assert latest_model(dataset_name).key == first.record.key
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first.run_dir.name]
 
 
 def test_a_small_review_trains_in_more_smaller_steps(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
-    from vidal.detectors.training import FINE_TUNE, MIN_STEPS
-    from vidal.training import plan_training
+    from vidal.training import FINE_TUNE, MIN_STEPS, plan_training
 
     _reviewed(fo, dataset_name, scene_video, tmp_path / "runs")
     plan = plan_training(dataset_name, base=str(SAMPLE_MODEL), epochs=2, batch=16, out_root=tmp_path / "out")
@@ -121,6 +121,27 @@ def test_a_small_review_trains_in_more_smaller_steps(fo, dataset_name: str, tmp_
     assert plan.epochs == 8 and plan.hyp["lr0"] == pytest.approx(0.004)
     plan = plan_training(dataset_name, base=str(SAMPLE_MODEL), epochs=2, out_root=tmp_path / "out", min_steps=0)
     assert plan.epochs == 2 and "lr0" not in plan.hyp
+
+
+def test_the_plan_comes_before_the_run_folder_and_stopping_there_records_nothing(
+    fo, dataset_name: str, tmp_path: Path, scene_video: Path
+) -> None:
+    _reviewed(fo, dataset_name, scene_video, tmp_path / "runs")
+    out, plans = tmp_path / "out", []
+
+    class Stop(Exception):
+        pass
+
+    def on_plan(plan: TrainingPlan) -> None:
+        plans.append(plan)
+        assert list(out.iterdir()) == []  # checked writable, nothing in it yet
+        raise Stop
+
+    with pytest.raises(Stop):
+        train_from_dataset(dataset_name, base=str(SAMPLE_MODEL), out_root=out, on_plan=on_plan, **TINY)
+    [plan] = plans
+    assert plan.base == str(SAMPLE_MODEL) and plan.train_ids and plan.val_ids and plan.epochs == TINY["epochs"]
+    assert list(out.iterdir()) == [] and latest_model(dataset_name) is None
 
 
 @pytest.mark.parametrize("out", [[], ["--out", "models"]], ids=["default-out", "relative-out"])
@@ -157,8 +178,8 @@ def test_the_readme_command_trains_into_the_current_folder_twice(
     dataset = fo.load_dataset(dataset_name)
     dataset.reload()  # the runs were recorded by other processes
     first, second = models(dataset)
-    assert Path(first["model_path"]) == (root / f"train-{dataset_name}" / "model.pt").resolve()
-    assert Path(second["base"]) == Path(first["model_path"]) and second["parent"] == first["key"]
+    assert Path(first.model_path) == (root / f"train-{dataset_name}" / "model.pt").resolve()
+    assert Path(second.base) == Path(first.model_path) and second.parent == first.key
 
 
 def _train(*args: str) -> tuple[int, str]:

@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import Any
 
-from vidal.dataset.report import load_vidal_dataset
+from vidal.dataset.load import load_vidal_dataset
 from vidal.dataset.schema import VIEW_TO_REVIEW
 from vidal.errors import DatasetError
 

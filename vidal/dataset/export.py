@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vidal.dataset.report import load_vidal_dataset
+from vidal.dataset.load import load_vidal_dataset
 from vidal.dataset.schema import TAG_REVIEWED, vidal_info
 from vidal.errors import DatasetError, OutputError
 from vidal.outputs import EXPORT_KIND, RunFolder, marker_kind, protected_reason
@@ -85,6 +85,41 @@ def frame_names(records: list[dict[str, Any]]) -> dict[str, str]:
             name = f"{name}-{record['video_hash'][:8]}"
         names[record["filepath"]] = f"{name}_{int(record['frame_number']):06d}{Path(record['filepath']).suffix}"
     return names
+
+
+def _not_merge_notice(record: logging.LogRecord) -> bool:
+    return "export will be merged" not in str(record.msg)
+
+
+def export_yolo(view: Any, train_ids: list[str], val_ids: list[str], out: Path, names: list[str]) -> Path:
+    """Export the ``ground_truth`` of the train and val samples in YOLO layout; returns ``dataset.yaml``.
+
+    Both splits go into one folder (FiftyOne's YOLOv5 exporter merges them, as designed);
+    ``names`` fixes the class ids to the model's. This is the training data of ``vidal
+    train``; :func:`export_reviewed` is the user's export.
+    """
+    import fiftyone as fo
+
+    notices = logging.getLogger("fiftyone.core.collections")
+    notices.addFilter(_not_merge_notice)
+    try:
+        for split, ids in (("train", train_ids), ("val", val_ids)):
+            view.select(ids).export(
+                export_dir=str(out),
+                dataset_type=fo.types.YOLOv5Dataset,
+                label_field="ground_truth",
+                classes=names,
+                split=split,
+                progress=False,
+            )
+    finally:
+        notices.removeFilter(_not_merge_notice)
+    # FiftyOne writes the export's absolute path; without it Ultralytics resolves the splits
+    # from the file's own folder, so the data stays usable when its run folder is renamed.
+    yaml = out / "dataset.yaml"
+    lines = yaml.read_text().splitlines()
+    yaml.write_text("\n".join(line for line in lines if not line.startswith("path:")) + "\n")
+    return yaml
 
 
 def export_reviewed(name: str, fmt: str, out: str | Path, *, overwrite: bool = False) -> int:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from vidal.dataset.connection import dataset_lock
-from vidal.dataset.report import load_vidal_dataset
+from vidal.dataset.load import load_vidal_dataset
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, fingerprint, to_relative, vidal_info
 from vidal.errors import DatasetError, InputError
 from vidal.mot import NO_CLASS, MotGroundTruth, read_gt

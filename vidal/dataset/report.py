@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidal.dataset.connection import check_name, connect
+from vidal.dataset.lineage import ModelRecord, models
+from vidal.dataset.load import load_vidal_dataset
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, VIEW_TO_REVIEW, vidal_info
-from vidal.errors import DatasetError
 from vidal.runs import MINE_RUN_KIND
 
 
@@ -59,32 +59,11 @@ class DatasetStatus:
     missing_images: int
     videos: list[VideoStatus] = field(default_factory=list)
     runs: list[RunStatus] = field(default_factory=list)
-    models: list[dict[str, Any]] = field(default_factory=list)
-
-
-def load_vidal_dataset(name: str, *, missing_ok: bool = False) -> Any:
-    """Load an existing vidal dataset (``None`` for a missing one if ``missing_ok``).
-
-    Raises:
-        DatasetError: Invalid name, unreachable database, no such dataset, or not vidal's.
-    """
-    check_name(name)
-    fo = connect()
-    if not fo.dataset_exists(name):
-        if missing_ok:
-            return None
-        known = [n for n in fo.list_datasets()]
-        hint = f"; datasets here: {', '.join(known)}" if known else ""
-        raise DatasetError(f"no dataset {name!r}: run `vidal mine VIDEO --dataset {name}` first{hint}")
-    dataset = fo.load_dataset(name)
-    vidal_info(dataset)
-    return dataset
+    models: list[ModelRecord] = field(default_factory=list)
 
 
 def dataset_status(name: str) -> DatasetStatus:
     """Count a dataset's samples per video and per run, its review progress and its models."""
-    from vidal.dataset.models import models
-
     dataset = load_vidal_dataset(name)
     info = vidal_info(dataset)
     reviewed_view = dataset.match_tags(TAG_REVIEWED)

@@ -1,6 +1,7 @@
-"""Models loaded by Ultralytics (``.pt``, ONNX, TorchScript, ...).
+"""Models loaded by Ultralytics (``.pt``, ONNX, TorchScript, ...): the detector adapter.
 
-With ``training`` and ``cpu`` beside it, the only modules that import ultralytics.
+With :mod:`vidal.detectors.cpu` beside it and the training adapter
+:mod:`vidal.training.ultralytics`, the only modules that import ultralytics.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Fine-tuning and validating detectors with Ultralytics (the detector adapters import it).
+"""Fine-tuning and validating detectors with Ultralytics: the training adapter.
 
+The detector and training adapters (:mod:`vidal.detectors.ultralytics`, with
+:mod:`vidal.detectors.cpu`, and this module) are the only importers of ultralytics.
 Offline-safe: plots off (no font download), AMP off (its check downloads weights), no hub
 calls; everything written under the given folder. Every path handed to Ultralytics is
-absolute: it files a relative ``project`` under its own ``runs_dir/<task>/`` (``./runs``
-by default), not under the working folder.
+absolute: it files a relative ``project`` under its own ``runs_dir/<task>/`` (``./runs`` by
+default), not under the working folder.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidal.dataset.lineage import Metrics
 from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
 
@@ -24,26 +26,9 @@ logger = logging.getLogger(__name__)
 TRAINABLE_SUFFIXES = (".pt", ".yaml", ".yml")
 LOG_FILE = "ultralytics.log"
 # Fine-tuning a pretrained detector on tens to hundreds of reviewed frames of the footage it
-# will run on. Ultralytics' defaults are made for training on large datasets: their warm-up
-# lasts at least 100 iterations (a whole short fine-tune) and starts the bias learning rate
-# at 0.1, and the "auto" optimizer picks AdamW for short runs. On the sample clip, 2 epochs
-# with the defaults took the sample model's validation mAP50-95 from 0.95 to 0.39, and
-# AdamW at lr 1e-3 without warm-up took mAP50 from 0.94 to 0.67 in 10 epochs. Plain SGD at
-# a small rate without warm-up stays near the pretrained optimum and improves on it; mosaic
-# is off because reviewed frames already show the camera's own scale and context.
-# Measured on 112 training / 12 validation frames of the sample clip, 20 epochs at imgsz
-# 320 (mAP50 / mAP50-95): base 0.950 / 0.725; defaults 0.947 / 0.721; SGD 0.002 without
-# warm-up 0.952 / 0.726; the same without mosaic 0.960 / 0.749.
+# will run on: plain SGD at a small rate without warm-up, no mosaic (measurements: BENCHMARKS.md,
+# "Fine-tuning settings").
 FINE_TUNE: dict[str, Any] = {"optimizer": "SGD", "lr0": 0.002, "warmup_epochs": 0, "mosaic": 0.0}
-# The fewest optimizer steps a fine-tune takes (see :func:`spread_steps`). A first review of
-# a dozen frames fits one batch: ten epochs are ten SGD steps, and so few steps leave the
-# model to the luck of the training seed. In the active-learning benchmark (BENCHMARKS.md),
-# six frames fine-tuned for 8 steps at lr 0.002 scored 0.21 to 0.51 mAP50 by training seed
-# alone (spread over seeds 0.049, mean over six frame sets); the same learning spread over
-# 32 steps at lr 0.0005 scored higher and steadier (spread 0.021). On the sample clip, the
-# plaza detector fine-tuned on 13 reviewed frames (10 epochs asked) scored 0.19-0.25 mAP50 on
-# the clip's later frames in 10 steps, 0.32-0.36 spread over 32 (three training seeds).
-MIN_STEPS = 32
 
 
 def _offline() -> None:
@@ -104,24 +89,6 @@ def ultralytics_output_to(log: Path) -> Iterator[None]:
                 handler.stream = old
 
 
-@dataclass
-class Metrics:
-    """Validation figures of a detector.
-
-    Attributes:
-        map50: mAP at IoU 0.5 over the classes present.
-        map: mAP at IoU 0.5:0.95.
-        per_class: ``{class name: {"map50": ..., "map": ...}}`` for the classes present.
-    """
-
-    map50: float
-    map: float
-    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"map50": self.map50, "map": self.map, "per_class": self.per_class}
-
-
 def check_trainable(base: str) -> Path:
     """Check that ``base`` is a model Ultralytics can fine-tune (a ``.pt``) or build (a ``.yaml``).
 
@@ -152,48 +119,10 @@ def model_names(base: str) -> dict[int, str] | None:
         raise ModelError(f"cannot load base model {base}: {str(error).splitlines()[0] if str(error) else error}") from error
 
 
-def balanced_batch(images: int, batch: int) -> int:
-    """The batch size that splits ``images`` into as few batches as ``batch`` allows, evenly.
-
-    Ultralytics keeps the last, short batch of an epoch; a batch of one or two images makes
-    the BatchNorm statistics of that step noise, and on a few dozen frames (18 frames, batch
-    16: a batch of 2 every epoch) that alone took a fine-tuned model's mAP50 from 0.66 to 0.26.
-    """
-    if images <= 0:
-        return batch
-    batches = -(-images // batch)
-    return -(-images // batches)
-
-
 def fine_tunes(base: str) -> bool:
     """Whether ``base`` is fine-tuned with vidal's settings (a ``.pt``), not trained from
     scratch with Ultralytics' defaults (an architecture file)."""
     return Path(base).suffix.lower() == ".pt"
-
-
-def spread_steps(images: int, batch: int, epochs: int, lr0: float, min_steps: int = MIN_STEPS) -> tuple[int, float]:
-    """Epochs and learning rate that make at least ``min_steps`` optimizer steps.
-
-    A fine-tune on few images makes one step per epoch; if ``epochs`` make fewer than
-    ``min_steps`` steps, it gets as many more epochs as it needs and a learning rate cut in
-    the same ratio, so each image is worth the same learning (``lr0 * epochs``) in smaller,
-    steadier steps. Enough steps already: ``(epochs, lr0)`` unchanged.
-
-    Args:
-        images: Training images.
-        batch: Batch size (one step per batch, the last one short).
-        epochs: Epochs asked for.
-        lr0: Learning rate asked for.
-        min_steps: The fewest steps (0: no change).
-
-    Returns:
-        ``(epochs, lr0)`` to train with.
-    """
-    per_epoch = -(-images // batch) if images > 0 and batch > 0 else 0
-    if per_epoch == 0 or epochs * per_epoch >= min_steps:
-        return epochs, lr0
-    longer = -(-min_steps // per_epoch)
-    return longer, lr0 * epochs / longer
 
 
 def base_imgsz(base: str, default: int = 640) -> int:
