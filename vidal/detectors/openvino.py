@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from vidal.concurrency import UntilError, prefetch
-from vidal.detectors import openvino_files, resolve_classes
+from vidal.detectors.base import openvino_files, resolve_classes
 from vidal.detectors.boxes import Letterbox, decode_yolo, letterbox
 from vidal.errors import ModelError
 from vidal.types import Detections, Frame

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vidal.concurrency import UntilError, prefetch
-from vidal.detectors import OPENVINO_FOLDER_SUFFIX, openvino_files, resolve_classes
+from vidal.detectors.base import OPENVINO_FOLDER_SUFFIX, openvino_files, resolve_classes
 from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
 from vidal.types import Detections, Frame
