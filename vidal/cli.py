@@ -509,9 +509,5 @@ def _print_training(record: dict[str, Any]) -> None:
     )
 
 
-def run() -> None:  # pragma: no cover - console script entry
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

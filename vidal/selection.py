@@ -22,18 +22,18 @@ class FrameTable:
         least_confidence: Mean of ``1 - score`` over the frame's detections (0 without
             detections), ``(F,)``: the "least confident" baseline.
         entropy: Sum of the binary entropy of the frame's detection scores, ``(F,)``.
-        extra: Further named per-frame arrays, for strategies that need them.
         events: The suspect events each frame shows, as parallel arrays over ``M``
             (frame, event) pairs: ``"frame_index"`` (index into the table, ``(M,)`` int64),
             ``"event"`` (event id, ``(M,)`` int64) and ``"value"`` (the share of the frame's
             score that the event makes, ``(M,)`` float64). Empty: every frame stands alone.
+        labelled: Frame numbers labelled already, ``(K,)`` int64 (:func:`select` sets it
+            for the strategies).
     """
 
     frame: np.ndarray
     score: np.ndarray
     least_confidence: np.ndarray
     entropy: np.ndarray
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
     events: dict[str, np.ndarray] = field(default_factory=dict)
     labelled: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -50,8 +50,8 @@ class FrameTable:
             events = {name: values[rows] for name, values in self.events.items()}
             events["frame_index"] = index[events["frame_index"]]
         return FrameTable(
-            self.frame[keep], self.score[keep], self.least_confidence[keep], self.entropy[keep],
-            {name: values[keep] for name, values in self.extra.items()}, events, self.labelled,
+            frame=self.frame[keep], score=self.score[keep], least_confidence=self.least_confidence[keep],
+            entropy=self.entropy[keep], events=events, labelled=self.labelled,
         )
 
 
