@@ -186,26 +186,6 @@ def edit_cost(draft: tuple[np.ndarray, np.ndarray], truth: tuple[np.ndarray, np.
     return len(t_box) - len(pairs), moved, len(d_box) - len(pairs)
 
 
-def refine_grid(pool: np.ndarray, labelled: set[int], count: int) -> list[int]:
-    """``uniform`` over rounds: the grid of every frame labelled so far, refined by ``count`` points.
-
-    The grid has one point per labelled frame plus ``count``, evenly spaced over the pool;
-    each labelled frame takes the grid point nearest to it, and each free point takes the
-    free frame nearest to it.
-    """
-    grid = list((np.arange(len(labelled) + count) + 0.5) * len(pool) / (len(labelled) + count))
-    position = {int(f): i for i, f in enumerate(pool)}
-    for frame in sorted(labelled):
-        grid.pop(int(np.argmin([abs(g - position[frame]) for g in grid])))
-    free = [i for i, f in enumerate(pool) if int(f) not in labelled]
-    chosen: list[int] = []
-    for point in grid:
-        options = [i for i in free if int(pool[i]) not in chosen]
-        if options:
-            chosen.append(int(pool[min(options, key=lambda i: abs(i - point))]))
-    return sorted(chosen)
-
-
 def top_score(table, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
     """``vidal-no-diversity``: the frames with the highest full score, nothing spread."""
     from vidal.selection import greedy_with_gap
@@ -265,7 +245,7 @@ class Runner:
     def pick(self, strategy: str, model: str, labelled: dict[str, set[int]], round_: int) -> dict[str, list[int]]:
         """The next frames of each video's pool for ``strategy`` with ``model``."""
         from vidal.pipeline import build_detector, frame_table, mine_source
-        from vidal.selection import select
+        from vidal.selection import FrameTable, select
         from vidal.video import open_source
 
         picked: dict[str, list[int]] = {}
@@ -283,7 +263,11 @@ class Runner:
                 picked[video.name] = sorted(rng.choice(pool[free], size=min(count, int(free.sum())), replace=False).tolist())
                 continue
             if strategy == "uniform":
-                picked[video.name] = refine_grid(pool, labelled[video.name], count)
+                # vidal's uniform: bin centres in the first round, the gaps the labelled frames leave after.
+                table = FrameTable(frame=pool, score=np.zeros(len(pool)), least_confidence=np.zeros(len(pool)),
+                                   entropy=np.zeros(len(pool)))
+                chosen_index = select(table, count, strategy="uniform", labelled=sorted(labelled[video.name]))
+                picked[video.name] = sorted(int(pool[i]) for i in chosen_index)
                 continue
             source = open_source(video.path)
             config.input.start, config.input.end = int(pool[0]), int(pool[-1])
