@@ -13,7 +13,8 @@ Simulated rounds of active learning, with MOTChallenge ground truth as the oracl
 3. the new model is scored on the test frames (Ultralytics' validator, mAP@0.5 and
    mAP@0.5:0.95).
 
-Strategies: ``random``, ``uniform``, ``entropy`` (per frame, no tracking), ``vidal`` (the full
+Strategies: ``random``, ``uniform`` (vidal's: evenly spaced in time, each round refining the
+grid of the frames labelled before), ``entropy`` (per frame, no tracking), ``vidal`` (the full
 strategy), and two ablations: ``vidal-no-tracking`` (only the per-frame signals
 ``confidence`` and ``crowding``) and ``vidal-no-diversity`` (the full score, top frames, no
 event spread); opt-in, ``vidal-cold-start`` (the first round uniform in time, ``vidal``
