@@ -43,48 +43,85 @@ def _isolated_ultralytics(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["YOLO_OFFLINE"] = "1"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_fiftyone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every test session gets a MongoDB of its own and a vidal media folder of its own.
+class IsolatedMongod:
+    """The test session's own MongoDB: its address fixed at session start, started on first need.
 
     FiftyOne's own database service attaches to any FiftyOne database already running on the
     machine, whatever ``FIFTYONE_DATABASE_DIR`` says, so tests start the ``mongod`` that
-    ships with FiftyOne themselves, on a free port and a temporary folder, and point
-    ``FIFTYONE_DATABASE_URI`` at it. The variables are set before anything imports fiftyone
-    (vidal imports it lazily); subprocesses inherit them.
+    ships with FiftyOne themselves, on a free port and a temporary folder. Until then the
+    port stays bound (not listening) by this object: nobody else can take it, and a test
+    that reaches FiftyOne without asking for the database (the ``fiftyone`` marker or the
+    ``fo`` fixture) gets "connection refused", never another database.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._reserved: socket.socket | None = socket.socket()
+        self._reserved.bind(("127.0.0.1", 0))
+        self.port: int = self._reserved.getsockname()[1]
+        self.uri = f"mongodb://127.0.0.1:{self.port}"
+        self.server: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start the ``mongod`` (once) and wait until it accepts connections."""
+        if self.server is not None:
+            return
+        spec = importlib.util.find_spec("fiftyone")
+        mongod = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod" if spec else None
+        if mongod is None or not mongod.exists():
+            pytest.fail(f"no mongod shipped with FiftyOne ({mongod}): the FiftyOne tests need one")
+        assert self._reserved is not None
+        self._reserved.close()
+        self._reserved = None
+        self.server = subprocess.Popen(
+            [str(mongod), "--dbpath", str(self.folder), "--port", str(self.port), "--bind_ip", "127.0.0.1",
+             "--nounixsocket", "--logpath", str(self.folder / "mongod.log")],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.server.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"the test mongod did not start on port {self.port}: see {self.folder / 'mongod.log'}")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(timeout=30)
+        if self._reserved is not None:
+            self._reserved.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_fiftyone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedMongod]:
+    """Every test session gets a MongoDB of its own and a vidal media folder of its own.
+
+    The variables point at them from the start, before anything imports fiftyone (vidal
+    imports it lazily), and subprocesses inherit them; the ``mongod`` itself starts only
+    for the tests that need it (:func:`_fiftyone_database`), so ``pytest tests/tracking``
+    starts none.
     """
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
     # No warm worker outlives a test (tests/dataset/test_worker.py turns it on and stops it).
     os.environ["VIDAL_WORKER"] = "0"
     os.environ["VIDAL_HOME"] = str(tmp_path_factory.mktemp("vidal-home"))
-    spec = importlib.util.find_spec("fiftyone")
-    mongod = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod" if spec else None
-    if mongod is None or not mongod.exists():
-        yield  # FiftyOne tests will fail to connect, with the reason
-        return
-    folder = tmp_path_factory.mktemp("mongodb")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(mongod), "--dbpath", str(folder), "--port", str(port), "--bind_ip", "127.0.0.1", "--nounixsocket",
-         "--logpath", str(folder / "mongod.log")],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
-    os.environ["FIFTYONE_DATABASE_DIR"] = str(folder)
+    database = IsolatedMongod(tmp_path_factory.mktemp("mongodb"))
+    os.environ["FIFTYONE_DATABASE_URI"] = database.uri
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(database.folder)
     try:
-        yield
+        yield database
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        database.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fiftyone_database(request: pytest.FixtureRequest, _isolated_fiftyone: IsolatedMongod) -> None:
+    """Start the session's MongoDB for a test marked ``fiftyone`` or using ``fo``/``dataset_name``."""
+    if request.node.get_closest_marker("fiftyone") or {"fo", "dataset_name"} & set(request.fixturenames):
+        _isolated_fiftyone.start()
 
 
 def square_track(frame: int, start: tuple[float, float], velocity: tuple[float, float], size: float) -> np.ndarray:
@@ -208,15 +245,17 @@ def scripted_detector() -> ScriptedDetector:
     return ScriptedDetector()
 
 
-# FiftyOne: real FiftyOne and MongoDB, one database per test session (see _isolated_fiftyone).
+# FiftyOne: real FiftyOne and MongoDB, one database per test session, started on first need
+# (see IsolatedMongod).
 _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def fo():
+def fo(_isolated_fiftyone: IsolatedMongod):
     """FiftyOne, connected to the session's isolated database."""
     from vidal.dataset.connection import connect
 
+    _isolated_fiftyone.start()
     return connect()
 
 

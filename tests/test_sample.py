@@ -52,6 +52,7 @@ def test_sample_ground_truth_has_crowding_and_occlusion() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.fiftyone  # vidal mine pushes its selection
 def test_mine_sample_finds_real_mistakes(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["mine", str(SAMPLE_VIDEO), "--model", str(SAMPLE_MODEL), "--out", str(tmp_path), "--budget", "15",

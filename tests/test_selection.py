@@ -49,6 +49,22 @@ def test_uniform_spreads_over_video() -> None:
     assert select(table([0.0] * 100), 4, strategy="uniform").tolist() == [12, 37, 62, 87]
 
 
+def test_uniform_spaces_its_picks_around_labelled_frames() -> None:
+    t = table([0.0] * 100)
+    labelled: list[int] = []
+    for _ in range(3):  # rounds of active learning: each labels uniform's picks
+        picks = t.frame[select(t, 4, strategy="uniform", labelled=labelled)].tolist()
+        assert len(picks) == 4 and not set(picks) & set(labelled)
+        labelled += picks
+    assert labelled[:4] == [13, 38, 63, 88]  # the first round: the bins' centres
+    # Three rounds of four make the grid of twelve (one frame every 100 / 12), where
+    # picks that ignore the labels land beside them (12, 13, 14, 37, 38, 39, ...).
+    assert sorted(labelled) == [5, 13, 20, 30, 38, 45, 55, 63, 70, 80, 88, 95]
+    assert np.diff(sorted(labelled)).min() >= 7
+    # Labelled frames outside the table's span leave the bins as they are.
+    assert select(t, 4, strategy="uniform", labelled=[150, 300]).tolist() == [12, 37, 62, 87]
+
+
 def test_vidal_picks_highest_scores() -> None:
     assert select(table([1, 9, 1, 1, 1, 8, 1, 1, 1, 7]), 3, strategy="vidal", min_gap=1).tolist() == [1, 5, 9]
 

@@ -13,7 +13,8 @@ Simulated rounds of active learning, with MOTChallenge ground truth as the oracl
 3. the new model is scored on the test frames (Ultralytics' validator, mAP@0.5 and
    mAP@0.5:0.95).
 
-Strategies: ``random``, ``uniform``, ``entropy`` (per frame, no tracking), ``vidal`` (the full
+Strategies: ``random``, ``uniform`` (vidal's: evenly spaced in time, each round refining the
+grid of the frames labelled before), ``entropy`` (per frame, no tracking), ``vidal`` (the full
 strategy), and two ablations: ``vidal-no-tracking`` (only the per-frame signals
 ``confidence`` and ``crowding``) and ``vidal-no-diversity`` (the full score, top frames, no
 event spread); opt-in, ``vidal-cold-start`` (the first round uniform in time, ``vidal``
@@ -138,6 +139,7 @@ def read_labels(video: Video, names: dict[int, str]) -> Labels:
 def write_frames(video: Video, labels: Labels, frames: list[int], images: Path, texts: Path) -> None:
     """Decode ``frames`` of the video and write them with their YOLO label files."""
     from vidal.video import open_source
+    from vidal.yolo import write_yolo_labels
 
     images.mkdir(parents=True, exist_ok=True)
     texts.mkdir(parents=True, exist_ok=True)
@@ -146,64 +148,26 @@ def write_frames(video: Video, labels: Labels, frames: list[int], images: Path, 
         stem = f"{video.name}_{frame.index:06d}"
         cv2.imwrite(str(images / f"{stem}.jpg"), frame.image)
         xyxy, cls = labels.boxes.get(frame.index, (np.zeros((0, 4)), np.zeros(0, np.int64)))
-        box = xyxy.clip([0, 0, 0, 0], [width, height, width, height])
-        rows = [f"{c} {(b[0] + b[2]) / 2 / width:.6f} {(b[1] + b[3]) / 2 / height:.6f} "
-                f"{(b[2] - b[0]) / width:.6f} {(b[3] - b[1]) / height:.6f}"
-                for b, c in zip(box, cls) if b[2] > b[0] and b[3] > b[1]]
-        (texts / f"{stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` ``(N, 4)`` with every box of ``b`` ``(M, 4)``."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+        write_yolo_labels(texts / f"{stem}.txt", xyxy, cls, width, height)
 
 
 def edit_cost(draft: tuple[np.ndarray, np.ndarray], truth: tuple[np.ndarray, np.ndarray]) -> tuple[int, int, int]:
     """Boxes the reviewer adds, moves and deletes to turn the draft into the truth.
 
     Draft and truth boxes are matched one to one by IoU (at least :data:`MATCH_IOU`, the
-    assignment that maximises total IoU, with ``lap``); a matched box with IoU under
+    assignment that maximises total IoU, as the tracker matches); a matched box with IoU under
     :data:`MOVE_IOU` or another class is moved, an unmatched true box is added, an unmatched
     draft box is deleted.
     """
-    import lap
+    from vidal.tracking.matching import box_iou, linear_assignment
 
     (d_box, d_cls), (t_box, t_cls) = draft, truth
     if len(d_box) == 0 or len(t_box) == 0:
         return len(t_box), 0, len(d_box)
-    overlap = iou(d_box, t_box)
-    _, x, _ = lap.lapjv(1 - overlap, extend_cost=True, cost_limit=1 - MATCH_IOU)
-    pairs = [(i, j) for i, j in enumerate(x) if j >= 0]
+    overlap = box_iou(d_box, t_box)
+    pairs = [(int(i), int(j)) for i, j in linear_assignment(1 - overlap, 1 - MATCH_IOU).matches]
     moved = sum(1 for i, j in pairs if overlap[i, j] < MOVE_IOU or d_cls[i] != t_cls[j])
     return len(t_box) - len(pairs), moved, len(d_box) - len(pairs)
-
-
-def refine_grid(pool: np.ndarray, labelled: set[int], count: int) -> list[int]:
-    """``uniform`` over rounds: the grid of every frame labelled so far, refined by ``count`` points.
-
-    The grid has one point per labelled frame plus ``count``, evenly spaced over the pool;
-    each labelled frame takes the grid point nearest to it, and each free point takes the
-    free frame nearest to it.
-    """
-    grid = list((np.arange(len(labelled) + count) + 0.5) * len(pool) / (len(labelled) + count))
-    position = {int(f): i for i, f in enumerate(pool)}
-    for frame in sorted(labelled):
-        grid.pop(int(np.argmin([abs(g - position[frame]) for g in grid])))
-    free = [i for i, f in enumerate(pool) if int(f) not in labelled]
-    chosen: list[int] = []
-    for point in grid:
-        options = [i for i in free if int(pool[i]) not in chosen]
-        if options:
-            chosen.append(int(pool[min(options, key=lambda i: abs(i - point))]))
-    return sorted(chosen)
 
 
 def top_score(table, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
@@ -265,7 +229,7 @@ class Runner:
     def pick(self, strategy: str, model: str, labelled: dict[str, set[int]], round_: int) -> dict[str, list[int]]:
         """The next frames of each video's pool for ``strategy`` with ``model``."""
         from vidal.pipeline import build_detector, frame_table, mine_source
-        from vidal.selection import select
+        from vidal.selection import FrameTable, select
         from vidal.video import open_source
 
         picked: dict[str, list[int]] = {}
@@ -283,7 +247,11 @@ class Runner:
                 picked[video.name] = sorted(rng.choice(pool[free], size=min(count, int(free.sum())), replace=False).tolist())
                 continue
             if strategy == "uniform":
-                picked[video.name] = refine_grid(pool, labelled[video.name], count)
+                # vidal's uniform: bin centres in the first round, the gaps the labelled frames leave after.
+                table = FrameTable(frame=pool, score=np.zeros(len(pool)), least_confidence=np.zeros(len(pool)),
+                                   entropy=np.zeros(len(pool)))
+                chosen_index = select(table, count, strategy="uniform", labelled=sorted(labelled[video.name]))
+                picked[video.name] = sorted(int(pool[i]) for i in chosen_index)
                 continue
             source = open_source(video.path)
             config.input.start, config.input.end = int(pool[0]), int(pool[-1])

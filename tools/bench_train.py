@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from benchmark_common import REPO, offline_ultralytics, scratch_folder, write_section
 
@@ -50,6 +51,7 @@ def write_later_frames(root: Path, first: int, last: int | None) -> Path:
     from vidal.dataset.label import resolve_classes, row_labels
     from vidal.mot import read_gt
     from vidal.video import open_source
+    from vidal.yolo import write_yolo_labels
 
     classes = resolve_classes(SAMPLE_GT, None)  # the sample's classes.txt, as `vidal label` reads it
     gt = read_gt(SAMPLE_GT)
@@ -60,13 +62,9 @@ def write_later_frames(root: Path, first: int, last: int | None) -> Path:
     for frame in open_source(SAMPLE_VIDEO).frames(start=first, end=last):
         height, width = frame.image.shape[:2]
         cv2.imwrite(str(root / "images" / "val" / f"{frame.index:06d}.jpg"), frame.image)
-        rows = []
-        for i in ((gt.frame == frame.index) & (labels != "")).nonzero()[0]:
-            x1, y1, x2, y2 = gt.xyxy[i].clip([0, 0, 0, 0], [width, height, width, height])
-            if x2 > x1 and y2 > y1:
-                rows.append(f"{names.index(labels[i])} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
-                            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
-        (root / "labels" / "val" / f"{frame.index:06d}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+        rows = ((gt.frame == frame.index) & (labels != "")).nonzero()[0]
+        write_yolo_labels(root / "labels" / "val" / f"{frame.index:06d}.txt", gt.xyxy[rows],
+                          [names.index(label) for label in labels[rows]], width, height)
     listed = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
     yaml = root / "dataset.yaml"
     yaml.write_text(f"path: {root.resolve()}\ntrain: images/val\nval: images/val\nnames:\n{listed}\n")
@@ -77,6 +75,8 @@ def write_heldout(root: Path, seeds: list[int], frames: int, every: int) -> Path
     """Render clips of other seeds as a YOLO validation set labelled like ``vidal label`` does."""
     import make_sample as sample
 
+    from vidal.yolo import write_yolo_labels
+
     (root / "images" / "val").mkdir(parents=True, exist_ok=True)
     (root / "labels" / "val").mkdir(parents=True, exist_ok=True)
     for seed in seeds:
@@ -85,18 +85,10 @@ def write_heldout(root: Path, seeds: list[int], frames: int, every: int) -> Path
                 continue
             stem = f"s{seed}_{frame:04d}"
             cv2.imwrite(str(root / "images" / "val" / f"{stem}.jpg"), image)
-            rows = []
-            for v in truth:
-                if v.visibility < sample.IGNORE_VISIBILITY:  # flag 0 in gt.txt: not labelled
-                    continue
-                x, y, w, h = v.box
-                x1, y1 = max(x, 0), max(y, 0)
-                x2, y2 = min(x + w, sample.WIDTH), min(y + h, sample.HEIGHT)
-                if x2 <= x1 or y2 <= y1:
-                    continue
-                rows.append(f"{v.class_id} {(x1 + x2) / 2 / sample.WIDTH:.6f} {(y1 + y2) / 2 / sample.HEIGHT:.6f} "
-                            f"{(x2 - x1) / sample.WIDTH:.6f} {(y2 - y1) / sample.HEIGHT:.6f}")
-            (root / "labels" / "val" / f"{stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+            kept = [v for v in truth if v.visibility >= sample.IGNORE_VISIBILITY]  # flag 0 in gt.txt: not labelled
+            xyxy = np.array([(x, y, x + w, y + h) for x, y, w, h in (v.box for v in kept)], np.float64).reshape(-1, 4)
+            write_yolo_labels(root / "labels" / "val" / f"{stem}.txt", xyxy, [v.class_id for v in kept],
+                              sample.WIDTH, sample.HEIGHT)
     names = "\n".join(f"  {i}: {n}" for i, n in enumerate(sample.CLASSES))
     yaml = root / "dataset.yaml"
     yaml.write_text(f"path: {root.resolve()}\ntrain: images/val\nval: images/val\nnames:\n{names}\n")

@@ -458,6 +458,8 @@ def write_yolo_dataset(
         raise ValueError(f"seeds {shared} are in both the training and the validation split")
     if every < 1:
         raise ValueError(f"every must be at least 1, got {every}")
+    from vidal.yolo import write_yolo_labels
+
     count = 0
     for split, seeds in (("train", train), ("val", val)):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -469,14 +471,10 @@ def write_yolo_dataset(
                 stem = f"s{seed}_{frame:04d}"
                 jpeg = root / "images" / split / f"{stem}.jpg"
                 cv2.imwrite(str(jpeg), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                rows = []
-                for v in truth:
-                    if v.visibility < LABEL_VISIBILITY:
-                        continue
-                    x, y, w, h = v.box
-                    rows.append(f"{v.class_id} {(x + w / 2) / WIDTH:.6f} {(y + h / 2) / HEIGHT:.6f} "
-                                f"{w / WIDTH:.6f} {h / HEIGHT:.6f}")
-                (root / "labels" / split / f"{stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+                kept = [v for v in truth if v.visibility >= LABEL_VISIBILITY]
+                xyxy = np.array([(x, y, x + w, y + h) for x, y, w, h in (v.box for v in kept)], np.float64)
+                write_yolo_labels(root / "labels" / split / f"{stem}.txt", xyxy.reshape(-1, 4),
+                                  [v.class_id for v in kept], WIDTH, HEIGHT)
                 count += 1
     names = "\n".join(f"  {i}: {n}" for i, n in enumerate(CLASSES))
     (root / "data.yaml").write_text(

@@ -569,9 +569,5 @@ def db_stop(debug: DebugOption = False) -> None:
     _run(debug, body)
 
 
-def run() -> None:  # pragma: no cover - console script entry
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

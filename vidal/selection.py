@@ -22,18 +22,18 @@ class FrameTable:
         least_confidence: Mean of ``1 - score`` over the frame's detections (0 without
             detections), ``(F,)``: the "least confident" baseline.
         entropy: Sum of the binary entropy of the frame's detection scores, ``(F,)``.
-        extra: Further named per-frame arrays, for strategies that need them.
         events: The suspect events each frame shows, as parallel arrays over ``M``
             (frame, event) pairs: ``"frame_index"`` (index into the table, ``(M,)`` int64),
             ``"event"`` (event id, ``(M,)`` int64) and ``"value"`` (the share of the frame's
             score that the event makes, ``(M,)`` float64). Empty: every frame stands alone.
+        labelled: Frame numbers labelled already, ``(K,)`` int64 (:func:`select` sets it
+            for the strategies).
     """
 
     frame: np.ndarray
     score: np.ndarray
     least_confidence: np.ndarray
     entropy: np.ndarray
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
     events: dict[str, np.ndarray] = field(default_factory=dict)
     labelled: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -50,8 +50,8 @@ class FrameTable:
             events = {name: values[rows] for name, values in self.events.items()}
             events["frame_index"] = index[events["frame_index"]]
         return FrameTable(
-            self.frame[keep], self.score[keep], self.least_confidence[keep], self.entropy[keep],
-            {name: values[keep] for name, values in self.extra.items()}, events, self.labelled,
+            frame=self.frame[keep], score=self.score[keep], least_confidence=self.least_confidence[keep],
+            entropy=self.entropy[keep], events=events, labelled=self.labelled,
         )
 
 
@@ -276,11 +276,58 @@ def select_random(table: FrameTable, budget: int, min_gap: int, rng: np.random.G
 
 @register_strategy("uniform")
 def select_uniform(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
-    """Baseline: frames evenly spaced over the video (centre of each of ``budget`` bins)."""
+    """Baseline: frames evenly spaced over the video (centre of each of ``budget`` bins).
+
+    With frames labelled already between the table's first and last frame, the picks refine
+    the grid they make instead of landing beside them (:func:`refine_grid`): over rounds of
+    active learning the labelled frames are uniform's own earlier picks, and each round's
+    picks fill the gaps its predecessors left.
+    """
     n = len(table)
     budget = min(budget, n)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    labelled = np.asarray(table.labelled, np.int64)
+    inside = labelled[(labelled >= table.frame[0]) & (labelled <= table.frame[-1])]
+    if len(inside):
+        return refine_grid(table.frame, inside, budget)
     positions = ((np.arange(budget) + 0.5) * n / budget).astype(np.int64)
     return np.unique(np.clip(positions, 0, n - 1))
+
+
+def refine_grid(frames: np.ndarray, labelled: np.ndarray, count: int) -> np.ndarray:
+    """Pick ``count`` of ``frames`` so that they and the ``labelled`` frames make one even grid.
+
+    The frames and the labelled ones, in order, share ``L + count`` points evenly spaced
+    over their positions; each labelled frame takes the free point nearest to it (ties to
+    the earlier point), and each point left takes the free frame nearest to it (ties to
+    the earlier frame). A round of ``count`` after ``2 count`` labelled frames fills the
+    middle third of every gap; one after ``count`` can only take a side of each (the grid
+    of ``2 count`` points does not hold the first round's).
+
+    Args:
+        frames: 1-based frame numbers that may be picked, increasing, ``(F,)``.
+        labelled: Frame numbers labelled already, ``(L,)``.
+        count: How many frames to pick.
+
+    Returns:
+        Indices into ``frames``, increasing, ``(<= count,)``.
+    """
+    pool = np.union1d(frames, labelled)
+    taken = np.isin(pool, labelled)
+    grid = list((np.arange(int(taken.sum()) + count) + 0.5) * len(pool) / (int(taken.sum()) + count))
+    for position in np.flatnonzero(taken):
+        grid.pop(int(np.argmin([abs(point - position) for point in grid])))
+    free = ~taken & np.isin(pool, frames)
+    chosen: list[int] = []
+    for point in grid:
+        options = np.flatnonzero(free)
+        if len(options) == 0:
+            break
+        best = int(options[np.argmin(np.abs(options - point))])
+        chosen.append(best)
+        free[best] = False
+    return np.sort(np.searchsorted(frames, pool[chosen])).astype(np.int64)
 
 
 # How a budget larger than the uncertain frames is met: spread over the uncovered time, or not at all.

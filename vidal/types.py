@@ -29,6 +29,47 @@ class ArrayTable:
         return type(self)(**{f.name: getattr(self, f.name)[index] for f in fields(self)})  # type: ignore[arg-type]
 
 
+@dataclass(kw_only=True)
+class TrackColumns(ArrayTable):
+    """What the tracker records about ``N`` boxes of one step, as parallel arrays.
+
+    The one declaration of these columns: :class:`~vidal.tracking.TrackSet` (the tracker's
+    tracks of a step) adds the Kalman box, :class:`~vidal.scoring.ObjectTable` (the objects
+    of a frame that the signals score) adds where each object comes from, and says what
+    its rows without a track or without a detection hold.
+
+    Attributes:
+        track_id: Track identities, from 1, shape ``(N,)``, int64.
+        xyxy: Boxes, shape ``(N, 4)``, float32: the matched detection's box, or the
+            Kalman prediction where there is no detection.
+        confidence: Score of the matched detection, NaN for a prediction, ``(N,)`` float32.
+        class_id: Class of the latest detection, shape ``(N,)``, int64.
+        det_index: Index of the matched detection in the frame's detections, -1 if none,
+            shape ``(N,)``, int64.
+        stage: Association stage (:class:`~vidal.tracking.bytetrack.Stage`), ``(N,)`` int8.
+        cost: Assignment cost of the match (NaN if none), shape ``(N,)``, float32.
+        next_cost: Cheapest alternative cost (inf if none), shape ``(N,)``, float32.
+        reactivated: The track was lost and got a detection again, shape ``(N,)``, bool.
+        confirmed: The track has been matched at least twice (or was born on the first
+            frame), shape ``(N,)``, bool.
+        age: Steps since the track's birth, shape ``(N,)``, int32.
+        missed: Consecutive steps without a detection, shape ``(N,)``, int32.
+    """
+
+    track_id: np.ndarray
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+    det_index: np.ndarray
+    stage: np.ndarray
+    cost: np.ndarray
+    next_cost: np.ndarray
+    reactivated: np.ndarray
+    confirmed: np.ndarray
+    age: np.ndarray
+    missed: np.ndarray
+
+
 def _check_rows(name: str, array: np.ndarray, n: int, tail: tuple[int, ...] = ()) -> None:
     expected = (n, *tail)
     if array.shape != expected:

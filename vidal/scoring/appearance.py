@@ -60,25 +60,6 @@ def core_histogram(core: np.ndarray) -> np.ndarray:
     return hist / max(float(hist.sum()), 1.0)
 
 
-def box_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """Hue-saturation histograms of the cores of boxes of a BGR image.
-
-    Args:
-        image: BGR image, shape ``(H, W, 3)``, uint8.
-        xyxy: Pixel boxes, shape ``(N, 4)``.
-
-    Returns:
-        Histograms normalised to sum 1, shape ``(N, HUE_BINS * SATURATION_BINS)``, float32;
-        a row of NaN where the box's core is outside the image or too small.
-    """
-    out = np.full((len(xyxy), HUE_BINS * SATURATION_BINS), np.nan, np.float32)
-    for k, box in enumerate(np.asarray(xyxy, np.float64).reshape(-1, 4)):
-        core = box_core(image, box)
-        if core is not None:
-            out[k] = core_histogram(core)
-    return out
-
-
 def bhattacharyya(a: np.ndarray, b: np.ndarray) -> float:
     """Bhattacharyya distance of two normalised histograms: 0 identical, 1 disjoint.
 

@@ -7,13 +7,13 @@ every tracked object (with the detection it took), every lost track still in the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
 
 import numpy as np
 
 from vidal.tracking import TrackerStep
-from vidal.types import ArrayTable, Detections
+from vidal.types import Detections, TrackColumns
 
 
 class Kind(IntEnum):
@@ -27,39 +27,20 @@ class Kind(IntEnum):
     """A detection that no track took and that started no track."""
 
 
-@dataclass
-class ObjectTable(ArrayTable):
-    """Objects of one frame as parallel arrays (``N`` objects).
+@dataclass(kw_only=True)
+class ObjectTable(TrackColumns):
+    """Objects of one frame as parallel arrays (``N`` objects): the :class:`TrackColumns`
+    of every tracked object, lost track and free detection, and where each comes from.
+
+    A predicted box (a lost track) has no detection: confidence NaN, ``det_index`` -1. An
+    unmatched detection has no track: ``track_id`` -1, stage 0, cost NaN, ``next_cost``
+    inf, not reactivated nor confirmed, age and missed 0.
 
     Attributes:
         kind: :class:`Kind`, shape ``(N,)``, int8.
-        track_id: Track identity, -1 for unmatched detections, ``(N,)`` int64.
-        xyxy: Boxes ``(N, 4)`` float32.
-        confidence: Detection score, NaN for predicted boxes, ``(N,)`` float32.
-        class_id: Class, ``(N,)`` int64.
-        det_index: Index into the frame's detections, -1 for predicted boxes.
-        stage: Association stage (:class:`~vidal.tracking.bytetrack.Stage`), ``(N,)``.
-        cost: Assignment cost of the match, NaN where none, ``(N,)`` float32.
-        next_cost: Cheapest alternative cost, inf where none, ``(N,)`` float32.
-        reactivated: Lost track found again in this frame, ``(N,)`` bool.
-        confirmed: Confirmed track (False for tentative births and detections).
-        age: Steps since the track's birth (0 for detections), ``(N,)`` int32.
-        missed: Steps since the track's last detection, ``(N,)`` int32.
     """
 
     kind: np.ndarray
-    track_id: np.ndarray
-    xyxy: np.ndarray
-    confidence: np.ndarray
-    class_id: np.ndarray
-    det_index: np.ndarray
-    stage: np.ndarray
-    cost: np.ndarray
-    next_cost: np.ndarray
-    reactivated: np.ndarray
-    confirmed: np.ndarray
-    age: np.ndarray
-    missed: np.ndarray
 
     @classmethod
     def build(cls, step: TrackerStep, detections: Detections) -> ObjectTable:
@@ -76,9 +57,8 @@ class ObjectTable(ArrayTable):
         columns: dict[str, list[np.ndarray]] = {name: [] for name in cls.__dataclass_fields__}
         for kind, ts in parts:
             columns["kind"].append(np.full(len(ts), kind, np.int8))
-            for name in columns:
-                if name != "kind":
-                    columns[name].append(getattr(ts, name))
+            for column in fields(TrackColumns):
+                columns[column.name].append(getattr(ts, column.name))
         columns["kind"].append(np.full(n_free, Kind.UNMATCHED, np.int8))
         columns["track_id"].append(np.full(n_free, -1, np.int64))
         columns["xyxy"].append(detections.xyxy[free])

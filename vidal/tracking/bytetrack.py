@@ -32,7 +32,7 @@ import numpy as np
 
 from vidal.tracking.kalman import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 from vidal.tracking.matching import box_iou, linear_assignment
-from vidal.types import ArrayTable, Detections
+from vidal.types import Detections, TrackColumns
 
 logger = logging.getLogger(__name__)
 
@@ -87,42 +87,16 @@ class _Track:
         return xyah_to_xyxy(self.mean[:4])
 
 
-@dataclass
-class TrackSet(ArrayTable):
-    """Tracks of one step as parallel arrays (``N`` tracks).
+@dataclass(kw_only=True)
+class TrackSet(TrackColumns):
+    """Tracks of one step as parallel arrays (``N`` tracks): the :class:`TrackColumns`
+    and the Kalman filter's box.
 
     Attributes:
-        track_id: Track identities, shape ``(N,)``, int64, from 1.
-        xyxy: Boxes, shape ``(N, 4)``, float32: the matched detection's box, or the
-            Kalman prediction where there is no detection.
         kalman_xyxy: The Kalman filter's box after this step, shape ``(N, 4)``, float32.
-        confidence: Score of the matched detection, NaN for a prediction, shape ``(N,)``.
-        class_id: Class of the track's latest detection, shape ``(N,)``, int64.
-        det_index: Index of the matched detection in this frame's detections, -1 if
-            none, shape ``(N,)``, int64.
-        stage: :class:`Stage` of each box, shape ``(N,)``, int8.
-        cost: Assignment cost of the match (NaN if none), shape ``(N,)``, float32.
-        next_cost: Cheapest alternative cost (inf if none), shape ``(N,)``, float32.
-        reactivated: The track was lost and got a detection again, shape ``(N,)``, bool.
-        confirmed: The track has been matched at least twice (or was born on the first
-            frame), shape ``(N,)``, bool.
-        age: Steps since the track's birth, shape ``(N,)``, int32.
-        missed: Consecutive steps without a detection, shape ``(N,)``, int32.
     """
 
-    track_id: np.ndarray
-    xyxy: np.ndarray
     kalman_xyxy: np.ndarray
-    confidence: np.ndarray
-    class_id: np.ndarray
-    det_index: np.ndarray
-    stage: np.ndarray
-    cost: np.ndarray
-    next_cost: np.ndarray
-    reactivated: np.ndarray
-    confirmed: np.ndarray
-    age: np.ndarray
-    missed: np.ndarray
 
     @classmethod
     def from_tracks(cls, tracks: list[_Track], step: int, predicted: bool) -> TrackSet:
