@@ -79,15 +79,11 @@ class Mining:
     detector: Detector
     load_seconds: float
 
-    @property
-    def pushes(self) -> bool:
-        return self.config.dataset.push
-
     def reviewed(self, source: FrameSource) -> list[int]:
         """Frames of ``source`` already reviewed in the dataset, which the selection leaves out
         (with their near-duplicates); none when the run does not push or
         ``selection.skip_reviewed`` is off."""
-        if not (self.pushes and self.config.selection.skip_reviewed):
+        if not (self.config.dataset.push and self.config.selection.skip_reviewed):
             return []
         from vidal.dataset.report import reviewed_frames
 
