@@ -302,10 +302,9 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
         for r in st.runs:
             rec = r.record
             runs.add_row(
-                r.run_id, str(rec.get("started")), Path(str(rec.get("video_path"))).name,
-                _model_label(rec.get("model_path") or rec.get("model"), st.models), str(rec.get("selected")),
-                str(rec.get("added")), str(rec.get("updated")), str(rec.get("protected")), str(r.reviewed),
-                str(rec.get("status")),
+                r.run_id, str(rec.started), Path(str(rec.video_path)).name,
+                _model_label(rec.model_path or rec.model, st.models), str(rec.selected),
+                str(rec.added), str(rec.updated), str(rec.protected), str(r.reviewed), rec.status,
             )
         wide.print(runs)
         if st.models:

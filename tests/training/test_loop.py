@@ -47,7 +47,7 @@ def test_mine_label_train_and_mine_again_with_the_latest_model(fo, dataset_name:
                 "--out", runs)
     assert f"{mined} frames already reviewed" in again
     status = dataset_status(dataset_name)
-    assert [Path(r.record["model_path"]) for r in status.runs] == [SAMPLE_MODEL.resolve(), Path(model.model_path)]
+    assert [Path(str(r.record.model_path)) for r in status.runs] == [SAMPLE_MODEL.resolve(), Path(model.model_path)]
     assert [m.key for m in status.models] == [model.key]
     # The second round picked only frames not reviewed yet, and kept every correction of the first.
     dataset = fo.load_dataset(dataset_name)

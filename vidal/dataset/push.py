@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from vidal.dataset.connection import check_name, connect, dataset_lock
+from vidal.dataset.records import MiningRecord
 from vidal.dataset.schema import (
     TAG_REVIEWED,
     TAG_TO_REVIEW,
@@ -41,7 +42,7 @@ from vidal.dataset.schema import (
     vidal_info,
 )
 from vidal.errors import DatasetError, OutputError
-from vidal.runs import MINE_RUN_KIND, MinedRun, ObjectRow, SelectedFrame, load_run
+from vidal.runs import MinedRun, ObjectRow, SelectedFrame, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -202,32 +203,31 @@ def preflight(name: str, labels: list[str] | None = None, media_dir: str | Path 
         check_media_dir(resolve_media_dir(media_dir, None))
 
 
-def _run_record(run: MinedRun, status: str, report: PushReport) -> dict[str, Any]:
+def _run_record(run: MinedRun, status: str, report: PushReport) -> MiningRecord:
     summary = run.summary
-    return {
-        "kind": MINE_RUN_KIND,
-        "status": status,
-        "started": summary.started,
-        "pushed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "run_dir": str(run.path.resolve()),
-        "video_path": summary.input.path,
-        "video_hash": run.video_hash,
-        "model": summary.model,
-        "model_path": summary.model_path,
-        "labels": run.labels,
-        "processed": summary.frames.get("processed"),
-        "selected": len(run.selected),
-        "strategy": summary.selection.get("strategy"),
-        "complete": summary.complete,
-        "added": report.added,
-        "updated": report.updated,
-        "protected": report.protected,
-        "config": summary.config,
-    }
+    return MiningRecord(
+        status=status,
+        started=summary.started,
+        pushed=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        run_dir=str(run.path.resolve()),
+        video_path=summary.input.path,
+        video_hash=run.video_hash,
+        model=summary.model,
+        model_path=summary.model_path,
+        labels=run.labels,
+        processed=summary.frames.get("processed"),
+        selected=len(run.selected),
+        strategy=summary.selection.get("strategy"),
+        complete=summary.complete,
+        added=report.added,
+        updated=report.updated,
+        protected=report.protected,
+        config=summary.config,
+    )
 
 
 def _record(dataset: Any, run: MinedRun, status: str, report: PushReport) -> None:
-    config = dataset.init_run(**_run_record(run, status, report))
+    config = dataset.init_run(**_run_record(run, status, report).to_config())
     if dataset.has_run(run.run_id):
         dataset.update_run_config(run.run_id, config)
     else:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vidal.dataset.lineage import ModelRecord, models
 from vidal.dataset.load import load_vidal_dataset
+from vidal.dataset.records import MiningRecord
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, VIEW_TO_REVIEW, vidal_info
-from vidal.runs import MINE_RUN_KIND
 
 
 @dataclass
@@ -28,7 +27,7 @@ class RunStatus:
     """A mining run recorded on the dataset."""
 
     run_id: str
-    record: dict[str, Any]
+    record: MiningRecord
     samples: int
     reviewed: int
 
@@ -83,11 +82,10 @@ def dataset_status(name: str) -> DatasetStatus:
     per_run_reviewed = reviewed_view.count_values("mining_runs")
     runs = []
     for key in dataset.list_runs():
-        config = dataset.get_run_info(key).config.serialize()
-        if config.get("kind") != MINE_RUN_KIND:
-            continue
-        runs.append(RunStatus(key, config, per_run.get(key, 0), per_run_reviewed.get(key, 0)))
-    runs.sort(key=lambda r: str(r.record.get("started")))
+        record = MiningRecord.from_config(dataset.get_run_info(key).config.serialize())
+        if record is not None:
+            runs.append(RunStatus(key, record, per_run.get(key, 0), per_run_reviewed.get(key, 0)))
+    runs.sort(key=lambda r: str(r.record.started))
     missing = sum(1 for path in dataset.values("filepath") if not Path(path).is_file())
     return DatasetStatus(
         name=name,

@@ -1,0 +1,65 @@
+"""The record of a mining run on a dataset: written by the push, read by ``vidal status``.
+
+FiftyOne keeps it as the config of a run registered under the mining run's id (kind
+``vidal_mine``); this module is its one owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from vidal.runs import MINE_RUN_KIND
+
+
+@dataclass(frozen=True, kw_only=True)
+class MiningRecord:
+    """One push of a mining run.
+
+    Attributes:
+        status: ``complete``, ``partial`` or ``failed`` (the push's outcome).
+        started: When the mining run started (UTC, ISO 8601).
+        pushed: When it was pushed (UTC, ISO 8601).
+        run_dir: The run folder (absolute).
+        video_path, video_hash: The mined video and its content hash.
+        model, model_path: The detector as named and as resolved to a file.
+        labels: The dataset classes the run reported.
+        processed: Frames processed.
+        selected: Frames selected.
+        strategy: The selection strategy.
+        complete: Whether the run processed the whole video.
+        added, updated, protected: Samples added, updated, and kept as reviewed.
+        config: The run's effective configuration.
+    """
+
+    status: str
+    started: str | None = None
+    pushed: str | None = None
+    run_dir: str | None = None
+    video_path: str | None = None
+    video_hash: str | None = None
+    model: str | None = None
+    model_path: str | None = None
+    labels: list[str] | None = None
+    processed: int | None = None
+    selected: int | None = None
+    strategy: str | None = None
+    complete: bool | None = None
+    added: int = 0
+    updated: int = 0
+    protected: int = 0
+    config: dict[str, Any] | None = None
+
+    def to_config(self) -> dict[str, Any]:
+        """The keyword arguments of FiftyOne's ``init_run``."""
+        return {"kind": MINE_RUN_KIND, **asdict(self)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MiningRecord | None:
+        """The record in a serialized run config; ``None`` if the run is not a mining run."""
+        if config.get("kind") != MINE_RUN_KIND:
+            return None
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in config.items() if k in names}
+        values["status"] = str(values.get("status"))
+        return cls(**values)
