@@ -198,7 +198,7 @@ def _progress_bar(name: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def _call_dataset(name: str, /, **kwargs: Any) -> Any:
-    """Run a dataset library call (``vidal.dataset.worker.CALLS``) in the warm vidal worker
+    """Run a dataset library call (``vidal.dataset.wire.CALLS``) in the warm vidal worker
     if one serves this database, else in this process (and start one for the next command)."""
     from vidal.dataset.worker import call
 
