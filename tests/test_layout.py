@@ -2,7 +2,7 @@
 
 Floors, bottom up: errors and array types; decoding, detection and tracking adapters;
 scoring and selection; configuration (it checks names against the scoring and selection
-registries), outputs, the run-folder format and the mining pipeline; the FiftyOne and
+registries), outputs, the run-folder format, the mining pipeline and propagation; the FiftyOne and
 training adapters; the Python API; the CLI.
 """
 
@@ -16,7 +16,7 @@ FLOORS = [
     ("vidal.errors", "vidal.types", "vidal.concurrency"),
     ("vidal.video", "vidal.mot", "vidal.evaluation", "vidal.yolo", "vidal.detectors", "vidal.tracking"),
     ("vidal.scoring", "vidal.selection"),
-    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.pipeline"),
+    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.pipeline", "vidal.propagation"),
     ("vidal.dataset", "vidal.training"),
     ("vidal.api",),
     ("vidal.cli",),

@@ -191,6 +191,39 @@ class DatasetConfig(_Strict):
     )
 
 
+# The signals that mean "this box may not be the same object as the track's box before it":
+# propagation does not carry a reviewed label across them.
+IDENTITY_BREAKS = ("association", "reactivation", "fragmentation", "flicker", "class_flip", "class_confusion",
+                   "missed", "appearance")
+
+
+class PropagationConfig(_Strict):
+    """How reviewed frames label the frames their tracks cover (``vidal propagate``)."""
+
+    match_iou: float = Field(0.5, gt=0.0, le=1.0, description="a human box and a track box are one object at this IoU")
+    breaks: list[str] = Field(default_factory=lambda: list(IDENTITY_BREAKS),
+                              description="signals a reviewed label is not carried across")
+    min_track_confidence: float = Field(
+        0.5, ge=0.0, le=1.0, description="a track stretch no reviewed frame confirms is kept from this mean score"
+    )
+    follow_frames: int = Field(25, ge=0, description="a box a human added is followed this many frames each way at most")
+    follow_max_error: float = Field(
+        0.05, gt=0.0, description="stop following when the forward-backward flow error exceeds this share of the box"
+    )
+    duplicate_iou: float = Field(0.7, gt=0.0, le=1.0, description="of two labels overlapping this much, the surer stays")
+    stride: int = Field(1, ge=1, description="every n-th frame becomes a propagated sample")
+
+    @field_validator("breaks")
+    @classmethod
+    def _breaks(cls, value: list[str]) -> list[str]:
+        from vidal.scoring import SIGNALS
+
+        unknown = sorted(set(value) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown signals {', '.join(unknown)}; valid: {', '.join(sorted(SIGNALS))}")
+        return value
+
+
 class VidalConfig(_Strict):
     """The whole configuration of a run."""
 
@@ -201,6 +234,7 @@ class VidalConfig(_Strict):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    propagation: PropagationConfig = Field(default_factory=PropagationConfig)
 
 
 def _format_error(error: ValidationError, source: str) -> str:

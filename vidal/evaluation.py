@@ -216,3 +216,65 @@ def frame_errors(gt: MotBoxes, tracks: MotBoxes, frames: Sequence[int] | None = 
         fp_ids=out["fp_ids"],
         switch_ids=out["switch_ids"],
     )
+
+
+@dataclass
+class LabelQuality:
+    """Labels scored against ground truth box by box: a label is right when it overlaps an
+    unmatched ground-truth box of its class at IoU >= 0.5 (one-to-one, optimal per frame)."""
+
+    true_positives: int
+    false_positives: int
+    misses: int
+
+    @property
+    def precision(self) -> float:
+        n = self.true_positives + self.false_positives
+        return self.true_positives / n if n else 1.0
+
+    @property
+    def recall(self) -> float:
+        n = self.true_positives + self.misses
+        return self.true_positives / n if n else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def __add__(self, other: LabelQuality) -> LabelQuality:
+        return LabelQuality(self.true_positives + other.true_positives, self.false_positives + other.false_positives,
+                            self.misses + other.misses)
+
+
+def label_quality(
+    gt: tuple[np.ndarray, np.ndarray, np.ndarray],
+    labels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    frames: Sequence[int],
+    ignore: tuple[np.ndarray, np.ndarray] | None = None,
+) -> LabelQuality:
+    """Score labelled boxes against ground truth on ``frames``.
+
+    Args:
+        gt: ``(frame (N,), xyxy (N, 4), class name (N,))`` of the ground truth.
+        labels: The same for the labels scored.
+        frames: The frames scored (a frame without labels counts its ground truth as missed).
+        ignore: ``(frame, xyxy)`` of ignore regions (MOTChallenge flag 0): labels matching one
+            at IoU >= 0.5 count neither way.
+    """
+    total = LabelQuality(0, 0, 0)
+    gf, gb, gl = gt
+    lf, lb, ll = labels
+    for number in frames:
+        g, p = gf == number, lf == number
+        boxes, names = lb[p], ll[p]
+        if ignore is not None and len(boxes):
+            regions = ignore[1][ignore[0] == number]
+            if len(regions):
+                kept = box_iou(boxes, regions).max(axis=1) < MATCH_IOU
+                boxes, names = boxes[kept], names[kept]
+        for name in set(gl[g].tolist()) | set(names.tolist()):
+            a, b = gb[g][gl[g] == name], boxes[names == name]
+            matched = len(linear_assignment(1.0 - box_iou(a, b), 1.0 - MATCH_IOU).matches) if len(a) and len(b) else 0
+            total += LabelQuality(matched, len(b) - matched, len(a) - matched)
+    return total

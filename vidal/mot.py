@@ -183,3 +183,4 @@ def read_gt(path: str | Path) -> MotGroundTruth:
         classes.astype(np.int64),
         line,
     )
+

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -37,6 +37,7 @@ from vidal.runs import (
     frame_image,
     write_frames,
     write_selection,
+    write_track_states,
     write_summary,
 )
 from vidal.scoring import (
@@ -288,6 +289,23 @@ def kept_labels(detector: Detector) -> list[str]:
     """The class names a detector reports: all of the model's, or the ``--classes`` kept."""
     ids = sorted(detector.names) if detector.classes is None else detector.classes
     return [detector.names[i] for i in ids]
+
+
+def track_state_rows(records: list[FrameRecord]) -> Iterator[list[Any]]:
+    """The rows of ``track_states.csv``: every tracked or predicted object of every frame."""
+    for record in records:
+        objects = record.objects
+        for k in np.flatnonzero(objects.kind != Kind.UNMATCHED):
+            reasons = sorted(
+                (name for name, values in record.signals.items() if values[k] >= SUSPECT_MIN_UNCERTAINTY),
+                key=lambda name: -record.signals[name][k],
+            )
+            confidence = float(objects.confidence[k])
+            yield [
+                record.frame, int(objects.track_id[k]), Kind(objects.kind[k]).name.lower(), int(objects.class_id[k]),
+                f"{confidence:.4f}" if np.isfinite(confidence) else "", f"{float(record.uncertainty[k]):.4f}",
+                ";".join(reasons),
+            ]
 
 
 def reported_objects(record: FrameRecord, wanted_classes: list[int], wanted_tracks: set[int]) -> np.ndarray:
@@ -554,6 +572,7 @@ def _write(
                  int((r.objects.kind == Kind.TRACKED).sum()), int((r.objects.kind == Kind.PREDICTED).sum()))
         for r in records
     ))
+    write_track_states(run.staging, track_state_rows(records))
     write_selection(run.staging, [
         SelectedFrame(rank + 1, r.frame, r.timestamp, r.score, tuple(r.reasons), frame_image(r.frame),
                       object_rows(r, detector.names))

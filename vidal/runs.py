@@ -17,8 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vidal.errors import InputError
 from vidal.outputs import write_csv, write_json
+from vidal.types import ArrayTable
 
 TRACKS_FILE = "tracks.txt"
 FRAMES_FILE = "frames.csv"
@@ -26,6 +29,7 @@ SELECTION_FILE = "selection.csv"
 REGIONS_FILE = "regions.csv"
 OBJECTS_FILE = "objects.csv"
 SUMMARY_FILE = "summary.json"
+TRACK_STATES_FILE = "track_states.csv"
 TIMELINE_FILE = "timeline.png"
 CONFIG_FILE = "config.yaml"
 FRAMES_DIR = "frames"
@@ -38,6 +42,7 @@ OBJECT_COLUMNS = [
     "frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class_id", "class", "uncertainty",
     "reasons", "region",
 ]
+TRACK_STATE_COLUMNS = ["frame", "track_id", "kind", "class_id", "confidence", "uncertainty", "reasons"]
 REGION_COLUMNS = ["frame", "track_id", "kind", "x1", "y1", "x2", "y2", "confidence", "class", "uncertainty", "reasons"]
 
 
@@ -270,6 +275,59 @@ def write_selection(folder: Path, frames: list[SelectedFrame]) -> None:
     write_csv(folder / OBJECTS_FILE, OBJECT_COLUMNS, objects)
     keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
     write_csv(folder / REGIONS_FILE, REGION_COLUMNS, ([row[i] for i in keep] for row in objects if row[-1]))
+
+
+@dataclass(kw_only=True)
+class TrackStates(ArrayTable):
+    """Every tracked object of every processed frame (``track_states.csv``): what propagation
+    needs beside ``tracks.txt``'s boxes, over ``N`` rows.
+
+    Attributes:
+        frame: 1-based frame numbers, ``(N,)`` int64.
+        track_id: Track identities, ``(N,)`` int64.
+        predicted: A lost track's predicted box (no detection in the frame), ``(N,)`` bool.
+        class_id: The detector's class of the track's latest detection, ``(N,)`` int64.
+        confidence: The detection score, NaN for a predicted box, ``(N,)`` float32.
+        uncertainty: The object's uncertainty, ``(N,)`` float32.
+        reasons: The signals of at least ``SUSPECT_MIN_UNCERTAINTY``, ``;``-joined, ``(N,)`` object.
+    """
+
+    frame: np.ndarray
+    track_id: np.ndarray
+    predicted: np.ndarray
+    class_id: np.ndarray
+    confidence: np.ndarray
+    uncertainty: np.ndarray
+    reasons: np.ndarray
+
+
+def write_track_states(folder: Path, rows: Iterable[list[Any]]) -> None:
+    """Write ``track_states.csv`` from rows in :data:`TRACK_STATE_COLUMNS` order."""
+    write_csv(folder / TRACK_STATES_FILE, TRACK_STATE_COLUMNS, rows)
+
+
+def read_track_states(run_dir: str | Path) -> TrackStates:
+    """Read a run folder's ``track_states.csv``.
+
+    Raises:
+        InputError: It is missing (a run of a vidal before 0.x that did not write it) or malformed.
+    """
+    path = Path(run_dir) / TRACK_STATES_FILE
+    if not path.is_file():
+        raise InputError(f"{run_dir} has no {TRACK_STATES_FILE} (mined by an older vidal?): mine the video again")
+    rows = _read_csv(path)
+    try:
+        return TrackStates(
+            frame=np.array([int(r["frame"]) for r in rows], np.int64),
+            track_id=np.array([int(r["track_id"]) for r in rows], np.int64),
+            predicted=np.array([r["kind"] == "predicted" for r in rows], bool),
+            class_id=np.array([int(r["class_id"]) for r in rows], np.int64),
+            confidence=np.array([float(r["confidence"]) if r["confidence"] else np.nan for r in rows], np.float32),
+            uncertainty=np.array([float(r["uncertainty"]) for r in rows], np.float32),
+            reasons=np.array([r["reasons"] for r in rows], object),
+        )
+    except (KeyError, ValueError) as error:
+        raise InputError(f"{path} is malformed ({error})") from error
 
 
 def write_summary(folder: Path, summary: Summary) -> None:

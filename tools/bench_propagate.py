@@ -1,0 +1,183 @@
+"""Label quality of propagation: how many right labels a few reviewed frames make.
+
+For each video with MOTChallenge ground truth (the shared soccer games, ADL-Rundle-6 and TUD
+sequences, the sample clip, fresh synthetic clips), vidal mines once; then, for each share of
+reviewed frames and each way of picking them (vidal's selection, uniform, random), the picked
+frames get the ground truth's boxes as the human's labels (what ``vidal label --from-mot``
+writes), propagation labels the rest, and every processed frame's labels are scored against
+the ground truth: box precision and recall at IoU 0.5 with matching class. The baseline is the
+tracker's own boxes taken as labels, with no frame reviewed (what self-training would use).
+
+    python tools/bench_propagate.py          # writes the table to BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark_common import REPO, SHARED, SHARED_MODEL, offline_ultralytics, scratch_folder, write_section
+
+SHARES = (0.02, 0.05, 0.10)
+SYNTHETIC_FRAMES = 300
+REAL = ("SNMOT-116", "SNMOT-060", "ADL-Rundle-6", "TUD-Stadtmitte", "TUD-Campus")
+
+
+@dataclass
+class Video:
+    name: str
+    video: Path
+    gt: Path
+    model: Path
+    classes: list[str]
+
+
+@dataclass
+class Truth:
+    frame: np.ndarray
+    xyxy: np.ndarray
+    label: np.ndarray
+    ignore: tuple[np.ndarray, np.ndarray]
+
+
+def read_truth(gt_path: Path) -> Truth:
+    from vidal.mot import gt_labels, read_gt
+
+    gt = read_gt(gt_path)
+    names = gt_labels(gt, gt_path)
+    keep = names != ""
+    return Truth(gt.frame[keep], gt.xyxy[keep], names[keep], (gt.frame[~keep], gt.xyxy[~keep]))
+
+
+def keyframes_from(truth: Truth, frames: list[int]):
+    from vidal.propagation import Keyframe
+
+    return {f: Keyframe(frame=f, xyxy=truth.xyxy[truth.frame == f], label=truth.label[truth.frame == f])
+            for f in frames}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", default="", help="comma-separated names to run (default: all)")
+    parser.add_argument("--synthetic", type=int, default=2, help="fresh clips of the sample generator (seeds from 2000)")
+    parser.add_argument("--random-seeds", type=int, default=3)
+    parser.add_argument("--strategies", default="vidal,uniform,random")
+    parser.add_argument("--set", action="append", default=[], help="vidal config override")
+    parser.add_argument("--work", type=Path, default=None, help="keep mined runs here (reused when present)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    offline_ultralytics()
+    work = args.work or scratch_folder("vidal-bench-propagate-")
+    videos = []
+    for name in REAL:
+        folder = SHARED / "data" / "mot" / name
+        classes = ["person", "sports ball"] if name.startswith("SNMOT") else ["person"]
+        videos.append(Video(name, folder / f"{name}.mp4", folder / "gt" / "gt.txt", SHARED_MODEL, classes))
+    sample = REPO / "sample_videos"
+    videos.append(Video("crossing (sample)", sample / "crossing.mp4", sample / "crossing" / "gt" / "gt.txt",
+                        sample / "crossing_yolo11n.pt", []))
+    if args.synthetic:
+        import make_sample
+
+        for seed in range(2000, 2000 + args.synthetic):
+            video, _, _ = make_sample.write_clip(work / "clips", f"synthetic-{seed}", seed, SYNTHETIC_FRAMES)
+            videos.append(Video(f"synthetic seed {seed}", video, video.with_suffix("") / "gt" / "gt.txt",
+                                sample / "crossing_yolo11n.pt", []))
+    wanted = {v for v in args.videos.split(",") if v}
+    rows = []
+    for video in videos:
+        if wanted and video.name not in wanted:
+            continue
+        if not (video.video.exists() and video.model.exists()):
+            print(f"skipping {video.name}: missing {video.video if not video.video.exists() else video.model}",
+                  file=sys.stderr)
+            continue
+        rows.extend(run_video(video, work, args))
+    text = table(rows)
+    print(text)
+    if not args.no_write and rows:
+        write_section("Propagation: label quality", DESCRIPTION + "\n\n" + text)
+    return 0
+
+
+DESCRIPTION = (
+    "Every processed frame's labels against the ground truth (box precision and recall at IoU 0.5, class "
+    "must match; ground-truth rows flagged 0 are ignore regions). Reviewed frames get the ground truth's "
+    "boxes, as `vidal label --from-mot` gives them; `tracker only` takes the tracker's boxes as labels with "
+    "no frame reviewed. Soccer: ball -> `sports ball`, every other role -> `person` (`gameinfo.ini`)."
+)
+
+
+def run_video(video: Video, work: Path, args) -> list[dict]:
+    from vidal.config import load_config
+    from vidal.evaluation import label_quality
+    from vidal.pipeline import build_detector, mine_source
+    from vidal.propagation import Labels, Source, propagate, read_track_rows
+    from vidal.selection import select
+    from vidal.video import open_source
+
+    settings = [f"detector.model={video.model}", "selection.budget=1", *args.set]
+    if video.classes:
+        settings.append(f"detector.classes=[{', '.join(video.classes)}]")
+    config = load_config(None, settings)
+    detector = build_detector(config)
+    source = open_source(video.video)
+    started = time.perf_counter()
+    result = mine_source(source, detector, config, work / "runs", run_name=video.name.replace(" ", "_"))
+    mine_seconds = time.perf_counter() - started
+    names = {int(k): v for k, v in detector.names.items()}
+    rows = read_track_rows(result.run_dir, config.propagation.breaks)
+    truth = read_truth(video.gt)
+    processed = [int(f) for f in result.table.frame]
+    gt = (truth.frame, truth.xyxy, truth.label)
+    min_gap = int(round(config.selection.min_gap_s * source.info.fps))
+    out = []
+    # The baseline: every tracker box, its track's majority class.
+    from vidal.propagation.spread import Verdicts, spread_tracks
+
+    baseline = spread_tracks(rows, {}, Verdicts({}, set(), {}, {}), names, 0.0)
+    q = label_quality(gt, (baseline.frame, baseline.xyxy, baseline.label), processed, truth.ignore)
+    out.append({"video": video.name, "share": 0.0, "strategy": "tracker only", "reviewed": 0, "precision": q.precision,
+                "recall": q.recall, "f1": q.f1, "seconds": 0.0})
+    print(f"{video.name}: {len(processed)} frames mined in {mine_seconds:.0f} s; tracker only: "
+          f"P {q.precision:.3f} R {q.recall:.3f}", flush=True)
+    for share in SHARES:
+        budget = max(1, int(round(share * len(processed))))
+        for strategy in args.strategies.split(","):
+            seeds = range(args.random_seeds) if strategy == "random" else range(1)
+            qs, seconds = [], []
+            for seed in seeds:
+                chosen = select(result.table, budget, strategy=strategy, min_gap=min_gap,
+                                rng=np.random.default_rng(seed))
+                frames = sorted(int(result.table.frame[i]) for i in chosen)
+                t0 = time.perf_counter()
+                done = propagate(rows, keyframes_from(truth, frames), names, config.propagation, processed,
+                                 open_source(video.video))
+                seconds.append(time.perf_counter() - t0)
+                labels = done.labels
+                qs.append(label_quality(gt, (labels.frame, labels.xyxy, labels.label), processed, truth.ignore))
+            row = {"video": video.name, "share": share, "strategy": strategy, "reviewed": budget,
+                   "precision": float(np.mean([q.precision for q in qs])), "recall": float(np.mean([q.recall for q in qs])),
+                   "f1": float(np.mean([q.f1 for q in qs])), "seconds": float(np.mean(seconds))}
+            out.append(row)
+            print(f"{video.name}: {100 * share:.0f}% ({budget} frames) {strategy:8s} P {row['precision']:.3f} "
+                  f"R {row['recall']:.3f} F1 {row['f1']:.3f} ({row['seconds']:.1f} s)", flush=True)
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| video | reviewed | keyframes | precision | recall | F1 | propagation s |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        share = "none" if r["share"] == 0 else f"{100 * r['share']:.0f}% ({r['reviewed']})"
+        lines.append(f"| {r['video']} | {share} | {r['strategy']} | {r['precision']:.3f} | {r['recall']:.3f} | "
+                     f"{r['f1']:.3f} | {r['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
