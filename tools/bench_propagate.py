@@ -46,10 +46,11 @@ class Truth:
 
 
 def read_truth(gt_path: Path) -> Truth:
-    from vidal.mot import gt_labels, read_gt
+    from vidal.dataset.label import resolve_classes, resolve_roles, row_labels
+    from vidal.mot import read_gt
 
     gt = read_gt(gt_path)
-    names = gt_labels(gt, gt_path)
+    names = row_labels(gt, resolve_classes(gt_path, None), resolve_roles(gt_path, None))
     keep = names != ""
     return Truth(gt.frame[keep], gt.xyxy[keep], names[keep], (gt.frame[~keep], gt.xyxy[~keep]))
 

@@ -351,7 +351,7 @@ def label(
     from_mot: Annotated[Path, typer.Option("--from-mot", help="The video's MOTChallenge ground truth (gt.txt).")],
     video: Annotated[Path, typer.Option("--video", help="The mined video, or image folder (MOTChallenge img1/).")],
     dataset: DatasetOption = "vidal",
-    classes: Annotated[Path | None, typer.Option("--classes", help="Class names, line i for MOT class i (default: classes.txt beside gt/, else 1 = person).")] = None,
+    classes: Annotated[Path | None, typer.Option("--classes", help="Class names, line i for MOT class i (default: gameinfo.ini roles beside gt/, else classes.txt there, else 1 = person).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace frames a human corrected or reviewed too.")] = False,
     debug: DebugOption = False,
 ) -> None:

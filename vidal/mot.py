@@ -5,11 +5,17 @@ top-left corner and size in pixels. Column 7 is the "consider" flag in ground tr
 ignore this box) and the score in tracker output. The columns after it differ between
 MOT15 and MOT17: :func:`read_mot` does not read them, :func:`read_gt` reads the class of the
 ground-truth layouts in :data:`GT_LAYOUTS`.
+
+SoccerNet-Tracking sequences (10-column MOT15 layout, no class column) name each track's role
+in a ``gameinfo.ini`` beside ``gt/``: :func:`read_gameinfo` reads it and :func:`gameinfo_classes`
+turns the roles into class names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +23,8 @@ import numpy as np
 
 from vidal.errors import InputError
 from vidal.types import ArrayTable
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -184,3 +192,92 @@ def read_gt(path: str | Path) -> MotGroundTruth:
         line,
     )
 
+
+# SoccerNet-Tracking's gameinfo.ini: ``trackletID_<id>= <role>;<jersey>`` per gt track (roles
+# ``ball``, ``player team left``, ``goalkeepers team right``, ``referee``, ``other``...), and
+# ``num_tracklets=<n>`` counting those lines.
+GAMEINFO_FILE = "gameinfo.ini"
+BALL_ROLE = "ball"
+# COCO's names, so that the labels are classes of a COCO detector's dataset.
+BALL_CLASS = "sports ball"
+PERSON_CLASS = "person"
+_TRACKLET_KEY = re.compile(r"trackletID_(\d+)", re.IGNORECASE)
+_TRACKLET_LINE = "trackletID_<id>= <role>;<jersey>"
+
+
+def read_gameinfo(path: str | Path) -> dict[int, str]:
+    """Read a SoccerNet ``gameinfo.ini``: the role of each ground-truth track.
+
+    Lines other than ``trackletID_<id>=`` and ``num_tracklets=`` (game, clip and action
+    metadata) are not read.
+
+    Args:
+        path: A ``gameinfo.ini``.
+
+    Returns:
+        Track id to role (the text before ``;``, stripped: ``"ball"``, ``"player team left"``...).
+
+    Raises:
+        InputError: The file is missing or unreadable, names no track, a ``trackletID_`` line
+            is malformed (an id that is not an integer, no role), names a track twice, or
+            ``num_tracklets`` is not the number of tracks named; the message names the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"gameinfo file not found: {path}")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
+    roles: dict[int, str] = {}
+    first_line: dict[int, int] = {}
+    stated: tuple[int, str] | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        key, equals, value = (part.strip() for part in line.partition("="))
+        if key.lower() == "num_tracklets":
+            stated = (number, value)
+        if not key.lower().startswith("trackletid_"):
+            continue
+        match = _TRACKLET_KEY.fullmatch(key)
+        role = value.partition(";")[0].strip()
+        if not equals or match is None or not role:
+            raise InputError(f"{path}:{number}: expected {_TRACKLET_LINE}, got {line.strip()!r}")
+        track = int(match.group(1))
+        if track in roles:
+            raise InputError(f"{path}:{number}: track {track} named again (first at line {first_line[track]})")
+        roles[track], first_line[track] = role, number
+    if not roles:
+        raise InputError(f"{path} names no track: expected {_TRACKLET_LINE} lines")
+    if stated is not None and stated[1] != str(len(roles)):
+        raise InputError(f"{path}:{stated[0]}: num_tracklets={stated[1]} but {len(roles)} tracks are named")
+    return roles
+
+
+def role_class(role: str) -> str:
+    """The class name of a SoccerNet role: :data:`BALL_CLASS` for the ball, else :data:`PERSON_CLASS`."""
+    return BALL_CLASS if role.strip().lower() == BALL_ROLE else PERSON_CLASS
+
+
+def gameinfo_classes(track_id: np.ndarray, roles: Mapping[int, str]) -> np.ndarray:
+    """The class name of each ground-truth row, from its track's role.
+
+    A track the roles do not name is a person (SoccerNet names every track; a warning is
+    logged); roles of tracks without rows are not used.
+
+    Args:
+        track_id: The rows' track ids ``(N,)`` int64 (``MotGroundTruth.track_id``).
+        roles: Track id to role, as :func:`read_gameinfo` returns.
+
+    Returns:
+        Class names ``(N,)`` (object array): :data:`BALL_CLASS` or :data:`PERSON_CLASS`.
+    """
+    track_id = np.asarray(track_id, np.int64).reshape(-1)
+    tracks = np.unique(track_id)
+    unnamed = [int(t) for t in tracks if int(t) not in roles]
+    if unnamed:
+        logger.warning(
+            "%d ground-truth tracks have no role in the gameinfo (ids %s): labelled %r",
+            len(unnamed), ", ".join(map(str, unnamed[:10])) + (", ..." if len(unnamed) > 10 else ""), PERSON_CLASS,
+        )
+    by_track = {int(t): role_class(roles[int(t)]) if int(t) in roles else PERSON_CLASS for t in tracks}
+    return np.array([by_track[int(t)] for t in track_id], dtype=object)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from vidal.cli import app
 from vidal.dataset import push_run
-from vidal.dataset.label import check_fits, check_seqinfo, label_from_mot
+from vidal.dataset.label import check_fits, check_seqinfo, label_from_mot, resolve_classes, resolve_roles, row_labels
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, fingerprint
 from vidal.errors import DatasetError, InputError
-from vidal.mot import read_gt
+from vidal.mot import BALL_CLASS, PERSON_CLASS, read_gt
 from vidal.video import open_source
 
 from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO, SCENE_FRAMES, SHARED, SCENE_SIZE, mine_run, scene_boxes, write_scene_video
@@ -355,3 +355,105 @@ def test_sample_clip_labelled_from_its_ground_truth(fo, dataset_name: str, tmp_p
         assert sorted((d.index, d.label) for d in boxes) == expected
     labels = {d.label for s in dataset for d in s.ground_truth.detections}
     assert labels == {"person", "robot"}
+
+
+# The scene as SoccerNet gives it: MOT15 rows (no class column) and a gameinfo.ini naming each
+# track's role; the small still square (track 3) plays the ball.
+SOCCER_GAMEINFO = """[Sequence]
+name=SCENE
+num_tracklets=3
+trackletID_1= player team left;7
+trackletID_2= goalkeepers team right;1
+trackletID_3= ball;1
+"""
+
+
+def write_soccer_gt(folder: Path, gameinfo: str = SOCCER_GAMEINFO) -> Path:
+    """``folder/gt/gt.txt`` in the MOT15 layout and ``folder/gameinfo.ini``."""
+    gt = write_gt(folder, [row[:7] + [-1, -1, -1] for row in scene_rows()], classes=None)
+    (folder / "gameinfo.ini").write_text(gameinfo)
+    return gt
+
+
+@pytest.fixture
+def mined_soccer(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> tuple[str, Path]:
+    """6 mined frames of the scene in a dataset of COCO's classes ``person`` and ``sports ball``."""
+    push_run(mine_run(scene_video, tmp_path / "runs", names={0: PERSON_CLASS, 32: BALL_CLASS}), dataset_name)
+    return dataset_name, scene_video
+
+
+def test_label_command_names_classes_by_gameinfo_roles(fo, mined_soccer, tmp_path: Path) -> None:
+    name, video = mined_soccer
+    gt = write_soccer_gt(tmp_path / "SEQ")
+    (tmp_path / "SEQ" / "classes.txt").write_text("square\n")  # the roles name the rows, not a classes.txt
+    result = runner.invoke(app, ["label", "--from-mot", str(gt), "--video", str(video), "--dataset", name])
+    assert result.exit_code == 0, result.output
+    assert "6 labelled" in result.output and "18 boxes" in result.output
+    dataset = fo.load_dataset(name)
+    assert len(dataset) == 6
+    for sample in dataset:
+        assert sample.tags == [TAG_REVIEWED]
+        assert sorted((d.index, d.label) for d in sample.ground_truth.detections) == [
+            (1, PERSON_CLASS), (2, PERSON_CLASS), (3, BALL_CLASS)
+        ]
+    # an explicit --classes wins over the gameinfo: every row of a MOT15 file is class 1
+    names = tmp_path / "names.txt"
+    names.write_text("person\n")
+    result = runner.invoke(
+        app, ["label", "--from-mot", str(gt), "--video", str(video), "--dataset", name, "--classes", str(names)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 kept as corrected by hand" in result.output  # the frames reviewed above differ now
+    report = label_from_mot(name, gt, video, classes=names, overwrite=True)
+    assert (report.written, report.classes, report.roles) == (6, {1: PERSON_CLASS}, None)
+    assert {d.label for s in fo.load_dataset(name) for d in s.ground_truth.detections} == {PERSON_CLASS}
+
+
+def test_gameinfo_track_without_role_is_a_person(fo, mined_soccer, tmp_path: Path, caplog) -> None:
+    name, video = mined_soccer
+    # track 2 unnamed; track 9 named but without rows
+    gameinfo = "[Sequence]\ntrackletID_1= referee;main\ntrackletID_3= ball;1\ntrackletID_9= ball;2\n"
+    gt = write_soccer_gt(tmp_path / "SEQ", gameinfo)
+    with caplog.at_level("WARNING", logger="vidal.mot"):
+        report = label_from_mot(name, gt, video)
+    assert "1 ground-truth tracks have no role in the gameinfo (ids 2): labelled 'person'" in caplog.text
+    assert report.roles == {1: "referee", 3: "ball", 9: "ball"} and report.classes is None
+    assert (report.written, report.boxes, report.ignored_rows) == (6, 18, 0)
+    labels = {(d.index, d.label) for s in fo.load_dataset(name) for d in s.ground_truth.detections}
+    assert labels == {(1, PERSON_CLASS), (2, PERSON_CLASS), (3, BALL_CLASS)}
+
+
+def test_label_command_refuses_malformed_gameinfo(fo, mined_soccer, tmp_path: Path) -> None:
+    name, video = mined_soccer
+    gt = write_soccer_gt(tmp_path / "SEQ", "[Sequence]\ntrackletID_1= referee;main\ntrackletID_two= ball;1\n")
+    result = runner.invoke(app, ["label", "--from-mot", str(gt), "--video", str(video), "--dataset", name])
+    assert result.exit_code == 2, result.output
+    assert "gameinfo.ini:3: expected trackletID_<id>= <role>;<jersey>, got 'trackletID_two= ball;1'" in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+    assert untouched(fo.load_dataset(name))
+
+
+def test_gameinfo_ball_needs_a_dataset_with_that_class(fo, dataset_name: str, tmp_path: Path, scene_video: Path) -> None:
+    push_run(mine_run(scene_video, tmp_path / "runs", names={0: PERSON_CLASS}), dataset_name)  # `--classes person`
+    gt = write_soccer_gt(tmp_path / "SEQ")
+    with pytest.raises(DatasetError, match=r"class 'sports ball' of the ground truth \(gameinfo.ini roles: ball=sports "
+                       r"ball, others=person\) is not a class of dataset .* \(person\); mine into a dataset"):
+        label_from_mot(dataset_name, gt, scene_video)
+    assert untouched(fo.load_dataset(dataset_name))
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (MOT / "SNMOT-116").exists(), reason="../shared absent")
+def test_real_soccer_rows_are_persons_and_the_ball() -> None:
+    """SNMOT-116 as `vidal label` names it: its gameinfo.ini is found beside gt/, track 20 is the ball."""
+    gt_path = MOT / "SNMOT-116" / "gt" / "gt.txt"
+    gt, roles = read_gt(gt_path), resolve_roles(gt_path, None)
+    assert roles is not None and roles[20] == "ball" and len(roles) == 27
+    labels = row_labels(gt, resolve_classes(gt_path, None), roles)
+    assert set(labels.tolist()) == {PERSON_CLASS, BALL_CLASS}
+    assert np.unique(gt.track_id[labels == BALL_CLASS]).tolist() == [20]
+    assert (labels[gt.track_id == 20] == BALL_CLASS).all() and (labels[gt.track_id != 20] == PERSON_CLASS).all()
+    assert resolve_roles(gt_path, REPO / "sample_videos" / "crossing" / "classes.txt") is None  # --classes wins
+    info = open_source(MOT / "SNMOT-116" / "SNMOT-116.mp4").info
+    check_seqinfo(gt_path, info)
+    check_fits(gt, info, gt_path)

@@ -11,9 +11,10 @@ Rules:
 - rows with flag 0 are not labels (MOTChallenge's "ignore"); in a layout with classes only
   the classes named are labels (MOT17: class 1, pedestrian; its distractors and vehicles
   are not), and a layout without classes (MOT15) is all pedestrians;
-- class names come from a ``classes.txt`` (line ``i`` names class ``i``) given, or found
-  beside the sequence's ``gt/`` folder, else class 1 is ``person``; they must be classes of
-  the dataset;
+- class names come from a ``classes.txt`` (line ``i`` names class ``i``) given; else from a
+  SoccerNet ``gameinfo.ini`` beside the sequence's ``gt/`` folder, by track (the ball's track
+  ``sports ball``, every other one ``person``); else from a ``classes.txt`` found there, else
+  class 1 is ``person``; they must be classes of the dataset;
 - a file that does not fit the video (frames past its end, boxes outside its image, a
   ``seqinfo.ini`` of another size), a malformed line or a video with no mined frame is
   refused before anything is written;
@@ -41,7 +42,16 @@ from vidal.dataset.connection import dataset_lock
 from vidal.dataset.load import load_vidal_dataset
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, fingerprint, to_relative, vidal_info
 from vidal.errors import DatasetError, InputError
-from vidal.mot import NO_CLASS, MotGroundTruth, read_gt
+from vidal.mot import (
+    BALL_CLASS,
+    GAMEINFO_FILE,
+    NO_CLASS,
+    PERSON_CLASS,
+    MotGroundTruth,
+    gameinfo_classes,
+    read_gameinfo,
+    read_gt,
+)
 from vidal.video import FRAME_COUNT_TOLERANCE, VideoInfo, open_source
 
 logger = logging.getLogger(__name__)
@@ -81,7 +91,9 @@ class LabelReport:
         clipped: Of those, boxes clipped to the image.
         rows: Rows in the file.
         ignored_rows: Rows that are no labels (flag 0, or a class not named).
-        classes: MOTChallenge class id to label name, as used.
+        classes: MOTChallenge class id to label name, as used (``None`` when ``roles`` named them).
+        roles: Track id to role, from the sequence's ``gameinfo.ini`` if its roles named the
+            classes, else ``None``.
     """
 
     dataset: str
@@ -97,6 +109,7 @@ class LabelReport:
     rows: int = 0
     ignored_rows: int = 0
     classes: dict[int, str] | None = None
+    roles: dict[int, str] | None = None
 
 
 def read_classes(path: str | Path) -> dict[int, str]:
@@ -137,16 +150,41 @@ def resolve_classes(gt_path: Path, classes: str | Path | None) -> dict[int, str]
     return read_classes(found)
 
 
-def row_labels(gt: MotGroundTruth, classes: Mapping[int, str]) -> np.ndarray:
+def resolve_roles(gt_path: Path, classes: str | Path | None) -> dict[int, str] | None:
+    """The tracks' roles of a SoccerNet ``gameinfo.ini`` beside ``gt/``, unless a classes file is given.
+
+    Returns:
+        Track id to role (see :func:`vidal.mot.read_gameinfo`), ``None`` if ``classes`` is given
+        or there is no ``gameinfo.ini``: then the rows are named by class (:func:`resolve_classes`).
+
+    Raises:
+        InputError: The ``gameinfo.ini`` is malformed.
+    """
+    if classes is not None:
+        return None
+    found = _beside_gt(gt_path, GAMEINFO_FILE)
+    if found is None:
+        return None
+    logger.info("class names from the track roles of %s (ball: %r, others: %r)", found, BALL_CLASS, PERSON_CLASS)
+    return read_gameinfo(found)
+
+
+def row_labels(gt: MotGroundTruth, classes: Mapping[int, str], roles: Mapping[int, str] | None = None) -> np.ndarray:
     """The label name of each row, ``""`` for a row that is no label.
 
     Args:
         gt: The file's rows.
         classes: MOTChallenge class id to label name; rows of other classes are no labels.
+        roles: Track id to SoccerNet role: if given, a row is named by its track's role
+            (:func:`vidal.mot.gameinfo_classes`) and ``classes`` is not used.
 
     Returns:
         Names ``(N,)`` (object array).
     """
+    if roles is not None:
+        names = gameinfo_classes(gt.track_id, roles)
+        names[gt.flag == 0] = ""
+        return names
     class_id = np.where(gt.class_id == NO_CLASS, PEDESTRIAN, gt.class_id)
     names = np.array([classes.get(int(c), "") for c in class_id], dtype=object)
     names[gt.flag == 0] = ""
@@ -218,18 +256,32 @@ def check_seqinfo(gt_path: Path, info: VideoInfo) -> None:
             )
 
 
-def check_label_names(labels: np.ndarray, dataset_labels: list[str], dataset: str, classes: Mapping[int, str]) -> None:
+def check_label_names(
+    labels: np.ndarray, dataset_labels: list[str], dataset: str, classes: Mapping[int, str] | None,
+) -> None:
     """Refuse label names the dataset does not have.
+
+    Args:
+        labels: The rows' label names, as :func:`row_labels` gives them.
+        dataset_labels: The dataset's classes.
+        dataset: The dataset's name.
+        classes: MOTChallenge class id to label name; ``None`` if a ``gameinfo.ini``'s roles
+            named the rows.
 
     Raises:
         DatasetError: A row's label is not one of the dataset's classes.
     """
     unknown = sorted({str(name) for name in labels if name} - set(dataset_labels))
     if unknown:
-        named = ", ".join(f"{i}={name}" for i, name in sorted(classes.items()))
+        if classes is None:
+            named = f"{GAMEINFO_FILE} roles: ball={BALL_CLASS}, others={PERSON_CLASS}"
+            remedy = f"mine into a dataset with class {unknown[0]!r}, or pass --classes FILE to name rows by MOT class"
+        else:
+            named = ", ".join(f"{i}={name}" for i, name in sorted(classes.items()))
+            remedy = "pass --classes FILE naming MOT class i on line i"
         raise DatasetError(
             f"class {unknown[0]!r} of the ground truth ({named}) is not a class of dataset {dataset!r} "
-            f"({', '.join(dataset_labels)}); pass --classes FILE naming MOT class i on line i"
+            f"({', '.join(dataset_labels)}); {remedy}"
         )
 
 
@@ -361,30 +413,35 @@ def label_from_mot(
         name: The dataset.
         gt_path: The video's ``gt.txt`` (MOT15, MOT16/17/20 layout, see :data:`vidal.mot.GT_LAYOUTS`).
         video: The mined video file or image folder (a MOTChallenge sequence or its ``img1/``).
-        classes: A classes file (line ``i`` names class ``i``); ``None`` for ``classes.txt``
-            beside the ``gt/`` folder, else :data:`DEFAULT_CLASSES`.
+        classes: A classes file (line ``i`` names class ``i``); ``None`` for the roles of a
+            ``gameinfo.ini`` beside the ``gt/`` folder (:func:`resolve_roles`), else its
+            ``classes.txt``, else :data:`DEFAULT_CLASSES`.
         overwrite: Replace the labels of frames a human corrected or reviewed too.
 
     Returns:
         A :class:`LabelReport`.
 
     Raises:
-        InputError: The files cannot be read, a line is malformed, or the ground truth does not
+        InputError: The files cannot be read, a line is malformed (``gt.txt``, classes file,
+            ``gameinfo.ini``), or the ground truth does not
             fit the video (see :func:`check_fits` and :func:`check_seqinfo`).
         DatasetError: No such dataset, a class the dataset does not have, or no mined frame of
             the video in it.
     """
     gt_path = Path(gt_path)
     gt = read_gt(gt_path)
-    names = resolve_classes(gt_path, classes)
+    roles = resolve_roles(gt_path, classes)
+    names = resolve_classes(gt_path, classes) if roles is None else None
     source = open_source(video)
     check_seqinfo(gt_path, source.info)
     check_fits(gt, source.info, gt_path)
-    labels = row_labels(gt, names)
+    labels = row_labels(gt, names or {}, roles)
     dataset = load_vidal_dataset(name)
     check_label_names(labels, list(vidal_info(dataset)["labels"]), name, names)
     video_hash = source.content_hash()
-    report = LabelReport(name, video_hash, rows=len(gt), ignored_rows=int((labels == "").sum()), classes=names)
+    report = LabelReport(
+        name, video_hash, rows=len(gt), ignored_rows=int((labels == "").sum()), classes=names, roles=roles
+    )
     import fiftyone as fo
     from fiftyone import ViewField as F
 
