@@ -114,10 +114,32 @@ DESCRIPTION = (
 )
 
 
+def run_table(run_dir: Path):
+    """The selection's frame table of a mined run, rebuilt from its files: the frame scores of
+    ``frames.csv`` and the suspect events (a track's objects of uncertainty >= 0.35 on a
+    frame) of ``track_states.csv``, as the pipeline builds them."""
+    from vidal.runs import load_run, read_track_states
+    from vidal.scoring import SUSPECT_MIN_UNCERTAINTY
+    from vidal.selection import FrameTable
+
+    frames = load_run(run_dir).frames()
+    number = np.array([f.frame for f in frames], np.int64)
+    states = read_track_states(run_dir)
+    keep = states.uncertainty >= SUSPECT_MIN_UNCERTAINTY
+    index = np.searchsorted(number, states.frame[keep])
+    pairs, inverse = np.unique(np.c_[index, states.track_id[keep]], axis=0, return_inverse=True)
+    value = np.bincount(inverse.ravel(), weights=states.uncertainty[keep].astype(np.float64), minlength=len(pairs))
+    zeros = np.zeros(len(number))
+    return FrameTable(frame=number, score=np.array([f.score for f in frames]), least_confidence=zeros, entropy=zeros,
+                      events={"frame_index": pairs[:, 0].astype(np.int64), "event": pairs[:, 1].astype(np.int64),
+                              "value": value})
+
+
 def run_video(video: Video, work: Path, args) -> list[dict]:
     from vidal.config import load_config
     from vidal.evaluation import label_quality
     from vidal.pipeline import build_detector, mine_source
+    from vidal.runs import read_summary
     from vidal.propagation import Labels, Source, propagate, read_track_rows
     from vidal.selection import select
     from vidal.video import open_source
@@ -126,15 +148,19 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     if video.classes:
         settings.append(f"detector.classes=[{', '.join(video.classes)}]")
     config = load_config(None, settings)
-    detector = build_detector(config)
+    run_dir = work / "runs" / video.name.replace(" ", "_")
+    if not (run_dir / "track_states.csv").is_file():
+        detector = build_detector(config)
+        started = time.perf_counter()
+        mine_source(open_source(video.video), detector, config, work / "runs", run_name=run_dir.name)
+        print(f"{video.name}: mined in {time.perf_counter() - started:.0f} s", flush=True)
+    summary = read_summary(run_dir)
+    names = {int(k): v for k, v in summary.classes.items()}
+    table = run_table(run_dir)
     source = open_source(video.video)
-    started = time.perf_counter()
-    result = mine_source(source, detector, config, work / "runs", run_name=video.name.replace(" ", "_"))
-    mine_seconds = time.perf_counter() - started
-    names = {int(k): v for k, v in detector.names.items()}
-    rows = read_track_rows(result.run_dir, config.propagation.breaks)
+    rows = read_track_rows(run_dir, config.propagation.breaks)
     truth = read_truth(video.gt)
-    processed = [int(f) for f in result.table.frame]
+    processed = [int(f) for f in table.frame]
     gt = (truth.frame, truth.xyxy, truth.label)
     min_gap = int(round(config.selection.min_gap_s * source.info.fps))
     out = []
@@ -145,7 +171,7 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     q = label_quality(gt, (baseline.frame, baseline.xyxy, baseline.label), processed, truth.ignore)
     out.append({"video": video.name, "share": 0.0, "strategy": "tracker only", "reviewed": 0, "precision": q.precision,
                 "recall": q.recall, "f1": q.f1, "seconds": 0.0})
-    print(f"{video.name}: {len(processed)} frames mined in {mine_seconds:.0f} s; tracker only: "
+    print(f"{video.name}: {len(processed)} frames; tracker only: "
           f"P {q.precision:.3f} R {q.recall:.3f}", flush=True)
     for share in SHARES:
         budget = max(1, int(round(share * len(processed))))
@@ -153,9 +179,9 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
             seeds = range(args.random_seeds) if strategy == "random" else range(1)
             qs, seconds = [], []
             for seed in seeds:
-                chosen = select(result.table, budget, strategy=strategy, min_gap=min_gap,
+                chosen = select(table, budget, strategy=strategy, min_gap=min_gap,
                                 rng=np.random.default_rng(seed))
-                frames = sorted(int(result.table.frame[i]) for i in chosen)
+                frames = sorted(int(table.frame[i]) for i in chosen)
                 t0 = time.perf_counter()
                 done = propagate(rows, keyframes_from(truth, frames), names, config.propagation, processed,
                                  open_source(video.video))
