@@ -380,6 +380,56 @@ def label(
 
 
 @app.command()
+def propagate(
+    dataset: DatasetOption = "vidal",
+    video: Annotated[Path | None, typer.Option("--video", help="Only this video (file or image folder) \\[default: every video with reviewed frames].")] = None,
+    stride: Annotated[int | None, typer.Option("--stride", help="Every n-th processed frame becomes a propagated sample \\[default: propagation.stride, 1].")] = None,
+    mot_out: Annotated[Path | None, typer.Option("--mot-out", help="Also write every label to DIR/<video>.txt (MOTChallenge) and DIR/classes.txt.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (its propagation: section).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: propagation.field=value.")] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Spread the reviewed frames' labels along the tracks: pseudo_labels on the frames they cover (tag 'propagated')."""
+
+    def body() -> None:
+        from vidal.api import propagate_config
+
+        cfg = propagate_config(config, set_ or [], stride)
+        report = _call_dataset("propagate_dataset", name=dataset, video=video, mot_out=mot_out, config=cfg)
+        for v in report.videos:
+            _print_propagation(v)
+        out.print(
+            f"dataset {report.dataset!r}: {report.propagated} propagated samples to spot-check (saved view "
+            f"'propagated', least confident first; correct one and tag it 'reviewed' to make it a keyframe)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    _run(debug, body)
+
+
+def _print_propagation(v: Any) -> None:
+    by_source = ", ".join(f"{count} {source}" for source, count in v.labels.items())
+    followed = sorted(v.followed)
+    follow = (
+        f"{len(followed) // 2} added boxes followed {min(followed)}-{max(followed)} frames each way "
+        f"(median {followed[len(followed) // 2]}), {v.stopped_early} stopped early by the flow"
+        if followed else "no added box to follow"
+    )
+    lines = [
+        f"{Path(v.video_path).name}: {v.keyframes} reviewed frames over {v.processed} processed "
+        f"(run {v.run_id})",
+        f"  labels: {by_source}",
+        f"  {follow}",
+        f"  samples: {v.frames} with pseudo_labels ({v.pseudo_boxes} boxes): {v.added} new, {v.updated} updated, "
+        f"{v.unchanged} unchanged, {v.kept} edited by hand and kept",
+    ]
+    if v.mot_file:
+        lines.append(f"  labels file: {v.mot_file}")
+    out.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def train(
     dataset: DatasetOption = "vidal",
     base: Annotated[str | None, typer.Option("--base", help="Model to fine-tune (.pt, or a .yaml architecture) \\[default: the dataset's latest model, else the model of its latest mining run].")] = None,
