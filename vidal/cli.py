@@ -308,11 +308,14 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
             )
         wide.print(runs)
         if st.models:
-            lineage = Table("model", "created", "base", "train", "val", "mAP50 base -> new", "mAP50-95 base -> new",
-                            "epochs", "file", title="models trained on this dataset")
+            lineage = Table("model", "created", "base", "train", "human boxes", "propagated", "val",
+                            "mAP50 base -> new", "mAP50-95 base -> new", "epochs", "file",
+                            title="models trained on this dataset")
             for m in st.models:
                 lineage.add_row(
                     f"v{m.version}", m.created, _model_label(m.base, st.models), str(len(m.train_samples)),
+                    "?" if m.human_boxes is None else f"{m.human_boxes} ({m.human_frames} frames)",
+                    "?" if m.propagated_boxes is None else f"{m.propagated_boxes} ({m.propagated_frames} frames)",
                     str(len(m.val_samples)), f"{m.metrics.base.map50:.3f} -> {m.metrics.new.map50:.3f}",
                     f"{m.metrics.base.map:.3f} -> {m.metrics.new.map:.3f}", str(m.epochs), str(m.model_path),
                 )
@@ -440,6 +443,7 @@ def train(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size.")] = 16,
     device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0... \\[default: the first GPU, else the CPU].")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for run folders.")] = Path("vidal-runs"),
+    no_propagated: Annotated[bool, typer.Option("--no-propagated", help="Train on reviewed frames only, not on the pseudo_labels of propagated ones.")] = False,
     debug: DebugOption = False,
 ) -> None:
     """Fine-tune the detector on the reviewed samples, score it against its base, record it on the dataset."""
@@ -455,8 +459,10 @@ def train(
             def on_plan(plan: TrainingPlan) -> None:
                 spread = (f" (asked {plan.epochs_asked}; more, at learning rate {plan.hyp['lr0']:g}, for enough "
                           "optimizer steps)" if plan.epochs != plan.epochs_asked else "")
+                extra = len(plan.propagated_ids)
                 console.print(
-                    f"training {Path(plan.base).name} on {len(plan.train_ids)} reviewed frames, validating on "
+                    f"training {Path(plan.base).name} on {len(plan.train_ids) - extra} reviewed frames "
+                    f"({plan.human_boxes} boxes) and {extra} propagated ({plan.propagated_boxes} boxes), validating on "
                     f"{len(plan.val_ids)} ({len(plan.dropped_ids)} left out for being near them in time); "
                     f"{plan.epochs} epochs{spread} at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
                     highlight=False,
@@ -477,7 +483,8 @@ def train(
                 shown["bar"].update(shown["task"], description="train", completed=epoch, total=total)
 
             result = train_model(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
-                                 device=device, out_root=out_dir, min_steps=min_steps, on_plan=on_plan,
+                                 device=device, out_root=out_dir, min_steps=min_steps,
+                                 propagated=not no_propagated, on_plan=on_plan,
                                  on_stage=on_stage, on_epoch=on_epoch)
             on_stage("done")
         _print_training(result.record)

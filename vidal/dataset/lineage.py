@@ -107,6 +107,10 @@ class ModelRecord:
         metrics: Base and new model on the validation split.
         version: 1 for the dataset's first model, one more for each next (0 until recorded).
         key: The dataset's run key of the record (empty until recorded).
+        human_frames, human_boxes: Reviewed frames that trained it, and their ``ground_truth``
+            boxes (``None`` in records of a vidal before ``vidal propagate``).
+        propagated_frames, propagated_boxes: Propagated frames that trained it, and their
+            ``pseudo_labels`` boxes (``None`` likewise).
     """
 
     created: str
@@ -127,6 +131,10 @@ class ModelRecord:
     metrics: Comparison
     version: int = 0
     key: str = ""
+    human_frames: int | None = None
+    human_boxes: int | None = None
+    propagated_frames: int | None = None
+    propagated_boxes: int | None = None
 
     def as_dict(self, *, samples: bool = True) -> dict[str, Any]:
         """The stored form: the run's config on the dataset (without ``key``, the run's name), or,
@@ -137,7 +145,8 @@ class ModelRecord:
             "imgsz": self.imgsz, "batch": self.batch, "device": self.device, "val_frac": self.val_frac,
             "hyp": self.hyp, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
             "val_samples": self.val_samples, "metrics": self.metrics.as_dict(), "kind": TRAIN_KIND,
-            "version": self.version,
+            "version": self.version, "human_frames": self.human_frames, "human_boxes": self.human_boxes,
+            "propagated_frames": self.propagated_frames, "propagated_boxes": self.propagated_boxes,
         }
         if samples:
             return stored
@@ -170,6 +179,8 @@ class ModelRecord:
             metrics=Comparison.from_dict(stored["metrics"]),
             version=int(stored.get("version", 0)),
             key=key,
+            **{name: None if stored.get(name) is None else int(stored[name])
+               for name in ("human_frames", "human_boxes", "propagated_frames", "propagated_boxes")},
         )
 
 
