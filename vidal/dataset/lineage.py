@@ -20,6 +20,8 @@ from vidal.dataset.load import load_vidal_dataset
 from vidal.errors import DatasetError
 
 TRAIN_KIND = "vidal_train"
+# What trained a model: reviewed frames and their boxes, propagated frames and their boxes.
+COUNTS = ("human_frames", "human_boxes", "propagated_frames", "propagated_boxes")
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,10 @@ class ModelRecord:
             "imgsz": self.imgsz, "batch": self.batch, "device": self.device, "val_frac": self.val_frac,
             "hyp": self.hyp, "train_seconds": self.train_seconds, "train_samples": self.train_samples,
             "val_samples": self.val_samples, "metrics": self.metrics.as_dict(), "kind": TRAIN_KIND,
-            "version": self.version, "human_frames": self.human_frames, "human_boxes": self.human_boxes,
-            "propagated_frames": self.propagated_frames, "propagated_boxes": self.propagated_boxes,
+            "version": self.version,
         }
+        # Records of a vidal before `vidal propagate` have no counts, and are written back as they were.
+        stored.update({name: getattr(self, name) for name in COUNTS if getattr(self, name) is not None})
         if samples:
             return stored
         summary = {k: v for k, v in stored.items() if k not in ("train_samples", "val_samples")}
@@ -180,7 +183,7 @@ class ModelRecord:
             version=int(stored.get("version", 0)),
             key=key,
             **{name: None if stored.get(name) is None else int(stored[name])
-               for name in ("human_frames", "human_boxes", "propagated_frames", "propagated_boxes")},
+               for name in COUNTS},
         )
 
 
