@@ -179,3 +179,31 @@ def test_propagate_command_refuses_bad_input(fo, labelled, tmp_path: Path, case:
     assert len(result.output.strip().splitlines()) == 1
     assert (snapshot(dataset, "ground_truth"), len(dataset)) == before
     assert not dataset.has_saved_view(VIEW_PROPAGATED)
+
+
+@pytest.mark.slow
+def test_sample_clip_mined_labelled_and_propagated(fo, dataset_name: str, tmp_path: Path) -> None:
+    from conftest import REPO, SAMPLE_MODEL, SAMPLE_VIDEO
+
+    gt = REPO / "sample_videos" / "crossing" / "gt" / "gt.txt"
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    ok("mine", str(SAMPLE_VIDEO), "--model", str(SAMPLE_MODEL), "--dataset", dataset_name, "--budget", "5",
+       "--end", "100", "--out", str(tmp_path / "runs"))
+    ok("label", "--from-mot", str(gt), "--video", str(SAMPLE_VIDEO), "--dataset", dataset_name)
+    dataset = fo.load_dataset(dataset_name)
+    truth = snapshot(dataset, "ground_truth")
+    shown = ok("propagate", "--dataset", dataset_name, "--stride", "10", "--mot-out", str(tmp_path / "mot"))
+    assert "crossing.mp4: 5 reviewed frames over 100 processed" in shown and "followed" in shown
+    dataset.reload()
+    assert {k: v for k, v in snapshot(dataset, "ground_truth").items() if k in truth} == truth
+    propagated = dataset.match_tags(TAG_PROPAGATED)
+    assert len(propagated) >= 5 and propagated.count(f"{PSEUDO_LABELS}.detections") > 0
+    rows = np.loadtxt(tmp_path / "mot" / "crossing.txt", delimiter=",", ndmin=2)
+    assert len(np.unique(rows[:, 0])) > 80
+    again = ok("propagate", "--dataset", dataset_name, "--stride", "10")
+    assert " 0 new, 0 updated" in again
