@@ -7,6 +7,7 @@ The Python API (:mod:`vidal.api`), imported on first use so that ``import vidal`
 
     run = vidal.mine("video.mp4", model="best.pt", budget="5%", push=False)
     vidal.push(run, dataset="street")
+    report = vidal.propagate(dataset="street", stride=5)
     run = vidal.load_run("vidal-runs/video")
     result = vidal.train("street", epochs=10)
 """
@@ -27,6 +28,7 @@ _API = {
     "mine": "vidal.api",
     "mine_all": "vidal.api",
     "push": "vidal.api",
+    "propagate": "vidal.api",
     "train": "vidal.training",
     "load_run": "vidal.runs",
     "MinedRun": "vidal.runs",

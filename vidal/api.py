@@ -264,5 +264,60 @@ def push(
     return push_run(run, dataset, media_dir=media_dir, draft_conf=draft_conf)
 
 
-__all__ = ["LATEST", "MineOutcome", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_one", "push",
-           "resolve_model", "start_mining"]
+def propagate_config(
+    config: str | Path | VidalConfig | None = None, overrides: Sequence[str] = (), stride: int | None = None
+) -> VidalConfig:
+    """The configuration of a propagation: a YAML file, a configuration or the defaults, then
+    ``--set`` overrides, then ``stride`` (``propagation.stride``; ``None`` leaves it).
+
+    Raises:
+        ConfigError: An invalid file, override or value.
+    """
+    return load_config(config, list(overrides), {"propagation.stride": stride})
+
+
+def propagate(
+    *,
+    dataset: str = "vidal",
+    video: str | Path | None = None,
+    stride: int | None = None,
+    mot_out: str | Path | None = None,
+    config: str | Path | VidalConfig | None = None,
+    overrides: Sequence[str] = (),
+) -> Any:
+    """Label the frames the tracks of a dataset's reviewed frames cover, as ``vidal propagate`` does.
+
+    Every ``stride``-th processed frame of each video with reviewed frames (or of ``video``)
+    becomes a sample tagged ``propagated`` whose ``pseudo_labels`` hold the labels the
+    reviewed frames' ``ground_truth`` gives it along the tracks of the video's latest mining
+    run; reviewed samples are never written, and running again adds nothing twice.
+
+    Example::
+
+        report = vidal.propagate(dataset="street", stride=5, mot_out="labels")
+        report.videos[0].labels   # {"human": ..., "track": ..., "followed": ..., "unconfirmed": ...}
+
+    Args:
+        dataset: The FiftyOne dataset.
+        video: Only this video (found by its content hash); ``None`` for every video with reviewed frames.
+        stride: Every n-th processed frame becomes a sample; ``None`` for ``propagation.stride``.
+        mot_out: Also write every label to ``<mot_out>/<video stem>.txt`` (MOTChallenge) and ``classes.txt``.
+        config: A YAML config file or a :class:`~vidal.config.VidalConfig` (its ``propagation``
+            section); default: the defaults.
+        overrides: ``section.field=value`` strings, as ``--set``.
+
+    Returns:
+        A :class:`vidal.dataset.propagate.PropagateReport`, per video: keyframes, labels by
+        source, samples added and updated, how far added boxes were followed.
+
+    Raises:
+        VidalError: What the CLI reports as a one-line error.
+    """
+    from vidal.dataset.propagate import propagate_dataset
+
+    cfg = propagate_config(config, overrides, stride)
+    return propagate_dataset(dataset, video=video, mot_out=mot_out, config=cfg)
+
+
+__all__ = ["LATEST", "MineOutcome", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_one", "propagate",
+           "propagate_config", "push", "resolve_model", "start_mining"]

@@ -308,11 +308,14 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
             )
         wide.print(runs)
         if st.models:
-            lineage = Table("model", "created", "base", "train", "val", "mAP50 base -> new", "mAP50-95 base -> new",
-                            "epochs", "file", title="models trained on this dataset")
+            lineage = Table("model", "created", "base", "train", "human boxes", "propagated", "val",
+                            "mAP50 base -> new", "mAP50-95 base -> new", "epochs", "file",
+                            title="models trained on this dataset")
             for m in st.models:
                 lineage.add_row(
                     f"v{m.version}", m.created, _model_label(m.base, st.models), str(len(m.train_samples)),
+                    "?" if m.human_boxes is None else f"{m.human_boxes} ({m.human_frames} frames)",
+                    "?" if m.propagated_boxes is None else f"{m.propagated_boxes} ({m.propagated_frames} frames)",
                     str(len(m.val_samples)), f"{m.metrics.base.map50:.3f} -> {m.metrics.new.map50:.3f}",
                     f"{m.metrics.base.map:.3f} -> {m.metrics.new.map:.3f}", str(m.epochs), str(m.model_path),
                 )
@@ -380,6 +383,56 @@ def label(
 
 
 @app.command()
+def propagate(
+    dataset: DatasetOption = "vidal",
+    video: Annotated[Path | None, typer.Option("--video", help="Only this video (file or image folder) \\[default: every video with reviewed frames].")] = None,
+    stride: Annotated[int | None, typer.Option("--stride", help="Every n-th processed frame becomes a propagated sample \\[default: propagation.stride, 1].")] = None,
+    mot_out: Annotated[Path | None, typer.Option("--mot-out", help="Also write every label to DIR/<video>.txt (MOTChallenge) and DIR/classes.txt.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (its propagation: section).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: propagation.field=value.")] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Spread the reviewed frames' labels along the tracks: pseudo_labels on the frames they cover (tag 'propagated')."""
+
+    def body() -> None:
+        from vidal.api import propagate_config
+
+        cfg = propagate_config(config, set_ or [], stride)
+        report = _call_dataset("propagate_dataset", name=dataset, video=video, mot_out=mot_out, config=cfg)
+        for v in report.videos:
+            _print_propagation(v)
+        out.print(
+            f"dataset {report.dataset!r}: {report.propagated} propagated samples to spot-check (saved view "
+            f"'propagated', least confident first; correct one and tag it 'reviewed' to make it a keyframe)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    _run(debug, body)
+
+
+def _print_propagation(v: Any) -> None:
+    by_source = ", ".join(f"{count} {source}" for source, count in v.labels.items())
+    followed = sorted(v.followed)
+    follow = (
+        f"{len(followed) // 2} added boxes followed {min(followed)}-{max(followed)} frames each way "
+        f"(median {followed[len(followed) // 2]}), {v.stopped_early} stopped early by the flow"
+        if followed else "no added box to follow"
+    )
+    lines = [
+        f"{Path(v.video_path).name}: {v.keyframes} reviewed frames over {v.processed} processed "
+        f"(run {v.run_id})",
+        f"  labels: {by_source}",
+        f"  {follow}",
+        f"  samples: {v.frames} with pseudo_labels ({v.pseudo_boxes} boxes): {v.added} new, {v.updated} updated, "
+        f"{v.unchanged} unchanged, {v.kept} edited by hand and kept",
+    ]
+    if v.mot_file:
+        lines.append(f"  labels file: {v.mot_file}")
+    out.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def train(
     dataset: DatasetOption = "vidal",
     base: Annotated[str | None, typer.Option("--base", help="Model to fine-tune (.pt, or a .yaml architecture) \\[default: the dataset's latest model, else the model of its latest mining run].")] = None,
@@ -390,6 +443,7 @@ def train(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size.")] = 16,
     device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0... \\[default: the first GPU, else the CPU].")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for run folders.")] = Path("vidal-runs"),
+    no_propagated: Annotated[bool, typer.Option("--no-propagated", help="Train on reviewed frames only, not on the pseudo_labels of propagated ones.")] = False,
     debug: DebugOption = False,
 ) -> None:
     """Fine-tune the detector on the reviewed samples, score it against its base, record it on the dataset."""
@@ -405,8 +459,10 @@ def train(
             def on_plan(plan: TrainingPlan) -> None:
                 spread = (f" (asked {plan.epochs_asked}; more, at learning rate {plan.hyp['lr0']:g}, for enough "
                           "optimizer steps)" if plan.epochs != plan.epochs_asked else "")
+                extra = len(plan.propagated_ids)
                 console.print(
-                    f"training {Path(plan.base).name} on {len(plan.train_ids)} reviewed frames, validating on "
+                    f"training {Path(plan.base).name} on {len(plan.train_ids) - extra} reviewed frames "
+                    f"({plan.human_boxes} boxes) and {extra} propagated ({plan.propagated_boxes} boxes), validating on "
                     f"{len(plan.val_ids)} ({len(plan.dropped_ids)} left out for being near them in time); "
                     f"{plan.epochs} epochs{spread} at imgsz {plan.imgsz}, device {plan.device or 'auto'}",
                     highlight=False,
@@ -427,7 +483,8 @@ def train(
                 shown["bar"].update(shown["task"], description="train", completed=epoch, total=total)
 
             result = train_model(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
-                                 device=device, out_root=out_dir, min_steps=min_steps, on_plan=on_plan,
+                                 device=device, out_root=out_dir, min_steps=min_steps,
+                                 propagated=not no_propagated, on_plan=on_plan,
                                  on_stage=on_stage, on_epoch=on_epoch)
             on_stage("done")
         _print_training(result.record)

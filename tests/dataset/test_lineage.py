@@ -63,6 +63,15 @@ def test_a_stored_record_reads_typed_and_writes_back_the_same_json() -> None:
     assert "train_samples" not in summary and summary["key"] == record.key and summary["metrics"] == STORED["metrics"]
 
 
+def test_a_record_counts_human_and_propagated_training_boxes() -> None:
+    stored = STORED | {"human_frames": 2, "human_boxes": 7, "propagated_frames": 1, "propagated_boxes": 3}
+    record = ModelRecord.from_dict(copy.deepcopy(stored))
+    assert (record.human_frames, record.human_boxes, record.propagated_frames, record.propagated_boxes) == (2, 7, 1, 3)
+    assert record.as_dict() == stored
+    older = ModelRecord.from_dict(copy.deepcopy(STORED))  # recorded before `vidal propagate`: counts unknown
+    assert older.human_boxes is None and older.propagated_boxes is None
+
+
 def test_a_record_of_the_first_format_asked_for_the_epochs_it_trained() -> None:
     record = ModelRecord.from_dict(FIRST_FORMAT)
     assert record.epochs == record.epochs_asked == 10 and record.hyp == {}

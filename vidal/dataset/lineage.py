@@ -20,6 +20,8 @@ from vidal.dataset.load import load_vidal_dataset
 from vidal.errors import DatasetError
 
 TRAIN_KIND = "vidal_train"
+# What trained a model: reviewed frames and their boxes, propagated frames and their boxes.
+COUNTS = ("human_frames", "human_boxes", "propagated_frames", "propagated_boxes")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ class ModelRecord:
         metrics: Base and new model on the validation split.
         version: 1 for the dataset's first model, one more for each next (0 until recorded).
         key: The dataset's run key of the record (empty until recorded).
+        human_frames, human_boxes: Reviewed frames that trained it, and their ``ground_truth``
+            boxes (``None`` in records of a vidal before ``vidal propagate``).
+        propagated_frames, propagated_boxes: Propagated frames that trained it, and their
+            ``pseudo_labels`` boxes (``None`` likewise).
     """
 
     created: str
@@ -127,6 +133,10 @@ class ModelRecord:
     metrics: Comparison
     version: int = 0
     key: str = ""
+    human_frames: int | None = None
+    human_boxes: int | None = None
+    propagated_frames: int | None = None
+    propagated_boxes: int | None = None
 
     def as_dict(self, *, samples: bool = True) -> dict[str, Any]:
         """The stored form: the run's config on the dataset (without ``key``, the run's name), or,
@@ -139,6 +149,8 @@ class ModelRecord:
             "val_samples": self.val_samples, "metrics": self.metrics.as_dict(), "kind": TRAIN_KIND,
             "version": self.version,
         }
+        # Records of a vidal before `vidal propagate` have no counts, and are written back as they were.
+        stored.update({name: getattr(self, name) for name in COUNTS if getattr(self, name) is not None})
         if samples:
             return stored
         summary = {k: v for k, v in stored.items() if k not in ("train_samples", "val_samples")}
@@ -170,6 +182,8 @@ class ModelRecord:
             metrics=Comparison.from_dict(stored["metrics"]),
             version=int(stored.get("version", 0)),
             key=key,
+            **{name: None if stored.get(name) is None else int(stored[name])
+               for name in COUNTS},
         )
 
 

@@ -1,11 +1,13 @@
-"""Loading a vidal dataset by name (every dataset module reads through here), and its reviewed samples."""
+"""Loading a vidal dataset by name (every dataset module reads through here), its reviewed samples, and
+the propagated samples that train beside them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from vidal.dataset.connection import check_name, connect
-from vidal.dataset.schema import TAG_REVIEWED, vidal_info
+from vidal.dataset.schema import PSEUDO_LABELS, TAG_PROPAGATED, TAG_REVIEWED, by_hand, vidal_info
 from vidal.errors import DatasetError
 
 
@@ -43,3 +45,47 @@ def reviewed_samples(name: str) -> tuple[Any, list[str], list[str], list[float],
         )
     labels = set(view.distinct("ground_truth.detections.label"))
     return view, view.values("id"), view.values("video_hash"), view.values("timestamp"), labels
+
+
+@dataclass
+class PropagatedSamples:
+    """The propagated samples that may train: tagged ``propagated``, not reviewed, not edited by hand.
+
+    Attributes:
+        ids: Sample ids.
+        videos: Video hash of each.
+        frames: Frame number of each.
+        timestamps: Seconds from the video's start of each.
+        keyframes: The reviewed frames each one's ``pseudo_labels`` came from.
+        boxes: Boxes in each one's ``pseudo_labels``.
+        labels: The classes of their boxes.
+    """
+
+    ids: list[str]
+    videos: list[str]
+    frames: list[int]
+    timestamps: list[float]
+    keyframes: list[set[int]]
+    boxes: list[int]
+    labels: set[str]
+
+
+def propagated_samples(dataset: Any) -> PropagatedSamples:
+    """The samples ``vidal propagate`` labelled that no human touched since (see :class:`PropagatedSamples`)."""
+    found = PropagatedSamples([], [], [], [], [], [], set())
+    if not dataset.has_sample_field(PSEUDO_LABELS):
+        return found
+    view = dataset.match_tags(TAG_PROPAGATED).match_tags(TAG_REVIEWED, bool=False)
+    for sample in view.select_fields(["ground_truth", "draft_fingerprint", PSEUDO_LABELS, "video_hash",
+                                      "frame_number", "timestamp"]):
+        if by_hand(sample):
+            continue
+        detections = getattr(sample[PSEUDO_LABELS], "detections", None) or []
+        found.ids.append(sample.id)
+        found.videos.append(sample.video_hash)
+        found.frames.append(int(sample.frame_number))
+        found.timestamps.append(float(sample.timestamp or 0.0))
+        found.keyframes.append({int(f) for d in detections for f in (getattr(d, "keyframes", None) or [])})
+        found.boxes.append(len(detections))
+        found.labels.update(str(d.label) for d in detections)
+    return found

@@ -23,6 +23,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -120,18 +121,25 @@ def frame_labels(
     }
 
 
-def _store_image(source: Path, target: Path) -> None:
-    """Copy a frame image into the media folder atomically (a reader never sees half a file)."""
+def store_media(target: Path, write: Callable[[Path], None]) -> None:
+    """Write a frame image into the media folder atomically (a reader never sees half a file):
+    ``write`` writes it at a temporary path beside ``target`` (same suffix); a file already
+    there is kept."""
     if target.is_file():
         return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # Not tempfile.mkstemp: its files are 0600, and a teammate must be able to read the media.
         temporary = target.parent / f".partial-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}"
-        shutil.copyfile(source, temporary)
+        write(temporary)
         os.replace(temporary, target)
     except OSError as error:
-        raise OutputError(f"cannot write {target}: {error.strerror}") from error
+        raise OutputError(f"cannot write {target}: {error.strerror or error}") from error
+
+
+def _store_image(source: Path, target: Path) -> None:
+    """Copy a frame image into the media folder atomically."""
+    store_media(target, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def resolve_media_dir(media_dir: str | Path | None, dataset: Any | None) -> Path:

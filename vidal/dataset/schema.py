@@ -16,6 +16,16 @@ One sample is one mined frame. Its fields:
 - ``suspect_regions``: the uncertain objects and areas (predicted boxes of likely missed
   objects, ambiguous identities), labelled by their main reason, in a colour of their own;
 - tags ``to_review`` and ``reviewed``.
+
+``vidal propagate`` adds (:func:`ensure_propagation_layout`):
+
+- ``pseudo_labels``: the labels propagation gave the frame, never ``ground_truth`` (which
+  stays the human's): each detection's ``confidence``, its identity in ``index``, and the
+  attributes ``source`` (``track``, ``followed``, ``unconfirmed``) and ``keyframes`` (the
+  reviewed frames it came from);
+- ``propagation_run``: the mining run whose tracks carried them;
+- tag ``propagated`` (frames propagation wrote or labelled) and the saved view
+  ``propagated``, least confident first, for spot checks.
 """
 
 from __future__ import annotations
@@ -35,6 +45,9 @@ TAG_TO_REVIEW = "to_review"
 TAG_REVIEWED = "reviewed"
 VIEW_TO_REVIEW = "to-review"
 VIEW_REVIEWED = "reviewed"
+TAG_PROPAGATED = "propagated"
+VIEW_PROPAGATED = "propagated"
+PSEUDO_LABELS = "pseudo_labels"
 INFO_KEY = "vidal"
 SCHEMA_VERSION = 1
 LABEL_FIELDS = ("predictions", "ground_truth", "suspect_regions")
@@ -70,6 +83,19 @@ def to_relative(xyxy: np.ndarray, width: int, height: int) -> list[list[float]]:
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width) / width
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height) / height
     return [[x1, y1, max(x2 - x1, 0.0), max(y2 - y1, 0.0)] for x1, y1, x2, y2 in boxes.tolist()]
+
+
+def to_pixels(boxes: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
+    """FiftyOne's relative ``[x, y, w, h]`` boxes to pixel ``xyxy``, ``(N, 4)`` float32 (the
+    inverse of :func:`to_relative`)."""
+    rel = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scale = np.array([width, height, width, height], np.float64)
+    return (np.c_[rel[:, :2], rel[:, :2] + rel[:, 2:]] * scale).astype(np.float32)
+
+
+def by_hand(sample: Any) -> bool:
+    """Whether a human reviewed the sample (tag ``reviewed``) or edited the ``ground_truth`` vidal wrote."""
+    return TAG_REVIEWED in sample.tags or fingerprint(sample.ground_truth) != (sample.draft_fingerprint or "")
 
 
 def fingerprint(detections: Any) -> str:
@@ -127,6 +153,27 @@ def create_dataset(fo: ModuleType, name: str, labels: Sequence[str], media_dir: 
         fo.delete_dataset(name)
         raise
     return dataset
+
+
+def ensure_propagation_layout(fo: ModuleType, dataset: Any) -> None:
+    """Add what ``vidal propagate`` writes to a dataset (once): the ``pseudo_labels`` field and
+    its attributes, ``propagation_run``, and the ``propagated`` saved view."""
+    from fiftyone import ViewField as F
+
+    schema = dataset.get_field_schema()
+    if PSEUDO_LABELS not in schema:
+        dataset.add_sample_field(PSEUDO_LABELS, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        dataset.add_sample_field(f"{PSEUDO_LABELS}.detections.source", fo.StringField)
+        dataset.add_sample_field(f"{PSEUDO_LABELS}.detections.keyframes", fo.ListField, subfield=fo.IntField)
+    if "propagation_run" not in schema:
+        dataset.add_sample_field("propagation_run", fo.StringField)
+    if not dataset.has_saved_view(VIEW_PROPAGATED):
+        dataset.save_view(
+            VIEW_PROPAGATED,
+            dataset.match_tags(TAG_PROPAGATED).match_tags(TAG_REVIEWED, bool=False)
+            .sort_by(F(f"{PSEUDO_LABELS}.detections.confidence").min()),
+            description="frames labelled by propagation (pseudo_labels), least confident first: spot-check them",
+        )
 
 
 def set_annotation_schema(dataset: Any, labels: Sequence[str]) -> None:

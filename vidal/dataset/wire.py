@@ -64,6 +64,7 @@ CALLS: dict[str, Call] = {
     "label_from_mot": Call("vidal.dataset.label", "label_from_mot", True),
     "export_reviewed": Call("vidal.dataset.export", "export_reviewed", False),
     "push_run": Call("vidal.dataset.push", "push_run", True),
+    "propagate_dataset": Call("vidal.dataset.propagate", "propagate_dataset", True),
 }
 
 

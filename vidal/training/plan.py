@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vidal.dataset.load import PropagatedSamples
 from vidal.errors import DatasetError, ModelError
 from vidal.outputs import ensure_writable
 from vidal.training.split import DEFAULT_BLOCK_S, DEFAULT_GAP_S, split_by_time
@@ -39,6 +40,9 @@ class TrainingPlan:
             :func:`spread_steps`.
         hyp: Extra Ultralytics training arguments (with the spread learning rate, if spread).
         epochs_asked: The epochs asked for.
+        propagated_ids: Of ``train_ids``, the propagated samples (trained on their ``pseudo_labels``).
+        human_boxes: Boxes of the reviewed training samples' ``ground_truth``.
+        propagated_boxes: Boxes of the propagated training samples' ``pseudo_labels``.
     """
 
     dataset: str
@@ -56,6 +60,9 @@ class TrainingPlan:
     val_frac: float
     hyp: dict[str, Any] = field(default_factory=dict)
     epochs_asked: int = 0
+    propagated_ids: list[str] = field(default_factory=list)
+    human_boxes: int = 0
+    propagated_boxes: int = 0
 
 
 def balanced_batch(images: int, batch: int) -> int:
@@ -96,6 +103,36 @@ def spread_steps(images: int, batch: int, epochs: int, lr0: float, min_steps: in
     return longer, lr0 * epochs / longer
 
 
+def propagated_training(found: PropagatedSamples, videos: list[str], frames: list[int], timestamps: np.ndarray,
+                        val: np.ndarray, gap_s: float) -> np.ndarray:
+    """Which propagated samples may train: none whose labels came from a validation frame, nor
+    any closer than ``gap_s`` to one (a near-duplicate of a validation frame).
+
+    Args:
+        found: The propagated samples.
+        videos, frames, timestamps: Each reviewed sample's video, frame number and time.
+        val: Indices of the reviewed samples that validate.
+        gap_s: Seconds.
+
+    Returns:
+        Indices into ``found``.
+    """
+    val_frames: dict[str, set[int]] = {}
+    val_times: dict[str, list[float]] = {}
+    for i in val.tolist():
+        val_frames.setdefault(videos[i], set()).add(int(frames[i]))
+        val_times.setdefault(videos[i], []).append(float(timestamps[i]))
+    keep = []
+    for k, (video, time_s, keys) in enumerate(zip(found.videos, found.timestamps, found.keyframes)):
+        if keys & val_frames.get(video, set()):
+            continue
+        near = val_times.get(video, [])
+        if near and min(abs(time_s - t) for t in near) < gap_s:
+            continue
+        keep.append(k)
+    return np.array(keep, np.int64)
+
+
 def default_base(name: str) -> str:
     """The base of a new training: the dataset's latest model, else the model of its latest mining run.
 
@@ -129,6 +166,7 @@ def plan_training(
     gap_s: float = DEFAULT_GAP_S,
     hyp: dict[str, Any] | None = None,
     min_steps: int | None = None,
+    propagated: bool = True,
 ) -> TrainingPlan:
     """Check everything a training needs before it starts, and split the reviewed samples.
 
@@ -148,6 +186,9 @@ def plan_training(
         min_steps: Fine-tuning a ``.pt`` makes at least this many optimizer steps, in more
             epochs at a learning rate cut in the same ratio (:func:`spread_steps`); ``None``
             for :data:`MIN_STEPS`, 0 to train exactly ``epochs``.
+        propagated: Also train on the ``pseudo_labels`` of propagated samples (``vidal
+            propagate``) that no human touched, except those near or labelled from a validation
+            frame (:func:`propagated_training`); validation is on reviewed samples only.
 
     Raises:
         ConfigError: ``device`` is unknown, absent from this machine or cannot train.
@@ -155,13 +196,16 @@ def plan_training(
         ModelError: The base cannot be trained or lacks the labels' classes.
         OutputError: ``out_root`` is not writable.
     """
-    from vidal.dataset.load import reviewed_samples
+    from vidal.dataset.load import propagated_samples, reviewed_samples
     from vidal.detectors.device import check_device
     from vidal.training.ultralytics import FINE_TUNE, base_imgsz, check_trainable, fine_tunes, model_names
 
     check_device(device, training=True)
     out_root = Path(out_root)
     view, ids, videos, timestamps, labels = reviewed_samples(name)
+    found = propagated_samples(view._dataset) if propagated else None
+    if found is not None:
+        labels = labels | found.labels
     base = base or default_base(name)
     check_trainable(base)
     names = model_names(base)
@@ -181,11 +225,21 @@ def plan_training(
             f"{len(ids)} reviewed samples cannot be split into train and validation by time "
             f"(blocks of {block_s:g} s, {gap_s:g} s apart): review frames from more stretches of video"
         )
+    train_ids = [ids[i] for i in split.train]
+    propagated_ids: list[str] = []
+    propagated_boxes = 0
+    if found is not None and found.ids:
+        frames = view.values("frame_number")
+        chosen = propagated_training(found, videos, frames, np.asarray(timestamps, np.float64), split.val, gap_s)
+        propagated_ids = [found.ids[k] for k in chosen.tolist()]
+        propagated_boxes = sum(found.boxes[k] for k in chosen.tolist())
+        view = _with_pseudo_labels(view._dataset.select(ids + propagated_ids))
+    human_boxes = int(view.select(train_ids).count("ground_truth.detections")) if train_ids else 0
     ensure_writable(out_root)  # last: a training refused for its data or base creates no folder
     hyp = dict(hyp or {})
     asked = epochs
     if fine_tunes(base):  # an architecture trains from scratch with Ultralytics' defaults
-        train = len(split.train)
+        train = len(train_ids) + len(propagated_ids)
         lr0 = float(hyp.get("lr0", FINE_TUNE["lr0"]))
         epochs, spread = spread_steps(train, balanced_batch(train, batch), epochs, lr0,
                                       MIN_STEPS if min_steps is None else min_steps)
@@ -196,7 +250,7 @@ def plan_training(
         view=view,
         base=base,
         names=names,
-        train_ids=[ids[i] for i in split.train],
+        train_ids=train_ids + propagated_ids,
         val_ids=[ids[i] for i in split.val],
         dropped_ids=[ids[i] for i in split.dropped],
         out_root=out_root,
@@ -207,4 +261,17 @@ def plan_training(
         val_frac=val_frac,
         hyp=hyp,
         epochs_asked=asked,
+        propagated_ids=propagated_ids,
+        human_boxes=human_boxes,
+        propagated_boxes=propagated_boxes,
     )
+
+
+def _with_pseudo_labels(view: Any) -> Any:
+    """``view`` whose propagated samples show their ``pseudo_labels`` as ``ground_truth`` (in
+    the view only, for the export): reviewed samples keep the human's."""
+    from fiftyone import ViewField as F
+
+    from vidal.dataset.schema import PSEUDO_LABELS, TAG_REVIEWED
+
+    return view.set_field("ground_truth", F("tags").contains(TAG_REVIEWED).if_else(F("ground_truth"), F(PSEUDO_LABELS)))

@@ -1,8 +1,10 @@
 """Running a planned training, and :func:`train`, ``vidal train`` as one library call.
 
 1. the dataset's reviewed samples are split into train and validation by stretches of time
-   (:mod:`vidal.training.split`, in :func:`~vidal.training.plan.plan_training`);
-2. their ``ground_truth`` is exported in YOLO layout through FiftyOne's exporter;
+   (:mod:`vidal.training.split`, in :func:`~vidal.training.plan.plan_training`); propagated
+   samples join the training side, away from the validation frames;
+2. their ``ground_truth`` (a propagated sample's ``pseudo_labels``) is exported in YOLO layout
+   through FiftyOne's exporter;
 3. the base model is fine-tuned with Ultralytics (:mod:`vidal.training.ultralytics`);
 4. base and new model are scored on the validation split with Ultralytics' validator;
 5. the run folder is renamed into place, and only then is the model recorded on the
@@ -121,6 +123,10 @@ def run_training(
             train_samples=plan.train_ids,
             val_samples=plan.val_ids,
             metrics=metrics,
+            human_frames=len(plan.train_ids) - len(plan.propagated_ids),
+            human_boxes=plan.human_boxes,
+            propagated_frames=len(plan.propagated_ids),
+            propagated_boxes=plan.propagated_boxes,
         ),
     )
     write_json(final / RECORD_FILE, record.as_dict(samples=False))
@@ -141,6 +147,7 @@ def train(
     hyp: dict[str, Any] | None = None,
     block_s: float = DEFAULT_BLOCK_S,
     gap_s: float = DEFAULT_GAP_S,
+    propagated: bool = True,
     on_plan: Callable[[TrainingPlan], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
@@ -180,6 +187,9 @@ def train(
             vidal's fine-tuning settings.
         block_s: Length of the time blocks of the split, seconds.
         gap_s: Training frames this close to a validation frame are left out.
+        propagated: Also train on the ``pseudo_labels`` of samples ``vidal propagate`` labelled
+            (not reviewed, not edited by hand), except those labelled from a validation frame
+            or within ``gap_s`` of one; validation stays on reviewed samples only.
         on_plan: Called with the checked :class:`~vidal.training.plan.TrainingPlan` (frames,
             epochs, base) before the run folder is created; an exception it raises stops the
             training with nothing written or recorded.
@@ -197,7 +207,7 @@ def train(
     """
     plan = plan_training(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
                          device=device, out_root=out_root, block_s=block_s, gap_s=gap_s, hyp=hyp,
-                         min_steps=min_steps)
+                         min_steps=min_steps, propagated=propagated)
     if on_plan is not None:
         on_plan(plan)
     return run_training(plan, on_stage=on_stage, on_epoch=on_epoch)
