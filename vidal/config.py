@@ -201,6 +201,9 @@ class PropagationConfig(_Strict):
     """How reviewed frames label the frames their tracks cover (``vidal propagate``)."""
 
     match_iou: float = Field(0.5, gt=0.0, le=1.0, description="a human box and a track box are one object at this IoU")
+    loose_iou: float | None = Field(
+        0.3, gt=0.0, le=1.0, description="then boxes left on both sides match from this IoU (a badly drawn box); null: off"
+    )
     breaks: list[str] = Field(default_factory=lambda: list(IDENTITY_BREAKS),
                               description="signals a reviewed label is not carried across")
     min_track_confidence: float = Field(

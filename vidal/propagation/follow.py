@@ -48,7 +48,27 @@ def _grid(box: np.ndarray) -> np.ndarray:
 
 
 def _step(prev: np.ndarray, nxt: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Move ``box`` from image ``prev`` to image ``nxt``; ``None`` when the flow fails."""
+    """Move ``box`` from image ``prev`` to image ``nxt``; ``None`` when the flow fails.
+
+    The flow runs on a window around the box (the box and its size again on each side, plus
+    the pyramid's reach), not the whole image: a 1080p frame's pyramid costs more than the
+    points.
+    """
+    height, width = prev.shape[:2]
+    w, h = float(box[2] - box[0]), float(box[3] - box[1])
+    reach = 2 ** (_LK["maxLevel"] + 1) * _LK["winSize"][0] // 2
+    x0 = int(max(0, np.floor(box[0] - w - reach)))
+    y0 = int(max(0, np.floor(box[1] - h - reach)))
+    x1 = int(min(width, np.ceil(box[2] + w + reach)))
+    y1 = int(min(height, np.ceil(box[3] + h + reach)))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    offset = np.array([x0, y0, x0, y0], np.float32)
+    moved = _step_window(prev[y0:y1, x0:x1], nxt[y0:y1, x0:x1], box - offset)
+    return None if moved is None else (moved[0] + offset, moved[1])
+
+
+def _step_window(prev: np.ndarray, nxt: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float] | None:
     p0 = _grid(box)
     p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, nxt, p0, None, **_LK)
     if p1 is None:

@@ -15,15 +15,19 @@ import cv2
 import numpy as np
 
 from vidal.config import PropagationConfig
-from vidal.propagation.follow import follow
+from vidal.propagation.follow import Followed, follow
 from vidal.propagation.labels import Labels, Source, drop_duplicates
 from vidal.propagation.spread import Keyframe, Verdicts, match_keyframes, spread_tracks
 from vidal.propagation.tracks import TrackRows
+from vidal.tracking.matching import box_iou
 from vidal.video import FrameSource
 
 # A followed box's confidence: FOLLOWED at the keyframe, falling linearly to half of it at
-# ``follow_frames``: flow drifts with every step.
+# ``follow_frames``: flow drifts with every step. A followed box that reaches a human box of
+# the next keyframe (IoU >= LINK_IOU) is linked to it: both ends are the human's.
 FOLLOWED = 0.8
+LINKED = 0.9
+LINK_IOU = 0.5
 
 
 @dataclass
@@ -78,44 +82,109 @@ def _gray(source: FrameSource, frames: Sequence[int]) -> Iterator[tuple[int, np.
         yield frame.index, cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
 
 
+def _link(followed: Followed, end: int | None, key: Keyframe | None, label: str) -> tuple[int, np.ndarray] | None:
+    """The human box of keyframe ``end`` that a followed box reached (IoU >= :data:`LINK_IOU`, same
+    class), and the gap between them; ``None`` if the follow stopped short or met none."""
+    if end is None or key is None or not len(followed.frames) or followed.frames[-1] != end or not len(key.xyxy):
+        return None
+    iou = box_iou(followed.xyxy[-1:], key.xyxy)[0]
+    iou[key.label != label] = 0.0
+    j = int(np.argmax(iou))
+    return (j, key.xyxy[j] - followed.xyxy[-1]) if iou[j] >= LINK_IOU else None
+
+
+def _follow_labels(followed: Followed, start: int, end: int | None, label: str, object_id: int,
+                   link: tuple[int, np.ndarray] | None, limit: int) -> Labels:
+    """Labels of a followed box: linked, every frame up to the other keyframe, the flow's path
+    pulled onto the human box there (keyframe interpolation corrected by the flow); not
+    linked, its first ``limit`` frames, less sure with every step."""
+    frames, xyxy = followed.frames, followed.xyxy
+    steps = np.abs(frames - start)
+    if link is not None and end is not None:
+        inside = frames != end
+        frames, xyxy, steps = frames[inside], xyxy[inside], steps[inside]
+        t = (steps / abs(end - start)).astype(np.float32)[:, None]
+        xyxy = xyxy + t * link[1]
+        confidence = np.full(len(frames), LINKED, np.float32)
+    else:
+        keep = steps <= limit
+        frames, xyxy, steps = frames[keep], xyxy[keep], steps[keep]
+        confidence = (FOLLOWED * (1 - 0.5 * steps / (limit + 1))).astype(np.float32)
+    n = len(frames)
+    forward = end is None or end > start
+    other = end if link is not None and end is not None else -1
+    return Labels(frame=frames, object_id=np.full(n, object_id, np.int64), xyxy=xyxy.astype(np.float32),
+                  label=np.full(n, label, object), confidence=confidence, source=np.full(n, Source.FOLLOWED, np.int8),
+                  keyframe_before=np.full(n, start if forward else other, np.int64),
+                  keyframe_after=np.full(n, other if forward else start, np.int64))
+
+
 def _follow_added(source: FrameSource, keyframes: dict[int, Keyframe], verdicts: Verdicts, new_ids: dict,
-                  processed: np.ndarray, config: PropagationConfig, report: FollowReport) -> Labels:
-    """Follow every added box forward and backward, up to the neighbouring keyframes."""
+                  processed: np.ndarray, config: PropagationConfig, report: FollowReport) -> tuple[Labels, dict]:
+    """Follow every box the human added, forward to the next keyframe and backward to the
+    previous one; returns the labels and the ids to merge (a box linked to a human box the
+    next keyframe added is one object)."""
     keys = sorted(keyframes)
-    parts = []
+    parts: list[Labels] = []
+    same: dict[int, int] = {}
     limit = config.follow_frames
-    for i, number in enumerate(keys):
-        added = verdicts.added.get(number, np.zeros(0, np.int64))
-        if not len(added) or limit == 0:
+    empty = np.zeros(0, np.int64)
+    bounds: list[int | None] = [None, *keys, None]
+    intervals = []
+    for a, b in zip(bounds, bounds[1:]):
+        added_a = verdicts.added.get(a, empty) if a is not None else empty
+        added_b = verdicts.added.get(b, empty) if b is not None else empty
+        if not len(added_a) and not len(added_b):
             continue
-        lo = keys[i - 1] if i > 0 else int(processed[0]) - 1
-        hi = keys[i + 1] if i + 1 < len(keys) else int(processed[-1]) + 1
-        pos = int(np.searchsorted(processed, number))
-        back = [int(f) for f in processed[max(pos - limit, 0):pos] if f > lo]
-        ahead = [int(f) for f in processed[pos + 1:pos + 1 + limit] if f < hi]
-        images = dict(_gray(source, [*back, number, *ahead]))
-        if number not in images:
+        lo = a if a is not None else int(processed[0])
+        hi = b if b is not None else int(processed[-1])
+        frames = processed[(processed >= lo) & (processed <= hi)]
+        frames = frames[-(limit + 1):] if a is None else frames[: limit + 1] if b is None else frames
+        if len(frames):
+            intervals.append((a, b, added_a, added_b, [int(f) for f in frames]))
+    if not intervals:
+        return Labels.empty(), same
+    # One decoding pass; only the current interval's images are held.
+    needed = sorted({f for *_, frames in intervals for f in frames})
+    images: dict[int, np.ndarray] = {}
+    pending = iter(intervals)
+    current = next(pending)
+    for number, image in _gray(source, needed):
+        images[number] = image
+        while current is not None and number >= current[4][-1]:
+            _follow_interval(*current, images, keyframes, verdicts, new_ids, config, report, parts, same)
+            current = next(pending, None)
+            first = current[4][0] if current is not None else number + 1
+            images = {f: im for f, im in images.items() if f >= first}
+        if current is None:
+            break
+    return Labels.concat(parts), same
+
+
+def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b: np.ndarray, frames: list[int],
+                     images: dict[int, np.ndarray], keyframes: dict[int, Keyframe], verdicts: Verdicts, new_ids: dict,
+                     config: PropagationConfig, report: FollowReport, parts: list[Labels], same: dict[int, int]) -> None:
+    """Follow the boxes added on keyframe ``a`` forward and on ``b`` backward through ``frames``."""
+    frames = [f for f in frames if f in images]
+    seq = [images[f] for f in frames]
+    linked_b: set[int] = set()
+    added_b_set = set(added_b.tolist())
+    for start, end, added, order in ((a, b, added_a, 1), (b, a, added_b, -1)):
+        if start is None or start not in images:
             continue
-        key = keyframes[number]
-        for direction in (ahead, back[::-1]):
-            frames = [number, *[f for f in direction if f in images]]
-            seq = [images[f] for f in frames]
-            for k in added.tolist():
-                followed = follow(seq, frames, key.xyxy[k], config.follow_max_error)
-                report.add(len(followed.frames), len(frames) - 1)
-                n = len(followed.frames)
-                if not n:
-                    continue
-                steps = np.arange(1, n + 1)
-                parts.append(Labels(
-                    frame=followed.frames, object_id=np.full(n, new_ids[(number, k)], np.int64), xyxy=followed.xyxy,
-                    label=np.full(n, key.label[k], object),
-                    confidence=(FOLLOWED * (1 - 0.5 * steps / (limit + 1))).astype(np.float32),
-                    source=np.full(n, Source.FOLLOWED, np.int8),
-                    keyframe_before=np.full(n, number if direction is ahead else -1, np.int64),
-                    keyframe_after=np.full(n, number if direction is not ahead else -1, np.int64),
-                ))
-    return Labels.concat(parts)
+        key = keyframes[start]
+        run, numbers = (seq, frames) if order == 1 else (seq[::-1], frames[::-1])
+        for k in added.tolist():
+            if order == -1 and k in linked_b:
+                continue
+            followed = follow(run, numbers, key.xyxy[k], config.follow_max_error)
+            report.add(len(followed.frames), len(numbers) - 1)
+            link = _link(followed, end, keyframes.get(end) if end is not None else None, str(key.label[k]))
+            if link is not None and order == 1 and b is not None and link[0] in added_b_set:
+                linked_b.add(link[0])
+                same[new_ids[(b, link[0])]] = new_ids[(start, k)]
+            parts.append(_follow_labels(followed, start, end, str(key.label[k]), new_ids[(start, k)], link,
+                                        config.follow_frames))
 
 
 def propagate(rows: TrackRows, keyframes: dict[int, Keyframe], names: dict[int, str], config: PropagationConfig,
@@ -134,14 +203,16 @@ def propagate(rows: TrackRows, keyframes: dict[int, Keyframe], names: dict[int, 
         Labels on keyframes (the human's) and on the frames between.
     """
     processed = np.asarray(sorted(processed), np.int64)
-    verdicts = match_keyframes(rows, keyframes, config.match_iou)
-    tracked = spread_tracks(rows, keyframes, verdicts, names, config.min_track_confidence)
+    verdicts = match_keyframes(rows, keyframes, config.match_iou, config.loose_iou)
+    tracked = spread_tracks(rows, keyframes, verdicts, names, config.min_track_confidence, processed)
     first_new = int(rows.track_id.max(initial=0)) + 1
     human, new_ids = _human_labels(keyframes, verdicts, first_new)
     report = FollowReport()
-    followed = Labels.empty()
+    followed, same = Labels.empty(), {}
     if source is not None and len(processed):
-        followed = _follow_added(source, keyframes, verdicts, new_ids, processed, config, report)
+        followed, same = _follow_added(source, keyframes, verdicts, new_ids, processed, config, report)
     labels = Labels.concat([human, tracked, followed])
+    if same:
+        labels.object_id = np.array([same.get(int(i), int(i)) for i in labels.object_id], np.int64)
     labels = labels[np.isin(labels.frame, processed) | (labels.source == Source.HUMAN)]
     return Propagation(drop_duplicates(labels, config.duplicate_iou).by_frame(), verdicts, report)

@@ -71,20 +71,30 @@ class Verdicts:
     track_of: dict[tuple[int, int], int]
 
 
-def match_keyframes(rows: TrackRows, keyframes: dict[int, Keyframe], match_iou: float) -> Verdicts:
-    """Match each keyframe's human boxes to the track boxes on it (optimal assignment on IoU)."""
+def match_keyframes(rows: TrackRows, keyframes: dict[int, Keyframe], match_iou: float,
+                    loose_iou: float | None = None) -> Verdicts:
+    """Match each keyframe's human boxes to the track boxes on it: optimal assignment on IoU
+    at ``match_iou``, then, among the boxes left on both sides, at ``loose_iou`` (a track box
+    the human redrew is the same object, badly boxed, not a false positive next to a missed one)."""
     verdicts = Verdicts({}, set(), {}, {})
     for number, key in keyframes.items():
         at = np.flatnonzero(rows.frame == number)
         iou = box_iou(key.xyxy, rows.xyxy[at])
-        assignment = linear_assignment(1.0 - iou, 1.0 - match_iou)
-        for human, col in assignment.matches.tolist():
+        pairs: list[tuple[int, int]] = []
+        humans, tracks = np.arange(len(key.xyxy)), np.arange(len(at))
+        for threshold in (match_iou, loose_iou):
+            if threshold is None or not len(humans) or not len(tracks):
+                continue
+            assignment = linear_assignment(1.0 - iou[np.ix_(humans, tracks)], 1.0 - threshold)
+            pairs += [(int(humans[h]), int(tracks[t])) for h, t in assignment.matches.tolist()]
+            humans, tracks = humans[assignment.unmatched_rows], tracks[assignment.unmatched_cols]
+        for human, col in pairs:
             track = int(rows.track_id[at[col]])
             verdicts.matched[(number, track)] = human
             verdicts.track_of[(number, human)] = track
-        for col in assignment.unmatched_cols.tolist():
+        for col in tracks.tolist():
             verdicts.deleted.add((number, int(rows.track_id[at[col]])))
-        verdicts.added[number] = np.asarray(assignment.unmatched_rows, np.int64)
+        verdicts.added[number] = humans.astype(np.int64)
     return verdicts
 
 
@@ -108,10 +118,31 @@ def _stretches(frames: np.ndarray, breaks: np.ndarray, bridges: list[tuple[int, 
     return np.cumsum(cut)
 
 
+def _fill_bridges(track: TrackRows, bridges: list[tuple[int, int]], processed: np.ndarray) -> TrackRows:
+    """Fill the frames a track has no box on between two keyframes that matched it to the same
+    class (an occlusion the tracker lost it in): the box interpolated between the track's
+    boxes around the gap, as keyframe interpolation does."""
+    missing = [f for start, end in bridges for f in processed[(processed > start) & (processed < end)].tolist()]
+    missing = np.setdiff1d(np.array(missing, np.int64), track.frame)
+    if not len(missing):
+        return track
+    pos = np.searchsorted(track.frame, missing)
+    f0, f1 = track.frame[pos - 1], track.frame[pos]
+    t = ((missing - f0) / (f1 - f0)).astype(np.float32)[:, None]
+    xyxy = (1 - t) * track.xyxy[pos - 1] + t * track.xyxy[pos]
+    filled = TrackRows(frame=missing, track_id=np.full(len(missing), track.track_id[0], np.int64), xyxy=xyxy,
+                       confidence=np.full(len(missing), np.nan, np.float32), class_id=track.class_id[pos - 1],
+                       breaks=np.zeros(len(missing), bool))
+    both = TrackRows(**{name: np.concatenate([getattr(track, name), getattr(filled, name)])
+                        for name in TrackRows.__dataclass_fields__})
+    return both[np.argsort(both.frame, kind="stable")]
+
+
 def spread_tracks(rows: TrackRows, keyframes: dict[int, Keyframe], verdicts: Verdicts, names: dict[int, str],
-                  min_track_confidence: float) -> Labels:
+                  min_track_confidence: float, processed: np.ndarray | None = None) -> Labels:
     """Label every track box that the keyframes (or its own scores) vouch for; keyframes' own
-    boxes are left to the caller."""
+    boxes are left to the caller. With ``processed`` (the run's frame numbers), a track matched
+    to one class on two keyframes is also labelled on the frames it lost between them."""
     rows = rows.sorted()
     starts = np.flatnonzero(np.r_[True, rows.track_id[1:] != rows.track_id[:-1]])
     ends = np.r_[starts[1:], len(rows)]
@@ -119,22 +150,30 @@ def spread_tracks(rows: TrackRows, keyframes: dict[int, Keyframe], verdicts: Ver
     out: list[Labels] = []
     for start, end in zip(starts, ends):
         track = rows[start:end]
-        out.append(_spread_one(track, keyframes, key_frames, verdicts, names, min_track_confidence))
+        out.append(_spread_one(track, keyframes, key_frames, verdicts, names, min_track_confidence, processed))
     return Labels.concat(out)
 
 
-def _spread_one(track: TrackRows, keyframes: dict[int, Keyframe], key_frames: np.ndarray, verdicts: Verdicts,
-                names: dict[int, str], min_track_confidence: float) -> Labels:
+def _bridges(track: TrackRows, keyframes: dict[int, Keyframe], key_frames: np.ndarray,
+             verdicts: Verdicts) -> list[tuple[int, int]]:
+    """Consecutive keyframes (on the track) that matched the track to the same class."""
     tid = int(track.track_id[0])
+    matched = [(int(f), verdicts.matched.get((int(f), tid))) for f in track.frame[np.isin(track.frame, key_frames)]]
+    return [(fa, fb) for (fa, ha), (fb, hb) in zip(matched, matched[1:])
+            if ha is not None and hb is not None and keyframes[fa].label[ha] == keyframes[fb].label[hb]]
+
+
+def _spread_one(track: TrackRows, keyframes: dict[int, Keyframe], key_frames: np.ndarray, verdicts: Verdicts,
+                names: dict[int, str], min_track_confidence: float, processed: np.ndarray | None) -> Labels:
+    tid = int(track.track_id[0])
+    bridges = _bridges(track, keyframes, key_frames, verdicts)
+    if processed is not None and bridges:
+        track = _fill_bridges(track, bridges, processed)
     frames = track.frame
     on_key = np.isin(frames, key_frames)
     anchors = frames[on_key]  # keyframes this track has a box on
     anchor_rows = np.flatnonzero(on_key)
     matched = [(int(f), verdicts.matched.get((int(f), tid))) for f in anchors]
-    bridges = []
-    for (fa, ha), (fb, hb) in zip(matched, matched[1:]):
-        if ha is not None and hb is not None and keyframes[fa].label[ha] == keyframes[fb].label[hb]:
-            bridges.append((fa, fb))
     stretch = _stretches(frames, track.breaks, bridges)
     n = len(track)
     keep = np.zeros(n, bool)
