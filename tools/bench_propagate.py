@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--videos", default="", help="comma-separated names to run (default: all)")
     parser.add_argument("--synthetic", type=int, default=2, help="fresh clips of the sample generator (seeds from 2000)")
     parser.add_argument("--random-seeds", type=int, default=3)
-    parser.add_argument("--strategies", default="vidal,uniform,random")
+    parser.add_argument("--strategies", default="propagate,uniform,random")
     parser.add_argument("--set", action="append", default=[], help="vidal config override")
     parser.add_argument("--work", type=Path, default=None, help="keep mined runs here (reused when present)")
     parser.add_argument("--no-write", action="store_true")
@@ -114,13 +114,13 @@ DESCRIPTION = (
 )
 
 
-def run_table(run_dir: Path):
+def run_table(run_dir: Path, breaks):
     """The selection's frame table of a mined run, rebuilt from its files: the frame scores of
     ``frames.csv`` and the suspect events (a track's objects of uncertainty >= 0.35 on a
     frame) of ``track_states.csv``, as the pipeline builds them."""
     from vidal.runs import load_run, read_track_states
     from vidal.scoring import SUSPECT_MIN_UNCERTAINTY
-    from vidal.selection import FrameTable
+    from vidal.selection import FrameTable, stretch_ids
 
     frames = load_run(run_dir).frames()
     number = np.array([f.frame for f in frames], np.int64)
@@ -130,9 +130,14 @@ def run_table(run_dir: Path):
     pairs, inverse = np.unique(np.c_[index, states.track_id[keep]], axis=0, return_inverse=True)
     value = np.bincount(inverse.ravel(), weights=states.uncertainty[keep].astype(np.float64), minlength=len(pairs))
     zeros = np.zeros(len(number))
+    tracked = ~states.predicted
+    wanted = set(breaks)
+    cut = np.array([bool(wanted & set(r.split(";"))) for r in states.reasons[tracked]], bool)
+    box_index = np.searchsorted(number, states.frame[tracked])
+    stretches = {"frame_index": box_index, "stretch": stretch_ids(box_index, states.track_id[tracked], cut)}
     return FrameTable(frame=number, score=np.array([f.score for f in frames]), least_confidence=zeros, entropy=zeros,
                       events={"frame_index": pairs[:, 0].astype(np.int64), "event": pairs[:, 1].astype(np.int64),
-                              "value": value})
+                              "value": value}, stretches=stretches)
 
 
 def run_video(video: Video, work: Path, args) -> list[dict]:
@@ -156,7 +161,7 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
         print(f"{video.name}: mined in {time.perf_counter() - started:.0f} s", flush=True)
     summary = read_summary(run_dir)
     names = {int(k): v for k, v in summary.classes.items()}
-    table = run_table(run_dir)
+    table = run_table(run_dir, config.propagation.breaks)
     source = open_source(video.video)
     rows = read_track_rows(run_dir, config.propagation.breaks)
     truth = read_truth(video.gt)

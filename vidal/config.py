@@ -209,7 +209,7 @@ class PropagationConfig(_Strict):
     min_track_confidence: float = Field(
         0.5, ge=0.0, le=1.0, description="a track stretch no reviewed frame confirms is kept from this mean score"
     )
-    follow_frames: int = Field(25, ge=0, description="a box a human added is followed this many frames each way at most")
+    follow_frames: int = Field(5, ge=0, description="a box a human added is followed this many frames each way at most")
     follow_max_error: float = Field(
         0.05, gt=0.0, description="stop following when the forward-backward flow error exceeds this share of the box"
     )

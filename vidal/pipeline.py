@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import yaml
 
-from vidal.config import VidalConfig
+from vidal.config import IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
 from vidal.errors import DecodeError, InputError, PartialRunError
 from vidal.outputs import RunFolder, TrackWriter, keep_tracks, write_timeline
@@ -53,7 +53,7 @@ from vidal.scoring import (
     suspect_events,
 )
 from vidal.scoring.signals import is_wanted, max_overlap
-from vidal.selection import FrameTable, select
+from vidal.selection import FrameTable, select, stretch_ids
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
 from vidal.video import FrameSource, frame_numbers
@@ -229,9 +229,32 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
     return budget
 
 
-def frame_table(records: list[FrameRecord]) -> FrameTable:
+def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[str, np.ndarray]:
+    """The run's track boxes and their stretches between identity breaks (:func:`stretch_ids`)."""
+    frame_index, track_id, broken = [], [], []
+    wanted = set(breaks)
+    for k, record in enumerate(records):
+        objects = record.objects
+        rows = np.flatnonzero(objects.kind == Kind.TRACKED)
+        if not len(rows):
+            continue
+        cut = np.zeros(len(rows), bool)
+        for name, values in record.signals.items():
+            if name in wanted:
+                cut |= values[rows] >= SUSPECT_MIN_UNCERTAINTY
+        frame_index.append(np.full(len(rows), k, np.int64))
+        track_id.append(objects.track_id[rows].astype(np.int64))
+        broken.append(cut)
+    if not frame_index:
+        return {}
+    index = np.concatenate(frame_index)
+    return {"frame_index": index, "stretch": stretch_ids(index, np.concatenate(track_id), np.concatenate(broken))}
+
+
+def frame_table(records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS) -> FrameTable:
     """The per-frame figures of a run's records, for the selection strategies."""
     return FrameTable(
+        stretches=track_stretches(records, breaks),
         frame=np.array([r.frame for r in records], np.int64),
         score=np.array([r.score for r in records]),
         least_confidence=np.array([least_confidence(r.objects) for r in records]),
@@ -408,7 +431,7 @@ def _mine(
     done = _process(source, detector, config, run, watch, progress)
     records = done.records
     with watch("select"):
-        table = frame_table(records)
+        table = frame_table(records, config.propagation.breaks)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
         budget = min(config.selection.budget_frames(len(records)), len(records))

@@ -28,6 +28,10 @@ class FrameTable:
             score that the event makes, ``(M,)`` float64). Empty: every frame stands alone.
         labelled: Frame numbers labelled already, ``(K,)`` int64 (:func:`select` sets it
             for the strategies).
+        stretches: The track boxes of the run as parallel arrays over ``B`` boxes:
+            ``"frame_index"`` (index into the table, ``(B,)`` int64) and ``"stretch"`` (the
+            box's track stretch between identity breaks, :func:`stretch_ids`, ``(B,)`` int64);
+            what the ``propagate`` strategy covers. Empty: unknown.
     """
 
     frame: np.ndarray
@@ -36,6 +40,7 @@ class FrameTable:
     entropy: np.ndarray
     events: dict[str, np.ndarray] = field(default_factory=dict)
     labelled: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    stretches: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -49,9 +54,14 @@ class FrameTable:
             rows = keep[self.events["frame_index"]]
             events = {name: values[rows] for name, values in self.events.items()}
             events["frame_index"] = index[events["frame_index"]]
+        stretches: dict[str, np.ndarray] = {}
+        if self.stretches:
+            rows = keep[self.stretches["frame_index"]]
+            stretches = {"frame_index": index[self.stretches["frame_index"][rows]],
+                         "stretch": self.stretches["stretch"][rows]}
         return FrameTable(
             frame=self.frame[keep], score=self.score[keep], least_confidence=self.least_confidence[keep],
-            entropy=self.entropy[keep], events=events, labelled=self.labelled,
+            entropy=self.entropy[keep], events=events, labelled=self.labelled, stretches=stretches,
         )
 
 
@@ -252,6 +262,76 @@ def select_with_coverage(table: FrameTable, budget: int, min_gap: int, rng: np.r
     spacing = (last - first + 1) / (inside + min(budget, len(table)))
     gap = max(min_gap, int(spacing / 2))
     return greedy_events(table.score, table.frame, table.events, budget, gap, anchors)
+
+
+def stretch_ids(frame_index: np.ndarray, track_id: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Number the stretches of a run's tracks: a track's boxes from one identity break (an
+    uncertain event after which the box may be another object) to the next.
+
+    Args:
+        frame_index: Each box's frame (index or number), ``(B,)``.
+        track_id: Each box's track, ``(B,)``.
+        breaks: An identity break happens at the box, ``(B,)`` bool.
+
+    Returns:
+        A stretch id per box, ``(B,)`` int64.
+    """
+    order = np.lexsort((frame_index, track_id))
+    new = np.ones(len(order), bool)
+    if len(order):
+        t = np.asarray(track_id)[order]
+        new[1:] = (t[1:] != t[:-1]) | np.asarray(breaks, bool)[order][1:]
+    ids = np.empty(len(order), np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids
+
+
+@register_strategy("propagate")
+def select_for_propagation(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Keyframes for propagation (``vidal propagate``): the frames from which a human's labels
+    spread furthest along the tracks.
+
+    A keyframe confirms every track stretch on it (the track's boxes between identity
+    breaks); a box the tracker missed is carried by optical flow between neighbouring
+    keyframes, which works best when keyframes are evenly spaced. So the video is cut into
+    ``budget`` even bins (with frames labelled already, a refined grid, as ``uniform``'s), and
+    each keyframe goes to the frame in the middle half of its bin that confirms the most track
+    boxes no keyframe confirms yet, bins with the most to gain first. Ties go to the bin's
+    centre. Without track stretches this is ``uniform``.
+    """
+    grid = select_uniform(table, budget, min_gap, rng)
+    if not table.stretches or not len(grid):
+        return grid
+    n = len(table)
+    index, stretch = table.stretches["frame_index"], table.stretches["stretch"]
+    weight = np.bincount(stretch).astype(np.float64)
+    covered = np.zeros(len(weight), bool)
+    labelled = np.isin(table.frame, np.asarray(table.labelled, np.int64))
+    covered[np.unique(stretch[labelled[index]])] = True
+    centres = np.sort(grid)
+    edges = np.r_[0, (centres[1:] + centres[:-1] + 1) // 2, n]
+    windows = []
+    for k, centre in enumerate(centres):
+        lo, hi = edges[k], edges[k + 1]
+        quarter = (hi - lo) // 4
+        windows.append((max(lo + quarter, 0), min(hi - quarter, n), int(centre)))
+    picked: dict[int, int] = {}
+    while len(picked) < len(windows):
+        gain = np.bincount(index, weights=np.where(covered[stretch], 0.0, weight[stretch]), minlength=n)
+        best_bin, best_frame, best_gain = -1, -1, -1.0
+        for k, (lo, hi, centre) in enumerate(windows):
+            if k in picked:
+                continue
+            span = gain[lo:hi] if hi > lo else gain[centre:centre + 1]
+            offset = lo if hi > lo else centre
+            # the highest gain, nearest the centre on ties
+            candidates = np.flatnonzero(span == span.max()) + offset
+            frame = int(candidates[np.argmin(np.abs(candidates - centre))])
+            if span.max() > best_gain:
+                best_bin, best_frame, best_gain = k, frame, float(span.max())
+        picked[best_bin] = best_frame
+        covered[np.unique(stretch[index == best_frame])] = True
+    return np.array(list(picked.values()), np.int64)
 
 
 @register_strategy("confidence")
