@@ -3,7 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidal.selection import EVENT_DISCOUNT, STRATEGIES, FrameTable, greedy_events, greedy_with_gap, select
+from vidal.selection import (
+    EVENT_DISCOUNT,
+    STRATEGIES,
+    FrameTable,
+    greedy_events,
+    greedy_with_gap,
+    select,
+    stretch_ids,
+)
 
 
 def table(scores: list[float]) -> FrameTable:
@@ -212,3 +220,40 @@ def test_fill_none_stops_short_at_the_frames_with_a_score() -> None:
     t = table(scores)
     assert t.frame[select(t, 5, strategy="vidal", min_gap=2, fill="none")].tolist() == [21, 11]
     assert len(select(t, 5, strategy="vidal", min_gap=2)) == 5
+
+
+def test_stretch_ids_cut_tracks_at_breaks() -> None:
+    frame = np.array([1, 2, 3, 4, 1, 2, 3])
+    track = np.array([1, 1, 1, 1, 2, 2, 2])
+    breaks = np.array([False, False, True, False, False, False, False])
+    ids = stretch_ids(frame, track, breaks)
+    assert ids.tolist() == [0, 0, 1, 1, 2, 2, 2]
+
+
+def _stretch_table(n: int, boxes: list[tuple[int, int]]) -> FrameTable:
+    """A table of ``n`` frames whose track boxes are ``(frame index, stretch)`` pairs."""
+    index = np.array([b[0] for b in boxes], np.int64)
+    stretch = np.array([b[1] for b in boxes], np.int64)
+    return FrameTable(frame=np.arange(1, n + 1), score=np.zeros(n), least_confidence=np.zeros(n), entropy=np.zeros(n),
+                      stretches={"frame_index": index, "stretch": stretch})
+
+
+def test_propagate_places_each_keyframe_where_it_confirms_the_most_boxes() -> None:
+    # 100 frames, budget 2: bins [0, 50) and [50, 100), centres 25 and 75, windows [12, 37) and [62, 87).
+    # A long stretch lives on frame indices 30-36 only, two short ones everywhere else in the first bin.
+    boxes = [(i, 0) for i in range(30, 37)] + [(i, 1) for i in range(0, 50)] + [(i, 2) for i in range(50, 100)]
+    picked = sorted(select(_stretch_table(100, boxes), 2, strategy="propagate").tolist())
+    assert 30 <= picked[0] <= 36  # confirms stretches 0 and 1 at once
+    assert picked[1] == 75  # every frame of the second bin confirms stretch 2 alone: the centre
+    # Without stretches it is uniform.
+    plain = _stretch_table(100, [])
+    plain.stretches = {}
+    assert sorted(select(plain, 2, strategy="propagate").tolist()) == sorted(select(plain, 2, strategy="uniform").tolist())
+
+
+def test_propagate_skips_stretches_a_labelled_frame_confirms() -> None:
+    # Stretch 0 on 30-36 is confirmed already by labelled frame 31 (index 30); stretch 3 on 14-16 is not.
+    boxes = [(i, 0) for i in range(30, 37)] + [(i, 3) for i in range(14, 17)]
+    table = _stretch_table(100, boxes)
+    picked = select(table, 2, strategy="propagate", labelled=[31], min_gap=0)
+    assert any(14 <= p <= 16 for p in picked.tolist())

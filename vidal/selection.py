@@ -7,7 +7,7 @@ taking a :class:`FrameTable`, a budget, a minimum gap and a ``numpy`` random gen
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -480,6 +480,11 @@ def select(
     if len(labelled) == 0:
         return strategy(table, budget, min_gap, rng)
     known = np.asarray(labelled, np.int64)
+    if table.stretches:
+        # A track stretch on a labelled frame is confirmed already: no pick gains from it.
+        on_labelled = np.isin(table.frame[table.stretches["frame_index"]], known)
+        keep = ~np.isin(table.stretches["stretch"], table.stretches["stretch"][on_labelled])
+        table = replace(table, stretches={name: values[keep] for name, values in table.stretches.items()})
     taken = np.isin(table.frame, known)
     close = near(table.frame, known, min_gap) & ~taken
     picked = np.zeros(0, np.int64)
