@@ -107,13 +107,18 @@ def write_video(path: Path) -> Path:
     return path
 
 
+# The human drew B's box on the second keyframe 6 px wider and 4 px taller than the square.
+REDRAWN = np.array([0, 0, 6, 4], np.float32)
+
+
 def squares_input() -> tuple[TrackRows, dict[int, Keyframe]]:
     """A's track (id 4, on every frame) and both squares' human boxes on the keyframes."""
     frames = np.arange(1, FRAMES + 1)
     rows = TrackRows(frame=frames, track_id=np.full(FRAMES, 4), xyxy=np.stack([box_at(*a_corner(f)) for f in frames]),
                      confidence=np.full(FRAMES, 0.9, np.float32), class_id=np.zeros(FRAMES, np.int64),
                      breaks=np.zeros(FRAMES, bool))
-    keyframes = {f: Keyframe(frame=f, xyxy=np.stack([box_at(*a_corner(f)), box_at(*b_corner(f))]),
+    keyframes = {f: Keyframe(frame=f,
+                             xyxy=np.stack([box_at(*a_corner(f)), box_at(*b_corner(f)) + (f == KEYS[1]) * REDRAWN]),
                              label=np.array(["car", "person"], object)) for f in KEYS}
     return rows, keyframes
 
@@ -142,8 +147,10 @@ def test_propagate_links_a_box_added_on_two_keyframes(tmp_path: Path) -> None:
     assert set(b.source[between].tolist()) == {Source.FOLLOWED}
     np.testing.assert_allclose(b.confidence[between], LINKED)
     assert {b.keyframes(k) for k in np.flatnonzero(between)} == {KEYS}
-    truth = np.stack([box_at(*b_corner(int(f))) for f in b.frame])
-    assert np.abs(b.xyxy - truth).max() <= 2.0
+    # the flow's path pulled onto the human boxes: the square, growing to the redrawn box by keyframe 15
+    t = np.clip((b.frame - KEYS[0]) / (KEYS[1] - KEYS[0]), 0, 1)[:, None]
+    expected = np.stack([box_at(*b_corner(int(f))) for f in b.frame]) + t * REDRAWN
+    assert np.abs(b.xyxy - expected).max() <= 1.0
 
     outside = ~between & ~human  # followed from one keyframe only: less sure with every step
     assert set(b.source[outside].tolist()) == {Source.FOLLOWED}
@@ -154,7 +161,8 @@ def test_propagate_links_a_box_added_on_two_keyframes(tmp_path: Path) -> None:
     track_between = (a.frame > KEYS[0]) & (a.frame < KEYS[1])
     np.testing.assert_allclose(a.confidence[track_between], BOTH_SIDES)
     np.testing.assert_allclose(a.confidence[(a.source == Source.TRACK) & ~track_between], ONE_SIDE)
-    assert result.follow.frames and result.follow.stopped_early == 0
+    # backward from 5 to 1, forward from 5 to 15 (linked: not followed back from 15), from 15 to 20
+    assert result.follow.frames == [4, 10, 5] and result.follow.stopped_early == 0
 
 
 @pytest.mark.parametrize("label", ["car", "person"])
@@ -165,7 +173,8 @@ def test_propagated_labels_name_the_keyframe_before_and_after_them(tmp_path: Pat
     rows = labels[labels.label == label]
     expected = {f: (-1, KEYS[0]) if f < KEYS[0] else (KEYS[1], -1) if f > KEYS[1] else KEYS if f not in KEYS else (f, f)
                 for f in range(1, FRAMES + 1)}
-    assert {int(f): (int(b), int(a)) for f, b, a in zip(rows.frame, rows.keyframe_before, rows.keyframe_after)} == expected
+    found = {int(f): (int(b), int(a)) for f, b, a in zip(rows.frame, rows.keyframe_before, rows.keyframe_after)}
+    assert found == expected
 
 
 def test_propagate_without_a_source_leaves_added_boxes_on_their_keyframes() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidal.propagation import Keyframe, Source, TrackRows, read_track_rows
+from vidal.propagation import Keyframe, Labels, Source, TrackRows, read_track_rows
 from vidal.propagation.spread import (
     BOTH_SIDES,
     CONFLICT,
@@ -54,7 +54,7 @@ C11 = [-0.1, 0.1, 0.0, 0.2]  # ... and on keyframe 11
 
 
 def spread(rows: TrackRows, keys: list[Keyframe], names: dict[int, str] | None = None,
-           min_track_confidence: float = 0.5, processed: np.ndarray | None = None):
+           min_track_confidence: float = 0.5, processed: np.ndarray | None = None) -> Labels:
     keyframes = {k.frame: k for k in keys}
     verdicts = match_keyframes(rows, keyframes, 0.5, 0.3)
     labels = spread_tracks(rows, keyframes, verdicts, names or {0: "person"}, min_track_confidence, processed)
@@ -173,7 +173,8 @@ def test_tracks_are_spread_independently() -> None:
     a = track(list(range(1, 6)), track_id=1)
     b = track(list(range(1, 6)), track_id=2)
     b.xyxy = b.xyxy + np.array([100, 0, 100, 0], np.float32)
-    rows = TrackRows(**{name: np.concatenate([getattr(b, name), getattr(a, name)]) for name in TrackRows.__dataclass_fields__})
+    rows = TrackRows(**{name: np.concatenate([getattr(b, name), getattr(a, name)])
+                        for name in TrackRows.__dataclass_fields__})
     labels = spread(rows, [keyframe(1, (true_box(1), "car"))])  # track 2 deleted: it has no human box
     assert labels.object_id.tolist() == [1, 1, 1, 1] and labels.frame.tolist() == [2, 3, 4, 5]
 
@@ -189,7 +190,8 @@ def test_match_keyframes_assigns_optimally_where_greedy_would_not() -> None:
     # IoU: human 0 - track 1: 0.905, human 0 - track 2: 0.852, human 1 - track 1: 0.6, human 1 - track 2: 0.449.
     # Greedy gives track 1 to human 0 and leaves human 1 unmatched; the optimal assignment matches both.
     rows = rows_on_frame([0.5, 0, 10.5, 10], [-0.8, 0, 9.2, 10])
-    key = Keyframe(frame=1, xyxy=np.array([[0, 0, 10, 10], [3, 0, 13, 10]], np.float32), label=np.array(["a", "b"], object))
+    key = Keyframe(frame=1, xyxy=np.array([[0, 0, 10, 10], [3, 0, 13, 10]], np.float32),
+                   label=np.array(["a", "b"], object))
     verdicts = match_keyframes(rows, {1: key}, 0.5, None)
     assert verdicts.matched == {(1, 2): 0, (1, 1): 1}
     assert verdicts.track_of == {(1, 0): 2, (1, 1): 1}
@@ -199,7 +201,7 @@ def test_match_keyframes_assigns_optimally_where_greedy_would_not() -> None:
 def test_match_keyframes_loose_stage_and_added_deleted_sets() -> None:
     rows = rows_on_frame([0, 0, 20, 20], [100, 0, 120, 20], [200, 0, 220, 20])
     humans = np.array([[1, 0, 21, 20],  # track 1, IoU 0.9
-                       [106, 0, 128, 22],  # track 2 redrawn badly: IoU 0.4
+                       [106, 0, 128, 22],  # track 2 redrawn badly: IoU 0.46
                        [300, 0, 320, 20]], np.float32)  # an object the tracker missed
     key = Keyframe(frame=1, xyxy=humans, label=np.array(["a", "a", "a"], object))
     loose = match_keyframes(rows, {1: key}, 0.5, 0.3)
@@ -213,7 +215,8 @@ def test_match_keyframes_loose_stage_and_added_deleted_sets() -> None:
 def test_match_keyframes_loose_stage_never_rematches_a_strict_pair() -> None:
     # human 1 overlaps track 1 at 0.4 too, but track 1 is human 0's: the loose stage sees only the leftovers
     rows = rows_on_frame([0, 0, 20, 20])
-    key = Keyframe(frame=1, xyxy=np.array([[0, 0, 20, 20], [6, 0, 28, 22]], np.float32), label=np.array(["a", "a"], object))
+    key = Keyframe(frame=1, xyxy=np.array([[0, 0, 20, 20], [6, 0, 28, 22]], np.float32),
+                   label=np.array(["a", "a"], object))
     verdicts = match_keyframes(rows, {1: key}, 0.5, 0.3)
     assert verdicts.matched == {(1, 1): 0} and verdicts.added[1].tolist() == [1]
 
@@ -229,7 +232,8 @@ def test_match_keyframes_only_sees_the_keyframes_own_frame() -> None:
 def states(rows: list[tuple[int, int, int, str]]) -> TrackStates:
     """Track states from ``(frame, track_id, class_id, reasons)``."""
     n = len(rows)
-    return TrackStates(frame=np.array([r[0] for r in rows], np.int64), track_id=np.array([r[1] for r in rows], np.int64),
+    return TrackStates(frame=np.array([r[0] for r in rows], np.int64),
+                       track_id=np.array([r[1] for r in rows], np.int64),
                        predicted=np.zeros(n, bool), class_id=np.array([r[2] for r in rows], np.int64),
                        confidence=np.full(n, 0.9, np.float32), uncertainty=np.zeros(n, np.float32),
                        reasons=np.array([r[3] for r in rows], object))
