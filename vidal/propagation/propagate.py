@@ -111,7 +111,7 @@ def _follow_labels(followed: Followed, start: int, end: int | None, label: str, 
         frames, xyxy, steps = frames[keep], xyxy[keep], steps[keep]
         confidence = (FOLLOWED * (1 - 0.5 * steps / (limit + 1))).astype(np.float32)
     n = len(frames)
-    forward = end is None or end > start
+    forward = end > start if end is not None else not len(followed.frames) or bool(followed.frames[0] > start)
     other = end if link is not None and end is not None else -1
     return Labels(frame=frames, object_id=np.full(n, object_id, np.int64), xyxy=xyxy.astype(np.float32),
                   label=np.full(n, label, object), confidence=confidence, source=np.full(n, Source.FOLLOWED, np.int8),
