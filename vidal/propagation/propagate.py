@@ -180,11 +180,28 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
             followed = follow(run, numbers, key.xyxy[k], config.follow_max_error)
             report.add(len(followed.frames), len(numbers) - 1)
             link = _link(followed, end, keyframes.get(end) if end is not None else None, str(key.label[k]))
-            if link is not None and order == 1 and b is not None and link[0] in added_b_set:
-                linked_b.add(link[0])
-                same[new_ids[(b, link[0])]] = new_ids[(start, k)]
+            if link is not None and end is not None:
+                # One object: the followed box takes the identity of the human box it reached
+                # (its track's where a track has it).
+                if order == 1 and link[0] in added_b_set:
+                    linked_b.add(link[0])
+                track = verdicts.track_of.get((end, link[0]))
+                if track is not None:
+                    same[new_ids[(start, k)]] = track
+                else:  # two added boxes: the earlier one's identity
+                    first, second = sorted([(start, new_ids[(start, k)]), (end, new_ids[(end, link[0])])])
+                    same[second[1]] = first[1]
             parts.append(_follow_labels(followed, start, end, str(key.label[k]), new_ids[(start, k)], link,
                                         config.follow_frames))
+
+
+def _resolve(same: dict[int, int], object_id: int) -> int:
+    """Follow the chain of merged identities to its end."""
+    seen = {object_id}
+    while object_id in same and same[object_id] not in seen and same[object_id] >= 0:
+        object_id = same[object_id]
+        seen.add(object_id)
+    return object_id
 
 
 def propagate(rows: TrackRows, keyframes: dict[int, Keyframe], names: dict[int, str], config: PropagationConfig,
@@ -213,6 +230,6 @@ def propagate(rows: TrackRows, keyframes: dict[int, Keyframe], names: dict[int, 
         followed, same = _follow_added(source, keyframes, verdicts, new_ids, processed, config, report)
     labels = Labels.concat([human, tracked, followed])
     if same:
-        labels.object_id = np.array([same.get(int(i), int(i)) for i in labels.object_id], np.int64)
+        labels.object_id = np.array([_resolve(same, int(i)) for i in labels.object_id], np.int64)
     labels = labels[np.isin(labels.frame, processed) | (labels.source == Source.HUMAN)]
     return Propagation(drop_duplicates(labels, config.duplicate_iou).by_frame(), verdicts, report)
