@@ -75,7 +75,9 @@ class Labels(ArrayTable):
 
 def drop_duplicates(labels: Labels, iou: float) -> Labels:
     """Of two labels of one class on one frame overlapping at least ``iou``, keep the surer
-    (two tracks or a track and a followed box on one object); human boxes always stay."""
+    (two tracks or a track and a followed box on one object). Human boxes always stay, and
+    so do two confirmed track boxes: keyframes matched them to two human boxes, two objects
+    even where they cross."""
     keep = np.ones(len(labels), bool)
     order = np.lexsort((-labels.confidence, labels.frame))
     frames = labels.frame[order]
@@ -89,10 +91,13 @@ def drop_duplicates(labels: Labels, iou: float) -> Labels:
         same = labels.label[rows][:, None] == labels.label[rows][None, :]
         alive = np.ones(len(rows), bool)
         human = labels.source[rows] == Source.HUMAN
+        confirmed = labels.source[rows] == Source.TRACK
         for i in range(len(rows)):
             if not alive[i]:
                 continue
             beaten = (overlap[i] >= iou) & same[i] & alive & ~human
+            if confirmed[i]:
+                beaten &= ~confirmed  # two tracks humans matched to two boxes are two objects
             beaten[: i + 1] = False
             alive[beaten] = False
         keep[rows[~alive]] = False
