@@ -39,9 +39,15 @@ def test_drop_duplicates_keeps_the_surer_of_two_labels_of_one_class(order: tuple
 
 
 def test_drop_duplicates_keeps_labels_below_the_iou() -> None:
-    rows = labels((3, 1, BOX, "car", 0.6, Source.TRACK), (3, 2, SHIFTED, "car", 0.9, Source.TRACK))
+    rows = labels((3, 1, BOX, "car", 0.6, Source.UNCONFIRMED), (3, 2, SHIFTED, "car", 0.9, Source.TRACK))
     assert kept(drop_duplicates(rows, 0.7)) == [1, 2]
     assert kept(drop_duplicates(rows, 0.6)) == [2]
+
+
+def test_drop_duplicates_keeps_two_confirmed_tracks_that_cross() -> None:
+    # Keyframes matched the two tracks to two human boxes: two objects, however much they overlap.
+    rows = labels((3, 1, BOX, "car", 0.85, Source.TRACK), (3, 2, NEAR, "car", 0.95, Source.TRACK))
+    assert kept(drop_duplicates(rows, 0.7)) == [1, 2]
 
 
 def test_drop_duplicates_keeps_different_classes_and_frames() -> None:
@@ -58,8 +64,8 @@ def test_drop_duplicates_never_drops_a_human_label() -> None:
 
 def test_drop_duplicates_a_dropped_label_drops_nothing() -> None:
     # 1 drops 2; 2 would drop 3, but 3 overlaps 1 too little to be its duplicate
-    rows = labels((3, 1, BOX, "car", 0.9, Source.TRACK), (3, 2, NEAR, "car", 0.8, Source.TRACK),
-                  (3, 3, SHIFTED, "car", 0.7, Source.TRACK))
+    rows = labels((3, 1, BOX, "car", 0.9, Source.TRACK), (3, 2, NEAR, "car", 0.8, Source.UNCONFIRMED),
+                  (3, 3, SHIFTED, "car", 0.7, Source.UNCONFIRMED))
     assert kept(drop_duplicates(rows, 0.7)) == [1, 3]
 
 
