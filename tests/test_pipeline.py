@@ -12,6 +12,7 @@ from vidal.errors import InputError, PartialRunError
 from vidal.evaluation import evaluate_tracking
 from vidal.mot import MotBoxes, read_mot
 from vidal.pipeline import mine_source
+from vidal.runs import read_track_states
 from vidal.video import open_source
 
 from conftest import SCENE_FRAMES, ScriptedDetector, scene_boxes
@@ -31,7 +32,7 @@ def test_mine_writes_a_complete_run(tmp_path: Path, scene_video: Path) -> None:
     assert run == tmp_path / "runs" / "scene"
     assert sorted(p.name for p in run.iterdir()) == [
         "config.yaml", "frames", "frames.csv", "objects.csv", "regions.csv", "selection.csv", "summary.json", "timeline.png",
-        "tracks.txt",
+        "track_states.csv", "tracks.txt",
     ]
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
 
@@ -43,6 +44,9 @@ def test_mine_writes_a_complete_run(tmp_path: Path, scene_video: Path) -> None:
     frames = list(csv.DictReader((run / "frames.csv").open()))
     assert [int(r["frame"]) for r in frames] == list(range(1, SCENE_FRAMES + 1))
     assert int(frames[19]["predicted"]) == 1  # the missed object is a predicted box at frame 20
+    states = read_track_states(run)
+    assert int(states.predicted[states.frame == 20].sum()) == 1  # ... and a predicted row of track_states.csv
+    assert "missed" in str(states.reasons[(states.frame == 21) & states.predicted][0]).split(";")
     selection = list(csv.DictReader((run / "selection.csv").open()))
     assert len(selection) == 6 == len(result.selected)
     chosen = [int(r["frame"]) for r in selection]

@@ -146,7 +146,7 @@ def default_base(name: str) -> str:
     if latest is not None and latest.model_path.is_file():
         return str(latest.model_path)
     for run in reversed(dataset_status(name).runs):
-        path = run.record.get("model_path")
+        path = run.record.model_path
         if path and Path(path).suffix == ".pt" and Path(path).is_file():
             return str(path)
     raise DatasetError(f"no trainable base model recorded on dataset {name!r}: pass --base MODEL.pt")
