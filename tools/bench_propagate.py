@@ -131,8 +131,7 @@ def run_table(run_dir: Path, breaks):
     value = np.bincount(inverse.ravel(), weights=states.uncertainty[keep].astype(np.float64), minlength=len(pairs))
     zeros = np.zeros(len(number))
     tracked = ~states.predicted
-    wanted = set(breaks)
-    cut = np.array([bool(wanted & set(r.split(";"))) for r in states.reasons[tracked]], bool)
+    cut = states.any_reason(breaks)[tracked]
     box_index = np.searchsorted(number, states.frame[tracked])
     stretches = {"frame_index": box_index, "stretch": stretch_ids(box_index, states.track_id[tracked], cut)}
     return FrameTable(frame=number, score=np.array([f.score for f in frames]), least_confidence=zeros, entropy=zeros,

@@ -263,6 +263,14 @@ def frame_table(records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BRE
     )
 
 
+def _reasons(record: FrameRecord, k: int, floor: float) -> list[str]:
+    """The signals of object ``k`` of a frame at ``floor`` or above, strongest first."""
+    return sorted(
+        (name for name, values in record.signals.items() if values[k] >= floor),
+        key=lambda name: -record.signals[name][k],
+    )
+
+
 def object_rows(record: FrameRecord, names: dict[int, str]) -> tuple[ObjectRow, ...]:
     """Every scored object of a frame, most uncertain first (its rows of ``objects.csv``).
 
@@ -274,10 +282,7 @@ def object_rows(record: FrameRecord, names: dict[int, str]) -> tuple[ObjectRow, 
     rows = []
     objects = record.objects
     for k in np.argsort(-record.uncertainty, kind="stable"):
-        reasons = sorted(
-            (name for name, values in record.signals.items() if values[k] >= REGION_REASON_MIN),
-            key=lambda name: -record.signals[name][k],
-        )
+        reasons = _reasons(record, int(k), REGION_REASON_MIN)
         x1, y1, x2, y2 = (float(v) for v in objects.xyxy[k])
         confidence = float(objects.confidence[k])
         class_id = int(objects.class_id[k])
@@ -319,15 +324,11 @@ def track_state_rows(records: list[FrameRecord]) -> Iterator[list[Any]]:
     for record in records:
         objects = record.objects
         for k in np.flatnonzero(objects.kind != Kind.UNMATCHED):
-            reasons = sorted(
-                (name for name, values in record.signals.items() if values[k] >= SUSPECT_MIN_UNCERTAINTY),
-                key=lambda name: -record.signals[name][k],
-            )
             confidence = float(objects.confidence[k])
             yield [
-                record.frame, int(objects.track_id[k]), Kind(objects.kind[k]).name.lower(), int(objects.class_id[k]),
-                f"{confidence:.4f}" if np.isfinite(confidence) else "", f"{float(record.uncertainty[k]):.4f}",
-                ";".join(reasons),
+                record.frame, int(objects.track_id[k]), KIND_NAMES[Kind(int(objects.kind[k]))],
+                int(objects.class_id[k]), f"{confidence:.4f}" if np.isfinite(confidence) else "",
+                f"{float(record.uncertainty[k]):.4f}", ";".join(_reasons(record, int(k), SUSPECT_MIN_UNCERTAINTY)),
             ]
 
 

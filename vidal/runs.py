@@ -300,6 +300,11 @@ class TrackStates(ArrayTable):
     uncertainty: np.ndarray
     reasons: np.ndarray
 
+    def any_reason(self, names: Iterable[str]) -> np.ndarray:
+        """Rows whose reasons include one of ``names``, ``(N,)`` bool."""
+        wanted = set(names)
+        return np.array([bool(wanted & set(str(r).split(";"))) for r in self.reasons], bool)
+
 
 def write_track_states(folder: Path, rows: Iterable[list[Any]]) -> None:
     """Write ``track_states.csv`` from rows in :data:`TRACK_STATE_COLUMNS` order."""

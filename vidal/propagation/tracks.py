@@ -67,8 +67,7 @@ def join_track_rows(boxes_frame: np.ndarray, boxes_id: np.ndarray, xyxy: np.ndar
     majority = _majority(states.track_id, states.class_id) if len(states) else {}
     class_id = np.array([majority.get(int(t), 0) for t in boxes_id], np.int64)
     class_id[found] = states.class_id[index[found]]
-    wanted = set(breaks)
-    state_breaks = np.array([bool(wanted & set(filter(None, str(r).split(";")))) for r in states.reasons], bool)
+    state_breaks = states.any_reason(breaks)
     row_breaks = np.zeros(len(key), bool)
     row_breaks[found] = state_breaks[index[found]]
     confidence = np.where(score < 0, np.nan, score).astype(np.float32)
