@@ -266,3 +266,15 @@ def test_read_track_rows_from_a_run_folder(tmp_path: Path) -> None:
     assert rows.breaks.tolist() == [False, False, True]
     np.testing.assert_allclose(rows.xyxy[1], [12, 20, 42, 60])
     assert np.isnan(rows.confidence[1])
+
+
+def test_a_keyframe_inside_a_filled_gap_is_not_taken_for_a_deletion() -> None:
+    # The tracker lost the object on 5-7; the human labelled it on keyframe 6 too (a box no track
+    # matched there). The filled-in box on 6 is no verdict of the human's: the frames around it
+    # keep the two matching keyframes' labels, and frame 6 is left to the human's own box.
+    rows = track([1, 2, 3, 4, 8, 9, 10, 11])
+    keys = [keyframe(1, (corrected(1, C1), "car")), keyframe(6, (true_box(6), "car")),
+            keyframe(11, (corrected(11, C11), "car"))]
+    labels = spread(rows, keys, processed=np.arange(1, 12))
+    assert labels.frame.tolist() == [2, 3, 4, 5, 7, 8, 9, 10]
+    assert set(labels.label.tolist()) == {"car"}

@@ -118,12 +118,14 @@ def _stretches(frames: np.ndarray, breaks: np.ndarray, bridges: list[tuple[int, 
     return np.cumsum(cut)
 
 
-def _fill_bridges(track: TrackRows, bridges: list[tuple[int, int]], processed: np.ndarray) -> TrackRows:
+def _fill_bridges(track: TrackRows, bridges: list[tuple[int, int]], processed: np.ndarray,
+                  key_frames: np.ndarray) -> TrackRows:
     """Fill the frames a track has no box on between two keyframes that matched it to the same
     class (an occlusion the tracker lost it in): the box interpolated between the track's
-    boxes around the gap, as keyframe interpolation does."""
+    boxes around the gap, as keyframe interpolation does. A keyframe in the gap is not filled:
+    the human's own boxes label it, and a filled box there is no verdict of theirs."""
     missing = [f for start, end in bridges for f in processed[(processed > start) & (processed < end)].tolist()]
-    missing = np.setdiff1d(np.array(missing, np.int64), track.frame)
+    missing = np.setdiff1d(np.array(missing, np.int64), np.union1d(track.frame, key_frames))
     if not len(missing):
         return track
     pos = np.searchsorted(track.frame, missing)
@@ -168,7 +170,7 @@ def _spread_one(track: TrackRows, keyframes: dict[int, Keyframe], key_frames: np
     tid = int(track.track_id[0])
     bridges = _bridges(track, keyframes, key_frames, verdicts)
     if processed is not None and bridges:
-        track = _fill_bridges(track, bridges, processed)
+        track = _fill_bridges(track, bridges, processed, key_frames)
     frames = track.frame
     on_key = np.isin(frames, key_frames)
     anchors = frames[on_key]  # keyframes this track has a box on
