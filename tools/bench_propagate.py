@@ -144,7 +144,8 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     from vidal.evaluation import label_quality
     from vidal.pipeline import build_detector, mine_source
     from vidal.runs import read_summary
-    from vidal.propagation import Labels, Source, propagate, read_track_rows
+    from vidal.propagation import propagate, read_track_rows
+    from vidal.propagation.spread import Verdicts, spread_tracks
     from vidal.selection import select
     from vidal.video import open_source
 
@@ -169,8 +170,6 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     min_gap = int(round(config.selection.min_gap_s * source.info.fps))
     out = []
     # The baseline: every tracker box, its track's majority class.
-    from vidal.propagation.spread import Verdicts, spread_tracks
-
     baseline = spread_tracks(rows, {}, Verdicts({}, set(), {}, {}), names, 0.0)
     q = label_quality(gt, (baseline.frame, baseline.xyxy, baseline.label), processed, truth.ignore)
     out.append({"video": video.name, "share": 0.0, "strategy": "tracker only", "reviewed": 0, "precision": q.precision,
