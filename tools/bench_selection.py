@@ -277,7 +277,7 @@ def main() -> int:
     parser.add_argument("--synthetic-model", type=Path, default=REPO / "sample_videos" / "crossing_yolo11n.pt",
                         help="the detector for the synthetic clips")
     parser.add_argument("--videos", default="", help="comma-separated names to run (default: all)")
-    parser.add_argument("--strategies", default="vidal,coverage",
+    parser.add_argument("--strategies", default="vidal,coverage,boxcount",
                         help="strategies to list besides the default and the baselines")
     parser.add_argument("--work", type=Path, default=None,
                         help="keep mined runs here and reuse them (a video is mined once per mining setting)")

@@ -116,6 +116,11 @@ class SelectionConfig(_Strict):
     """How many frames to pick, and how."""
 
     strategy: str = "vidal"
+    # The frame score of the events strategies (vidal, coverage): the sum of its objects'
+    # uncertainty (expected mistakes; favours crowded frames), their mean, or the sum of the
+    # top_k largest (vidal.scoring.object_shares).
+    aggregate: Literal["sum", "mean", "topk"] = Field("sum", description="frame score from object uncertainty")
+    top_k: int = Field(3, ge=1, description="objects counted by aggregate=topk")
     budget: str = "5%"
     # Frames closer than 0.2 s (5 frames at 25 fps) show one moment: a walking person moves
     # under a fifth of a body height. Diversity beyond that comes from the suspect events.

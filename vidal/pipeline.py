@@ -49,6 +49,7 @@ from vidal.scoring import (
     combine,
     detection_entropy,
     least_confidence,
+    object_shares,
     score_frame,
     suspect_events,
 )
@@ -251,15 +252,26 @@ def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[s
     return {"frame_index": index, "stretch": stretch_ids(index, np.concatenate(track_id), np.concatenate(broken))}
 
 
-def frame_table(records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS) -> FrameTable:
-    """The per-frame figures of a run's records, for the selection strategies."""
+def frame_table(
+    records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS, aggregate: str = "sum", top_k: int = 3
+) -> FrameTable:
+    """The per-frame figures of a run's records, for the selection strategies.
+
+    The frame score the strategies rank by is the records' objects' uncertainty aggregated by
+    ``aggregate`` (:func:`vidal.scoring.object_shares`; ``sum`` is the records' own score).
+    """
+    uncertainty = [r.uncertainty for r in records]
+    shares = None if aggregate == "sum" else [object_shares(u, aggregate, top_k) for u in uncertainty]
+    score = np.array([r.score for r in records]) if shares is None else np.array(
+        [float((w * u).sum()) for w, u in zip(shares, uncertainty)])
     return FrameTable(
         stretches=track_stretches(records, breaks),
         frame=np.array([r.frame for r in records], np.int64),
-        score=np.array([r.score for r in records]),
+        score=score,
         least_confidence=np.array([least_confidence(r.objects) for r in records]),
         entropy=np.array([detection_entropy(r.objects) for r in records]),
-        events=suspect_events([r.objects for r in records], [r.uncertainty for r in records]),
+        events=suspect_events([r.objects for r in records], uncertainty, shares),
+        boxes=np.array([r.detections for r in records], np.int64),
     )
 
 
@@ -432,7 +444,7 @@ def _mine(
     done = _process(source, detector, config, run, watch, progress)
     records = done.records
     with watch("select"):
-        table = frame_table(records, config.propagation.breaks)
+        table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
         budget = min(config.selection.budget_frames(len(records)), len(records))
@@ -637,7 +649,8 @@ def _write(
             "class_confusions": done.confusions,
             "class_confusion_frames": done.confusion_frames,
         },
-        selection={"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
+        selection={"strategy": config.selection.strategy, "aggregate": config.selection.aggregate,
+                   "budget": budget, "min_gap_frames": min_gap,
                    "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
                    "frames": [r.frame for r in selected],
                    "uncertain_frames": int(sum(r.score > 0 for r in records)),

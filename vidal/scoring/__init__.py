@@ -1,11 +1,14 @@
 """Uncertainty scoring: per-object signals and the frame score that aggregates them."""
 
 from vidal.scoring.frame import (
+    AGGREGATIONS,
     SUSPECT_MIN_UNCERTAINTY,
     FrameScore,
+    aggregate_score,
     combine,
     detection_entropy,
     least_confidence,
+    object_shares,
     score_frame,
     suspect_events,
 )
@@ -14,12 +17,14 @@ from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import DEFERRED_SIGNALS, SHORT_TRACK_HITS, SIGNALS, SignalContext, get_signal, register_signal
 
 __all__ = [
+    "AGGREGATIONS",
     "DEFERRED_SIGNALS",
     "Deferred",
     "SHORT_TRACK_HITS",
     "SIGNALS",
     "SUSPECT_MIN_UNCERTAINTY",
     "TrackHistory",
+    "aggregate_score",
     "combine",
     "detection_entropy",
     "FrameScore",
@@ -28,6 +33,7 @@ __all__ = [
     "SignalContext",
     "get_signal",
     "least_confidence",
+    "object_shares",
     "register_signal",
     "score_frame",
     "suspect_events",
