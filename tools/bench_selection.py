@@ -179,7 +179,9 @@ def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: P
     slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     cache = work / f"{slug}-{key}.pkl"
     if cache.is_file():
-        mined = pickle.loads(cache.read_bytes())
+        # a dict of plain fields, so that a cache written by the script loads from anywhere
+        fields = pickle.loads(cache.read_bytes())
+        mined = Mined(**{**fields, "run_dir": work / fields["run_dir"]})
         if mined.run_dir.is_dir():
             print(f"{name}: reusing the run mined in {mined.run_dir}", file=sys.stderr)
             return mined
@@ -187,7 +189,7 @@ def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: P
     source = open_source(video)
     result = mine_source(source, build_detector(config), config, work / f"{slug}-{key}")
     mined = Mined(result.records, result.run_dir, source.info.fps, result.seconds, dict(result.timings))
-    cache.write_bytes(pickle.dumps(mined))
+    cache.write_bytes(pickle.dumps({**vars(mined), "run_dir": str(mined.run_dir.relative_to(work))}))
     return mined
 
 

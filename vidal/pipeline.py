@@ -54,7 +54,7 @@ from vidal.scoring import (
     suspect_events,
 )
 from vidal.scoring.signals import is_wanted, max_overlap
-from vidal.selection import FrameTable, select, stretch_ids
+from vidal.selection import FrameTable, class_coverage, select, stretch_ids
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
 from vidal.video import FrameSource, frame_numbers
@@ -231,8 +231,8 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
 
 
 def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[str, np.ndarray]:
-    """The run's track boxes and their stretches between identity breaks (:func:`stretch_ids`)."""
-    frame_index, track_id, broken = [], [], []
+    """The run's track boxes, their stretches between identity breaks (:func:`stretch_ids`), tracks and classes."""
+    frame_index, track_id, class_id, broken = [], [], [], []
     wanted = set(breaks)
     for k, record in enumerate(records):
         objects = record.objects
@@ -245,11 +245,13 @@ def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[s
                 cut |= values[rows] >= SUSPECT_MIN_UNCERTAINTY
         frame_index.append(np.full(len(rows), k, np.int64))
         track_id.append(objects.track_id[rows].astype(np.int64))
+        class_id.append(objects.class_id[rows].astype(np.int64))
         broken.append(cut)
     if not frame_index:
         return {}
-    index = np.concatenate(frame_index)
-    return {"frame_index": index, "stretch": stretch_ids(index, np.concatenate(track_id), np.concatenate(broken))}
+    index, tracks = np.concatenate(frame_index), np.concatenate(track_id)
+    return {"frame_index": index, "stretch": stretch_ids(index, tracks, np.concatenate(broken)), "track_id": tracks,
+            "class_id": np.concatenate(class_id)}
 
 
 def frame_table(
@@ -457,6 +459,7 @@ def _mine(
             rng=np.random.default_rng(config.selection.seed),
             labelled=list(labelled),
             fill=config.selection.fill,
+            class_share=config.selection.class_share,
         )
     with watch("write"):
         summary = _write(run, source, detector, config, done, table, chosen, budget, min_gap, labelled, wall_started)
@@ -655,6 +658,9 @@ def _write(
                    "frames": [r.frame for r in selected],
                    "uncertain_frames": int(sum(r.score > 0 for r in records)),
                    "fill": config.selection.fill,
+                   "class_share": config.selection.class_share,
+                   "class_coverage": {detector.names.get(c, str(c)): figures
+                                      for c, figures in class_coverage(table, chosen).items()},
                    "spread_frames": [r.frame for r in selected if r.score <= 0]},
         timings={
             "processing_seconds": round(done.seconds, 3),

@@ -6,6 +6,7 @@ taking a :class:`FrameTable`, a budget, a minimum gap and a ``numpy`` random gen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -31,7 +32,9 @@ class FrameTable:
         stretches: The track boxes of the run as parallel arrays over ``B`` boxes:
             ``"frame_index"`` (index into the table, ``(B,)`` int64) and ``"stretch"`` (the
             box's track stretch between identity breaks, :func:`stretch_ids`, ``(B,)`` int64);
-            what the ``propagate`` strategy covers. Empty: unknown.
+            what the ``propagate`` strategy covers; optionally ``"track_id"`` and
+            ``"class_id"`` (``(B,)`` int64: the class balance, :func:`balance_classes`, and
+            :func:`class_coverage`). Empty: unknown.
         boxes: Number of detections per frame, ``(F,)`` int64 (the ``boxcount`` baseline).
             Empty: unknown.
     """
@@ -60,8 +63,8 @@ class FrameTable:
         stretches: dict[str, np.ndarray] = {}
         if self.stretches:
             rows = keep[self.stretches["frame_index"]]
-            stretches = {"frame_index": index[self.stretches["frame_index"][rows]],
-                         "stretch": self.stretches["stretch"][rows]}
+            stretches = {name: values[rows] for name, values in self.stretches.items()}
+            stretches["frame_index"] = index[stretches["frame_index"]]
         return FrameTable(
             frame=self.frame[keep], score=self.score[keep], least_confidence=self.least_confidence[keep],
             entropy=self.entropy[keep], events=events, labelled=self.labelled, stretches=stretches,
@@ -455,6 +458,7 @@ def select(
     rng: np.random.Generator | None = None,
     labelled: np.ndarray | list[int] | tuple[int, ...] = (),
     fill: str = "spread",
+    class_share: float = 0.0,
 ) -> np.ndarray:
     """Select up to ``budget`` frames.
 
@@ -475,6 +479,9 @@ def select(
         rng: Random generator for random strategies (default: seeded with 0).
         labelled: Frame numbers already labelled (for example reviewed in the dataset).
         fill: ``"spread"`` or ``"none"`` (see above).
+        class_share: Each class of the run's tracks gets at least this share of the budget
+            in frames that show it, where it has enough frames (:func:`balance_classes`);
+            0 for none.
 
     Returns:
         Indices into ``table``, in selection order (most valuable first where the
@@ -489,7 +496,8 @@ def select(
         keep = table.score > 0
         rows = np.flatnonzero(keep)
         part = table.subset(keep)
-        return rows[select(part, budget, strategy=strategy, min_gap=min_gap, rng=rng, labelled=labelled)]
+        return rows[select(part, budget, strategy=strategy, min_gap=min_gap, rng=rng, labelled=labelled,
+                           class_share=class_share)]
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(sorted(STRATEGIES))}")
@@ -497,6 +505,17 @@ def select(
     if budget < 1 or len(table) == 0:
         return np.zeros(0, np.int64)
     rng = rng if rng is not None else np.random.default_rng(0)
+    picked = _select_spread(table, budget, strategy, min_gap, rng, labelled)
+    if class_share > 0:
+        picked = balance_classes(table, picked, budget, class_share, strategy, min_gap, rng, labelled)
+    return picked
+
+
+def _select_spread(
+    table: FrameTable, budget: int, strategy: Strategy, min_gap: int, rng: np.random.Generator,
+    labelled: np.ndarray | list[int] | tuple[int, ...],
+) -> np.ndarray:
+    """:func:`select`'s picks of ``strategy``, labelled frames and their neighbours left out."""
     if len(labelled) == 0:
         return strategy(table, budget, min_gap, rng)
     known = np.asarray(labelled, np.int64)
@@ -518,3 +537,120 @@ def select(
         chosen = rows[strategy(part, left, min_gap, rng)]
         picked = np.concatenate([picked, chosen])
     return picked.astype(np.int64)
+
+
+# The classes of the run's tracks together never take more than this share of the budget
+# through the class balance: the rest is the strategy's, however many rare classes a
+# detector of 80 classes reports.
+CLASS_RESERVE_MAX = 0.5
+
+
+def class_frames(table: FrameTable) -> dict[int, np.ndarray]:
+    """Per class of the table's track boxes (``stretches["class_id"]``), which frames show one,
+    ``(F,)`` bool; empty without class ids."""
+    if "class_id" not in table.stretches:
+        return {}
+    index, classes = table.stretches["frame_index"], table.stretches["class_id"]
+    shown: dict[int, np.ndarray] = {}
+    for class_id in np.unique(classes).tolist():
+        present = np.zeros(len(table), bool)
+        present[index[classes == class_id]] = True
+        shown[int(class_id)] = present
+    return shown
+
+
+def balance_classes(
+    table: FrameTable,
+    picked: np.ndarray,
+    budget: int,
+    share: float,
+    strategy: Strategy,
+    min_gap: int,
+    rng: np.random.Generator,
+    labelled: np.ndarray | list[int] | tuple[int, ...] = (),
+) -> np.ndarray:
+    """Give each class of the run's tracks at least ``share`` of the budget in frames that show it.
+
+    A rare class (the ball of a soccer game, the bicycles of a street) is in few frames and
+    small, so it holds little of any frame's score and a score-driven selection passes it by,
+    while a detector fine-tuned on the selection learns a class only from frames that show it.
+    So each class, rarest first (fewest frames), gets ``ceil(share * budget)`` selected
+    frames showing it, or as many as it has: missing ones are picked by ``strategy`` among the
+    frames showing the class (away from the picks by ``min_gap`` where possible), and replace
+    the last picks that no class's quota needs. All classes together take at most
+    :data:`CLASS_RESERVE_MAX` of the budget. With one class nothing changes.
+
+    Args:
+        table: The frame table, with ``"class_id"`` in its stretches (else nothing changes).
+        picked: The strategy's picks, indices into ``table`` in selection order.
+        budget: The budget (frames).
+        share: The minimum share of the budget per class, in ``(0, 1]``.
+        strategy: The strategy that picked ``picked``.
+        min_gap: Minimum distance in frame numbers between picks.
+        rng: Random generator of the strategy.
+        labelled: Frame numbers labelled already (never picked).
+
+    Returns:
+        Indices into ``table``, the strategy's picks first (in their order), then the ones added
+        for rare classes; as many as ``picked``.
+    """
+    shown = class_frames(table)
+    if len(shown) < 2 or len(picked) == 0:
+        return picked
+    quota = math.ceil(share * budget)
+    room = int(CLASS_RESERVE_MAX * budget)
+    order = list(np.asarray(picked, np.int64).tolist())
+    open_ = ~np.isin(table.frame, np.asarray(labelled, np.int64))
+    needed: set[int] = set()
+    for class_id in sorted(shown, key=lambda c: (int(shown[c].sum()), c)):
+        present = shown[class_id]
+        have = [i for i in order if present[i]]
+        free = present & open_
+        free[order] = False
+        missing = min(quota - len(have), int(free.sum()), room)
+        needed |= set(have[:quota])
+        if missing <= 0:
+            continue
+        spaced = free & ~near(table.frame, table.frame[order], min_gap)
+        pool = spaced if spaced.sum() >= missing else free
+        part = table.subset(pool)
+        part.labelled = np.concatenate([np.asarray(labelled, np.int64), table.frame[order]]).astype(np.int64)
+        extra = np.flatnonzero(pool)[strategy(part, missing, min_gap, rng)][:missing].tolist()
+        spare = [i for i in reversed(order) if i not in needed][: len(extra)]
+        extra = extra[: len(spare)]
+        order = [i for i in order if i not in set(spare)] + extra
+        needed |= set(extra)
+        room -= len(extra)
+    return np.asarray(order, np.int64)
+
+
+def class_coverage(table: FrameTable, picked: np.ndarray) -> dict[int, dict[str, float]]:
+    """Per class of the run's tracks, how much of it the selection shows.
+
+    Args:
+        table: The frame table, with ``"track_id"`` and ``"class_id"`` in its stretches.
+        picked: Selected indices into ``table``.
+
+    Returns:
+        Class id to ``{"frames", "selected_frames", "frame_share", "tracks", "selected_tracks",
+        "track_share"}``: the frames that show the class and the selected ones among them, the
+        tracks with a box of the class and those with one on a selected frame. Empty without
+        class ids.
+    """
+    if "class_id" not in table.stretches or "track_id" not in table.stretches:
+        return {}
+    index, classes, tracks = (table.stretches[k] for k in ("frame_index", "class_id", "track_id"))
+    chosen = np.zeros(len(table), bool)
+    chosen[np.asarray(picked, np.int64)] = True
+    coverage: dict[int, dict[str, float]] = {}
+    for class_id, present in class_frames(table).items():
+        rows = classes == class_id
+        all_tracks = np.unique(tracks[rows])
+        seen = np.unique(tracks[rows & chosen[index]])
+        frames, selected = int(present.sum()), int((present & chosen).sum())
+        coverage[class_id] = {
+            "frames": frames, "selected_frames": selected, "frame_share": round(selected / frames, 4),
+            "tracks": len(all_tracks), "selected_tracks": len(seen),
+            "track_share": round(len(seen) / len(all_tracks), 4),
+        }
+    return coverage
