@@ -297,3 +297,23 @@ def test_class_balance_never_picks_labelled_frames() -> None:
     t = classed_table({0: range(1, 101), 32: range(81, 84)})
     picked = select(t, 10, strategy="vidal", min_gap=0, class_share=0.2, labelled=[81, 82])
     assert t.frame[picked].tolist().count(83) == 1 and not {81, 82} & set(t.frame[picked].tolist())
+
+
+def test_cover_takes_each_likely_switch_once_within_its_moment() -> None:
+    # Frames 41, 44 and 80 score 0.5; switches are likely at frames 40 and 42 (one moment) and 80.
+    scores = [0.0] * 100
+    scores[40] = scores[43] = scores[79] = 0.5
+    t = table(scores)
+    t.switches = {"frame_index": np.array([39, 41, 79]), "value": np.array([1.0, 1.0, 1.0])}
+    # frame 41 covers both switches of its moment (2.5); frame 44's window holds the switch at 42,
+    # covered already (0.5 left), so frame 80 and its switch (1.5) come first
+    assert t.frame[select(t, 3, strategy="cover", min_gap=2)].tolist() == [41, 80, 44]
+    assert t.frame[select(t, 3, strategy="vidal", min_gap=2)].tolist() == [41, 44, 80]  # ties: earlier first
+    t.switches = {}
+    assert t.frame[select(t, 3, strategy="cover", min_gap=2)].tolist() == [41, 44, 80]
+
+
+def test_default_strategy_is_cover() -> None:
+    from vidal.config import load_config
+
+    assert load_config().selection.strategy == "cover"

@@ -115,7 +115,8 @@ class ScoringConfig(_Strict):
 class SelectionConfig(_Strict):
     """How many frames to pick, and how."""
 
-    strategy: str = "vidal"
+    # cover: measured against the oracles on the shared real videos (tools/bench_selection.py).
+    strategy: str = "cover"
     # The frame score of the events strategies (vidal, coverage): the sum of its objects'
     # uncertainty (expected mistakes; favours crowded frames), their mean, or the sum of the
     # top_k largest (vidal.scoring.object_shares).

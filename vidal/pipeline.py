@@ -52,6 +52,7 @@ from vidal.scoring import (
     object_shares,
     score_frame,
     suspect_events,
+    switch_points,
 )
 from vidal.scoring.signals import is_wanted, max_overlap
 from vidal.selection import FrameTable, class_coverage, select, stretch_ids
@@ -274,6 +275,7 @@ def frame_table(
         entropy=np.array([detection_entropy(r.objects) for r in records]),
         events=suspect_events([r.objects for r in records], uncertainty, shares),
         boxes=np.array([r.detections for r in records], np.int64),
+        switches=switch_points([r.signals for r in records]),
     )
 
 

@@ -37,6 +37,10 @@ class FrameTable:
             :func:`class_coverage`). Empty: unknown.
         boxes: Number of detections per frame, ``(F,)`` int64 (the ``boxcount`` baseline).
             Empty: unknown.
+        switches: The likely identity switches (:func:`vidal.scoring.switch_points`) as
+            parallel arrays over ``P`` points: ``"frame_index"`` (index into the table,
+            ``(P,)`` int64) and ``"value"`` (``(P,)`` float64); what the ``cover`` strategy
+            covers besides the events. Empty: none known.
     """
 
     frame: np.ndarray
@@ -47,6 +51,7 @@ class FrameTable:
     labelled: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     stretches: dict[str, np.ndarray] = field(default_factory=dict)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    switches: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -65,10 +70,14 @@ class FrameTable:
             rows = keep[self.stretches["frame_index"]]
             stretches = {name: values[rows] for name, values in self.stretches.items()}
             stretches["frame_index"] = index[stretches["frame_index"]]
+        switches: dict[str, np.ndarray] = {}
+        if self.switches:
+            rows = keep[self.switches["frame_index"]]
+            switches = {"frame_index": index[self.switches["frame_index"][rows]], "value": self.switches["value"][rows]}
         return FrameTable(
             frame=self.frame[keep], score=self.score[keep], least_confidence=self.least_confidence[keep],
             entropy=self.entropy[keep], events=events, labelled=self.labelled, stretches=stretches,
-            boxes=self.boxes[keep] if len(self.boxes) else self.boxes,
+            boxes=self.boxes[keep] if len(self.boxes) else self.boxes, switches=switches,
         )
 
 
@@ -137,6 +146,8 @@ def greedy_events(
     min_gap: int,
     anchors: np.ndarray | None = None,
     covered: np.ndarray | None = None,
+    points: dict[str, np.ndarray] | None = None,
+    discount: float = EVENT_DISCOUNT,
 ) -> np.ndarray:
     """Pick frames by value, discounting the suspect events already shown, with a gap.
 
@@ -164,6 +175,11 @@ def greedy_events(
         anchors: Frame numbers labelled already (default none).
         covered: Frame numbers whose time counts as covered when the budget is spread
             (labelled frames; default: ``anchors``).
+        points: Moments to cover, ``{"frame_index", "value"}`` as :attr:`FrameTable.switches`:
+            a frame also gains the value of every point within ``min_gap`` frames of it that no
+            pick covers yet (a pick shows its moment; default none).
+        discount: The share of a shown event's value that other frames still earn
+            (:data:`EVENT_DISCOUNT`; 1: shown events keep their value).
 
     Returns:
         Indices into ``values`` in the order picked, ``(min(budget, F),)``.
@@ -179,19 +195,32 @@ def greedy_events(
     picked: list[int] = []
     if anchors is not None:
         open_ &= ~near(frames, anchors, min_gap)
+    point_frame = np.zeros(0, np.int64)
+    if points is not None and len(points.get("frame_index", ())):
+        order = np.argsort(frames[points["frame_index"]], kind="stable")
+        point_frame = frames[points["frame_index"]][order]
+        point_value = np.asarray(points["value"], np.float64)[order]
+        first = np.searchsorted(point_frame, frames - min_gap)
+        last = np.searchsorted(point_frame, frames + min_gap, side="right")
     while len(picked) < budget and open_.any():
-        best = int(np.flatnonzero(open_)[np.argmax(gain[open_])])
-        if gain[best] <= 0.0:
+        total = gain
+        if len(point_frame):
+            running = np.concatenate([[0.0], np.cumsum(point_value)])
+            total = gain + running[last] - running[first]
+        best = int(np.flatnonzero(open_)[np.argmax(total[open_])])
+        if total[best] <= 0.0:
             break
         picked.append(best)
         open_[best] = False
         if min_gap > 0:
             open_ &= np.abs(frames - frames[best]) > min_gap
+        if len(point_frame):
+            point_value[first[best]:last[best]] = 0.0
         fresh = {int(e) for e in event[index == best]} - shown
         if fresh:
             shown |= fresh
             hit = np.isin(event, list(fresh))
-            np.subtract.at(gain, index[hit], (1.0 - EVENT_DISCOUNT) * share[hit])
+            np.subtract.at(gain, index[hit], (1.0 - discount) * share[hit])
     if len(picked) < budget and open_.any():
         known = anchors if covered is None else covered
         seen = np.concatenate([frames[picked], np.zeros(0, np.int64) if known is None else np.asarray(known, np.int64)])
@@ -245,6 +274,27 @@ def select_by_score(table: FrameTable, budget: int, min_gap: int, rng: np.random
     suspect events, near-duplicates in time suppressed (:func:`greedy_events`); when too few
     frames are uncertain, the rest spread over the time nothing covers yet."""
     return greedy_events(table.score, table.frame, table.events, budget, min_gap, covered=table.labelled)
+
+
+@register_strategy("cover")
+def select_cover(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """vidal's default: the frames with the most expected mistakes, each likely identity switch
+    counted once, in the first pick within ``min_gap`` frames of it (the same moment).
+
+    A frame is worth its score (its expected mistakes) plus the likely identity switches
+    (:attr:`FrameTable.switches`) within ``min_gap`` of it that no pick covers yet; picks stay
+    more than ``min_gap`` apart. The switches, which no frame score singles out (a crowd of
+    doubtful objects outweighs one switch), spread the budget over distinct moments instead
+    of the crowded frames where uncertainty piles up. Measured against ``vidal`` on the shared
+    videos with ground truth (``tools/bench_selection.py``, 5% budget), the ID-switch recall
+    rose on both soccer games and ADL-Rundle-6 (0.75 -> 0.87, 0.60 -> 0.76, 0.73 -> 0.79 of
+    the oracle's), and the lift stayed above ``uniform``'s on all five real videos, where
+    ``vidal``'s fell below it on ADL-Rundle-6. Discounting events already shown, as ``vidal``
+    does, lowered the lift on ADL-Rundle-6 below ``uniform``'s again: here they keep their
+    value. Without switches this is ``vidal`` without the event discount.
+    """
+    return greedy_events(table.score, table.frame, table.events, budget, min_gap, covered=table.labelled,
+                         points=table.switches, discount=1.0)
 
 
 @register_strategy("coverage")

@@ -3,6 +3,7 @@
 from vidal.scoring.frame import (
     AGGREGATIONS,
     SUSPECT_MIN_UNCERTAINTY,
+    SWITCH_SIGNALS,
     FrameScore,
     aggregate_score,
     combine,
@@ -11,6 +12,7 @@ from vidal.scoring.frame import (
     object_shares,
     score_frame,
     suspect_events,
+    switch_points,
 )
 from vidal.scoring.history import Deferred, TrackHistory
 from vidal.scoring.objects import Kind, ObjectTable
@@ -23,6 +25,7 @@ __all__ = [
     "SHORT_TRACK_HITS",
     "SIGNALS",
     "SUSPECT_MIN_UNCERTAINTY",
+    "SWITCH_SIGNALS",
     "TrackHistory",
     "aggregate_score",
     "combine",
@@ -37,4 +40,5 @@ __all__ = [
     "register_signal",
     "score_frame",
     "suspect_events",
+    "switch_points",
 ]
