@@ -161,6 +161,7 @@ class Mined:
     fps: float
     seconds: float
     timings: dict[str, float]
+    class_ids: list[int] | None = None  # the wanted classes (--classes), None: all
 
 
 def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: Path, overrides: list[str]) -> Mined:
@@ -185,11 +186,15 @@ def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: P
         mined = Mined(**{**fields, "run_dir": work / fields["run_dir"]})
         if mined.run_dir.is_dir():
             print(f"{name}: reusing the run mined in {mined.run_dir}", file=sys.stderr)
+            if classes and mined.class_ids is None:  # a cache written before class_ids were kept
+                mined.class_ids = build_detector(load_config(None, settings)).classes
             return mined
     config = load_config(None, settings)
     source = open_source(video)
-    result = mine_source(source, build_detector(config), config, work / f"{slug}-{key}")
-    mined = Mined(result.records, result.run_dir, source.info.fps, result.seconds, dict(result.timings))
+    detector = build_detector(config)
+    result = mine_source(source, detector, config, work / f"{slug}-{key}")
+    mined = Mined(result.records, result.run_dir, source.info.fps, result.seconds, dict(result.timings),
+                  detector.classes)
     cache.write_bytes(pickle.dumps({**vars(mined), "run_dir": str(mined.run_dir.relative_to(work))}))
     return mined
 
@@ -226,7 +231,8 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     # with the configured strategy and the bench's budget (the mining run selected 1 frame,
     # perhaps with an earlier strategy when its run was cached).
     started = time.perf_counter()
-    table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k)
+    table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
+                        mined.class_ids)
     select(table, budget, strategy=config.selection.strategy, min_gap=min_gap, class_share=config.selection.class_share)
     select_seconds = time.perf_counter() - started
     mine_seconds = mined.seconds + select_seconds
@@ -264,7 +270,8 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
             record.signals = {k: v for k, v in signals.items() if k != signal}
             scored = combine(record.signals, len(record.objects))
             record.score, record.uncertainty = scored.score, scored.object_uncertainty
-        without = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k)
+        without = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
+                              mined.class_ids)
         ablation[f"without {signal}"] = figures(pick(config.selection.strategy, without), errors, found, switches)
     info = {"frames": n, "budget": budget, "errors": int(errors.total.sum()), "episodes": len(found),
             "switches": len(switches), "mean": float(errors.total.mean()), "max": int(errors.total.max()),

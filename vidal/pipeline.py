@@ -231,8 +231,15 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
     return budget
 
 
-def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[str, np.ndarray]:
-    """The run's track boxes, their stretches between identity breaks (:func:`stretch_ids`), tracks and classes."""
+def track_stretches(
+    records: list[FrameRecord], breaks: Iterable[str], classes: Iterable[int] | None = None
+) -> dict[str, np.ndarray]:
+    """The run's track boxes, their stretches between identity breaks (:func:`stretch_ids`), tracks and classes.
+
+    A box's ``class_id`` is its track's most frequent class (a person the model calls
+    "handbag" for a few frames stays a person), -1 for a track of a class not in ``classes``
+    (the wanted ones; ``None``: all): what the class balance counts.
+    """
     frame_index, track_id, class_id, broken = [], [], [], []
     wanted = set(breaks)
     for k, record in enumerate(records):
@@ -250,25 +257,35 @@ def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[s
         broken.append(cut)
     if not frame_index:
         return {}
-    index, tracks = np.concatenate(frame_index), np.concatenate(track_id)
+    index, tracks, box_class = np.concatenate(frame_index), np.concatenate(track_id), np.concatenate(class_id)
+    pairs, counts = np.unique(np.c_[tracks, box_class], axis=0, return_counts=True)
+    order = np.lexsort((-counts, pairs[:, 0]))  # per track, its most frequent class first
+    ids, first = np.unique(pairs[order, 0], return_index=True)
+    majority = pairs[order[first], 1]
+    if classes is not None:
+        majority = np.where(np.isin(majority, list(classes)), majority, -1)
+    track_class = majority[np.searchsorted(ids, tracks)]
     return {"frame_index": index, "stretch": stretch_ids(index, tracks, np.concatenate(broken)), "track_id": tracks,
-            "class_id": np.concatenate(class_id)}
+            "class_id": track_class}
 
 
 def frame_table(
-    records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS, aggregate: str = "sum", top_k: int = 3
+    records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS, aggregate: str = "sum", top_k: int = 3,
+    classes: Iterable[int] | None = None,
 ) -> FrameTable:
     """The per-frame figures of a run's records, for the selection strategies.
 
     The frame score the strategies rank by is the records' objects' uncertainty aggregated by
     ``aggregate`` (:func:`vidal.scoring.object_shares`; ``sum`` is the records' own score).
+    ``classes``: the wanted class ids (``--classes``; ``None``: all), the ones the class
+    balance counts (:func:`track_stretches`).
     """
     uncertainty = [r.uncertainty for r in records]
     shares = None if aggregate == "sum" else [object_shares(u, aggregate, top_k) for u in uncertainty]
     score = np.array([r.score for r in records]) if shares is None else np.array(
         [float((w * u).sum()) for w, u in zip(shares, uncertainty)])
     return FrameTable(
-        stretches=track_stretches(records, breaks),
+        stretches=track_stretches(records, breaks, classes),
         frame=np.array([r.frame for r in records], np.int64),
         score=score,
         least_confidence=np.array([least_confidence(r.objects) for r in records]),
@@ -448,7 +465,8 @@ def _mine(
     done = _process(source, detector, config, run, watch, progress)
     records = done.records
     with watch("select"):
-        table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k)
+        table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
+                            detector.classes)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
         budget = min(config.selection.budget_frames(len(records)), len(records))

@@ -596,13 +596,13 @@ CLASS_RESERVE_MAX = 0.5
 
 
 def class_frames(table: FrameTable) -> dict[int, np.ndarray]:
-    """Per class of the table's track boxes (``stretches["class_id"]``), which frames show one,
-    ``(F,)`` bool; empty without class ids."""
+    """Per class of the table's track boxes (``stretches["class_id"]``; -1, a class the run
+    does not want, is left out), which frames show one, ``(F,)`` bool; empty without class ids."""
     if "class_id" not in table.stretches:
         return {}
     index, classes = table.stretches["frame_index"], table.stretches["class_id"]
     shown: dict[int, np.ndarray] = {}
-    for class_id in np.unique(classes).tolist():
+    for class_id in np.unique(classes[classes >= 0]).tolist():
         present = np.zeros(len(table), bool)
         present[index[classes == class_id]] = True
         shown[int(class_id)] = present

@@ -77,3 +77,25 @@ def test_mine_ranks_frames_by_the_configured_aggregate(tmp_path: Path, scene_vid
     most = [float(r.uncertainty.max()) if len(r.uncertainty) else 0.0 for r in result.records]
     assert result.table.score.tolist() == pytest.approx(most)
     assert json.loads((result.run_dir / "summary.json").read_text())["selection"]["aggregate"] == "topk"
+
+
+def test_the_class_balance_counts_each_track_by_its_usual_class_and_only_wanted_ones() -> None:
+    from vidal.pipeline import track_stretches
+    from vidal.selection import class_frames
+
+    records = []
+    for frame in range(1, 7):
+        r = record(frame, [0.2, 0.2])
+        r.objects.track_id[:] = [1, 2]
+        # track 1: a person the model calls "handbag" (26) in frame 3; track 2: a handbag in frames 1-3
+        r.objects.class_id[:] = [26 if frame == 3 else 0, 26 if frame <= 3 else 0]
+        records.append(r)
+    every = track_stretches(records, ())
+    assert every["class_id"][every["track_id"] == 1].tolist() == [0] * 6
+    assert set(every["class_id"][every["track_id"] == 2].tolist()) == {0}  # 3 frames each: the lower id on a tie
+    records[3].objects.class_id[1] = records[4].objects.class_id[1] = 26  # now mostly a handbag
+    assert set(track_stretches(records, ())["class_id"][every["track_id"] == 2].tolist()) == {26}
+    wanted = track_stretches(records, (), classes=[0])
+    assert set(wanted["class_id"][wanted["track_id"] == 2].tolist()) == {-1}
+    assert sorted(class_frames(frame_table(records))) == [0, 26]
+    assert sorted(class_frames(frame_table(records, classes=[0]))) == [0]
