@@ -175,7 +175,9 @@ def suspect_events(
 SWITCH_SIGNALS = ("fragmentation", "reactivation")
 
 
-def switch_points(signals: Sequence[Mapping[str, np.ndarray]], names: Sequence[str] = SWITCH_SIGNALS) -> dict[str, np.ndarray]:
+def switch_points(
+    signals: Sequence[Mapping[str, np.ndarray]], names: Sequence[str] = SWITCH_SIGNALS
+) -> dict[str, np.ndarray]:
     """The likely identity switches of a run, for the selection: one point per object and
     signal of ``names`` of value >= :data:`SUSPECT_MIN_UNCERTAINTY`.
 
