@@ -47,3 +47,23 @@ def test_greedy_cover_takes_the_frame_inside_most_spans_first(bench) -> None:
     assert bench.greedy_cover(frames, spans, 2) == [3, 20]  # 3 hits three spans; then the earliest of one
     assert sorted(bench.greedy_cover(frames, spans, 3)) == [3, 20, 28]
     assert len(bench.greedy_cover(frames, spans, 40)) == 30
+
+
+def test_gt_boxes_leave_out_the_roles_asked(bench, tmp_path) -> None:
+    seq = tmp_path / "SNMOT-x"
+    (seq / "gt").mkdir(parents=True)
+    (seq / "gt" / "gt.txt").write_text("1,1,0,0,10,10,1,-1,-1,-1\n1,2,5,5,3,3,1,-1,-1,-1\n2,1,1,0,10,10,1,-1,-1,-1\n")
+    (seq / "gameinfo.ini").write_text("num_tracklets=2\ntrackletID_1= player team left;7\ntrackletID_2= ball;1\n")
+    assert bench.gt_boxes(seq / "gt" / "gt.txt", ("ball",)).track_id.tolist() == [1, 1]
+    assert bench.gt_boxes(seq / "gt" / "gt.txt", ()).track_id.tolist() == [1, 2, 1]
+
+
+def test_the_summary_gives_the_share_of_the_oracle_and_the_goals(bench) -> None:
+    figures = {"lift": 1.2, "coverage": 0.6, "switch_recall": 0.9}
+    rows = {bench.ORACLES["lift"]: {**figures, "lift": 2.4}, bench.ORACLES["coverage"]: {**figures, "coverage": 0.75},
+            bench.ORACLES["switch_recall"]: {**figures, "switch_recall": 1.0}, bench.DEFAULT: figures,
+            **{b: {"lift": 1.0, "coverage": 0.5, "switch_recall": 0.5} for b in bench.BASELINES}}
+    assert bench.ratio(rows, bench.DEFAULT, "coverage") == pytest.approx(0.8)
+    text = bench.summary_table([("clip", rows, {"overhead": 0.02})])
+    assert "**0.60 / 0.75 (0.80)**" in text and "**0.90 / 1.00 (0.90)**" in text and "**1.20 / 2.40 (0.50)**" in text
+    assert "episode coverage >= 0.8 of the oracle's in 1 of 1 videos" in text

@@ -54,7 +54,8 @@ def test_unknown_key_names_file_and_field(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "field"),
     [("input.stride=0", "input.stride"), ("scoring.signals.nope.weight=1", "scoring.signals"),
-     ("selection.strategy=best", "selection.strategy"), ("detector.backend=tensorrt", "detector.backend")],
+     ("selection.strategy=best", "selection.strategy"), ("detector.backend=tensorrt", "detector.backend"),
+     ("selection.aggregate=max", "selection.aggregate"), ("selection.top_k=0", "selection.top_k")],
 )
 def test_invalid_fields(override: str, field: str) -> None:
     with pytest.raises(ConfigError, match=field):

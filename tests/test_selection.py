@@ -7,6 +7,7 @@ from vidal.selection import (
     EVENT_DISCOUNT,
     STRATEGIES,
     FrameTable,
+    class_coverage,
     greedy_events,
     greedy_with_gap,
     select,
@@ -257,3 +258,62 @@ def test_propagate_skips_stretches_a_labelled_frame_confirms() -> None:
     table = _stretch_table(100, boxes)
     picked = select(table, 2, strategy="propagate", labelled=[31], min_gap=0)
     assert any(14 <= p <= 16 for p in picked.tolist())
+
+
+def classed_table(classes_in: dict[int, range], frames: int = 100) -> FrameTable:
+    """Scores falling from frame 1; one track per class, in the given frames."""
+    t = table([float(frames - i) for i in range(frames)])
+    index = np.concatenate([np.array(list(r)) - 1 for r in classes_in.values()]).astype(np.int64)
+    class_id = np.concatenate([np.full(len(r), c) for c, r in classes_in.items()]).astype(np.int64)
+    t.stretches = {"frame_index": index, "stretch": class_id, "track_id": class_id, "class_id": class_id}
+    return t
+
+
+def test_class_balance_gives_a_rare_class_its_share() -> None:
+    t = classed_table({0: range(1, 101), 32: range(81, 91)})
+    plain = select(t, 10, strategy="vidal", min_gap=2)
+    assert not any(80 <= i < 90 for i in plain)  # the score alone never reaches frames 81-90
+    balanced = select(t, 10, strategy="vidal", min_gap=2, class_share=0.2)
+    assert len(balanced) == 10 == len(set(balanced.tolist()))
+    assert sum(80 <= i < 90 for i in balanced) == 2 and balanced[:8].tolist() == plain[:8].tolist()
+    assert all(abs(a - b) > 2 for k, a in enumerate(balanced) for b in balanced[k + 1:])
+    coverage = class_coverage(t, balanced)
+    assert coverage[32] == {"frames": 10, "selected_frames": 2, "frame_share": 0.2, "tracks": 1, "selected_tracks": 1,
+                            "track_share": 1.0}
+
+
+def test_class_balance_keeps_a_single_class_run_and_caps_what_rare_classes_take() -> None:
+    single = classed_table({0: range(1, 101)})
+    plain = select(single, 10, strategy="vidal").tolist()
+    assert select(single, 10, strategy="vidal", class_share=0.5).tolist() == plain
+    many = classed_table({0: range(1, 101), **{c: range(10 * c + 1, 10 * c + 4) for c in range(1, 10)}})
+    picked = select(many, 10, strategy="vidal", class_share=0.1)
+    rare = [i for i in picked if i >= 10 and i % 10 < 3]
+    # nine rare classes, one frame each wanted: they take half the budget, the strategy's first five stay
+    assert len(picked) == 10 and len(rare) == 5 and picked[:5].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_class_balance_never_picks_labelled_frames() -> None:
+    t = classed_table({0: range(1, 101), 32: range(81, 84)})
+    picked = select(t, 10, strategy="vidal", min_gap=0, class_share=0.2, labelled=[81, 82])
+    assert t.frame[picked].tolist().count(83) == 1 and not {81, 82} & set(t.frame[picked].tolist())
+
+
+def test_cover_takes_each_likely_switch_once_within_its_moment() -> None:
+    # Frames 41, 44 and 80 score 0.5; switches are likely at frames 40 and 42 (one moment) and 80.
+    scores = [0.0] * 100
+    scores[40] = scores[43] = scores[79] = 0.5
+    t = table(scores)
+    t.switches = {"frame_index": np.array([39, 41, 79]), "value": np.array([1.0, 1.0, 1.0])}
+    # frame 41 covers both switches of its moment (2.5); frame 44's window holds the switch at 42,
+    # covered already (0.5 left), so frame 80 and its switch (1.5) come first
+    assert t.frame[select(t, 3, strategy="cover", min_gap=2)].tolist() == [41, 80, 44]
+    assert t.frame[select(t, 3, strategy="vidal", min_gap=2)].tolist() == [41, 44, 80]  # ties: earlier first
+    t.switches = {}
+    assert t.frame[select(t, 3, strategy="cover", min_gap=2)].tolist() == [41, 44, 80]
+
+
+def test_default_strategy_is_cover() -> None:
+    from vidal.config import load_config
+
+    assert load_config().selection.strategy == "cover"

@@ -111,7 +111,7 @@ def mine(
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference image size.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda:0, ...")] = None,
     budget: Annotated[str | None, typer.Option("--budget", "-b", help="Frames to select: a count (20) or a share (5%).")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="Selection: vidal, coverage, propagate, random, uniform, confidence, entropy.")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="Selection (default cover): cover, vidal, coverage, propagate, random, uniform, confidence, entropy, boxcount.")] = None,
     stride: Annotated[int | None, typer.Option("--stride", help="Process every n-th frame.")] = None,
     start: Annotated[int | None, typer.Option("--start", help="First frame (1-based, inclusive).")] = None,
     end: Annotated[int | None, typer.Option("--end", help="Last frame (inclusive).")] = None,
@@ -307,6 +307,14 @@ def status(dataset: DatasetOption = "vidal", debug: DebugOption = False) -> None
                 str(rec.added), str(rec.updated), str(rec.protected), str(r.reviewed), rec.status,
             )
         wide.print(runs)
+        covered = [(r.run_id, name, c) for r in st.runs for name, c in (r.record.class_coverage or {}).items()]
+        if covered:
+            classes = Table("run", "class", "selected frames showing it", "tracks with a selected frame",
+                            title="per class: what each run's selection shows")
+            for run_id, name, c in covered:
+                classes.add_row(run_id, name, f"{int(c['selected_frames'])} of {int(c['frames'])}",
+                                f"{int(c['selected_tracks'])} of {int(c['tracks'])}")
+            wide.print(classes)
         if st.models:
             lineage = Table("model", "created", "base", "train", "human boxes", "propagated", "val",
                             "mAP50 base -> new", "mAP50-95 base -> new", "epochs", "file",

@@ -115,8 +115,19 @@ class ScoringConfig(_Strict):
 class SelectionConfig(_Strict):
     """How many frames to pick, and how."""
 
-    strategy: str = "vidal"
+    # cover: measured against the oracles on the shared real videos (tools/bench_selection.py).
+    strategy: str = "cover"
+    # The frame score of the events strategies (vidal, coverage): the sum of its objects'
+    # uncertainty (expected mistakes; favours crowded frames), their mean, or the sum of the
+    # top_k largest (vidal.scoring.object_shares).
+    aggregate: Literal["sum", "mean", "topk"] = Field("sum", description="frame score from object uncertainty")
+    top_k: int = Field(3, ge=1, description="objects counted by aggregate=topk")
     budget: str = "5%"
+    # A rare class (the ball in soccer, bicycles in a street) holds little of any frame's score;
+    # a detector learns it only from frames that show it. A tenth of the budget: 4 frames of 38.
+    class_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="each class of the run's tracks gets this share of the budget (0: off)"
+    )
     # Frames closer than 0.2 s (5 frames at 25 fps) show one moment: a walking person moves
     # under a fifth of a body height. Diversity beyond that comes from the suspect events.
     min_gap_s: float = Field(0.2, ge=0.0, description="selected frames more than this far apart")

@@ -49,11 +49,13 @@ from vidal.scoring import (
     combine,
     detection_entropy,
     least_confidence,
+    object_shares,
     score_frame,
     suspect_events,
+    switch_points,
 )
 from vidal.scoring.signals import is_wanted, max_overlap
-from vidal.selection import FrameTable, select, stretch_ids
+from vidal.selection import FrameTable, class_coverage, select, stretch_ids
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
 from vidal.video import FrameSource, frame_numbers
@@ -229,9 +231,16 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
     return budget
 
 
-def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[str, np.ndarray]:
-    """The run's track boxes and their stretches between identity breaks (:func:`stretch_ids`)."""
-    frame_index, track_id, broken = [], [], []
+def track_stretches(
+    records: list[FrameRecord], breaks: Iterable[str], classes: Iterable[int] | None = None
+) -> dict[str, np.ndarray]:
+    """The run's track boxes, their stretches between identity breaks (:func:`stretch_ids`), tracks and classes.
+
+    A box's ``class_id`` is its track's most frequent class (a person the model calls
+    "handbag" for a few frames stays a person), -1 for a track of a class not in ``classes``
+    (the wanted ones; ``None``: all): what the class balance counts.
+    """
+    frame_index, track_id, class_id, broken = [], [], [], []
     wanted = set(breaks)
     for k, record in enumerate(records):
         objects = record.objects
@@ -244,22 +253,46 @@ def track_stretches(records: list[FrameRecord], breaks: Iterable[str]) -> dict[s
                 cut |= values[rows] >= SUSPECT_MIN_UNCERTAINTY
         frame_index.append(np.full(len(rows), k, np.int64))
         track_id.append(objects.track_id[rows].astype(np.int64))
+        class_id.append(objects.class_id[rows].astype(np.int64))
         broken.append(cut)
     if not frame_index:
         return {}
-    index = np.concatenate(frame_index)
-    return {"frame_index": index, "stretch": stretch_ids(index, np.concatenate(track_id), np.concatenate(broken))}
+    index, tracks, box_class = np.concatenate(frame_index), np.concatenate(track_id), np.concatenate(class_id)
+    pairs, counts = np.unique(np.c_[tracks, box_class], axis=0, return_counts=True)
+    order = np.lexsort((-counts, pairs[:, 0]))  # per track, its most frequent class first
+    ids, first = np.unique(pairs[order, 0], return_index=True)
+    majority = pairs[order[first], 1]
+    if classes is not None:
+        majority = np.where(np.isin(majority, list(classes)), majority, -1)
+    track_class = majority[np.searchsorted(ids, tracks)]
+    return {"frame_index": index, "stretch": stretch_ids(index, tracks, np.concatenate(broken)), "track_id": tracks,
+            "class_id": track_class}
 
 
-def frame_table(records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS) -> FrameTable:
-    """The per-frame figures of a run's records, for the selection strategies."""
+def frame_table(
+    records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS, aggregate: str = "sum", top_k: int = 3,
+    classes: Iterable[int] | None = None,
+) -> FrameTable:
+    """The per-frame figures of a run's records, for the selection strategies.
+
+    The frame score the strategies rank by is the records' objects' uncertainty aggregated by
+    ``aggregate`` (:func:`vidal.scoring.object_shares`; ``sum`` is the records' own score).
+    ``classes``: the wanted class ids (``--classes``; ``None``: all), the ones the class
+    balance counts (:func:`track_stretches`).
+    """
+    uncertainty = [r.uncertainty for r in records]
+    shares = None if aggregate == "sum" else [object_shares(u, aggregate, top_k) for u in uncertainty]
+    score = np.array([r.score for r in records]) if shares is None else np.array(
+        [float((w * u).sum()) for w, u in zip(shares, uncertainty)])
     return FrameTable(
-        stretches=track_stretches(records, breaks),
+        stretches=track_stretches(records, breaks, classes),
         frame=np.array([r.frame for r in records], np.int64),
-        score=np.array([r.score for r in records]),
+        score=score,
         least_confidence=np.array([least_confidence(r.objects) for r in records]),
         entropy=np.array([detection_entropy(r.objects) for r in records]),
-        events=suspect_events([r.objects for r in records], [r.uncertainty for r in records]),
+        events=suspect_events([r.objects for r in records], uncertainty, shares),
+        boxes=np.array([r.detections for r in records], np.int64),
+        switches=switch_points([r.signals for r in records]),
     )
 
 
@@ -432,7 +465,8 @@ def _mine(
     done = _process(source, detector, config, run, watch, progress)
     records = done.records
     with watch("select"):
-        table = frame_table(records, config.propagation.breaks)
+        table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
+                            detector.classes)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
         budget = min(config.selection.budget_frames(len(records)), len(records))
@@ -445,6 +479,7 @@ def _mine(
             rng=np.random.default_rng(config.selection.seed),
             labelled=list(labelled),
             fill=config.selection.fill,
+            class_share=config.selection.class_share,
         )
     with watch("write"):
         summary = _write(run, source, detector, config, done, table, chosen, budget, min_gap, labelled, wall_started)
@@ -637,11 +672,15 @@ def _write(
             "class_confusions": done.confusions,
             "class_confusion_frames": done.confusion_frames,
         },
-        selection={"strategy": config.selection.strategy, "budget": budget, "min_gap_frames": min_gap,
+        selection={"strategy": config.selection.strategy, "aggregate": config.selection.aggregate,
+                   "budget": budget, "min_gap_frames": min_gap,
                    "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
                    "frames": [r.frame for r in selected],
                    "uncertain_frames": int(sum(r.score > 0 for r in records)),
                    "fill": config.selection.fill,
+                   "class_share": config.selection.class_share,
+                   "class_coverage": {detector.names.get(c, str(c)): figures
+                                      for c, figures in class_coverage(table, chosen).items()},
                    "spread_frames": [r.frame for r in selected if r.score <= 0]},
         timings={
             "processing_seconds": round(done.seconds, 3),

@@ -231,6 +231,7 @@ def _run_record(run: MinedRun, status: str, report: PushReport) -> MiningRecord:
         updated=report.updated,
         protected=report.protected,
         config=summary.config,
+        class_coverage=summary.selection.get("class_coverage"),
     )
 
 

@@ -30,6 +30,8 @@ class MiningRecord:
         complete: Whether the run processed the whole video.
         added, updated, protected: Samples added, updated, and kept as reviewed.
         config: The run's effective configuration.
+        class_coverage: Per class of the run's tracks, how much of it the selection shows
+            (``summary.json``'s ``selection.class_coverage``: frames, tracks and their shares).
     """
 
     status: str
@@ -49,6 +51,7 @@ class MiningRecord:
     updated: int = 0
     protected: int = 0
     config: dict[str, Any] | None = None
+    class_coverage: dict[str, dict[str, float]] | None = None
 
     def to_config(self) -> dict[str, Any]:
         """The keyword arguments of FiftyOne's ``init_run``."""

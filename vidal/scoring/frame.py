@@ -88,7 +88,54 @@ def score_frame(ctx: SignalContext, weights: Mapping[str, float]) -> FrameScore:
 SUSPECT_MIN_UNCERTAINTY = 0.35
 
 
-def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+# How the selection values a frame from its objects' uncertainties ``u`` (:func:`object_shares`):
+# ``sum`` (the expected number of mistakes: crowded frames first, the bias of image-level
+# detection active learning, BLAD/ComPAS, CVPR 2023), ``mean`` (the mean over the frame's
+# objects: one doubtful object in an empty frame ranks with a crowd of doubtful ones) or
+# ``topk`` (the sum of the ``k`` largest: a crowd counts up to ``k`` mistakes).
+AGGREGATIONS = ("sum", "mean", "topk")
+
+
+def object_shares(uncertainty: np.ndarray, aggregate: str = "sum", top_k: int = 3) -> np.ndarray:
+    """Each object's weight in its frame's value under ``aggregate`` (see :data:`AGGREGATIONS`).
+
+    The frame's value is ``(shares * uncertainty).sum()``.
+
+    Args:
+        uncertainty: The frame's per-object uncertainty ``(N,)``.
+        aggregate: ``"sum"``, ``"mean"`` or ``"topk"``.
+        top_k: The ``k`` of ``"topk"`` (>= 1).
+
+    Returns:
+        Weights ``(N,)`` float64: 1 each (sum), ``1 / N`` each (mean), 1 for the ``k`` most
+        uncertain objects and 0 for the rest (topk; ties to the earlier object).
+
+    Raises:
+        ValueError: An unknown ``aggregate`` (the message lists the valid ones) or ``top_k < 1``.
+    """
+    n = len(uncertainty)
+    if aggregate == "sum":
+        return np.ones(n)
+    if aggregate == "mean":
+        return np.full(n, 1.0 / n) if n else np.ones(0)
+    if aggregate == "topk":
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        shares = np.zeros(n)
+        shares[np.argsort(-np.asarray(uncertainty, np.float64), kind="stable")[:top_k]] = 1.0
+        return shares
+    raise ValueError(f"unknown aggregate {aggregate!r}; valid: {', '.join(AGGREGATIONS)}")
+
+
+def aggregate_score(uncertainty: np.ndarray, aggregate: str = "sum", top_k: int = 3) -> float:
+    """A frame's value from its objects' uncertainty ``(N,)``: see :func:`object_shares`."""
+    u = np.asarray(uncertainty, np.float64)
+    return float((object_shares(u, aggregate, top_k) * u).sum())
+
+
+def suspect_events(
+    objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndarray], shares: Sequence[np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Group the uncertain objects of a run into suspect events, for the selection.
 
     A suspect event is a track with uncertain objects: its occlusions, misses, ambiguous
@@ -99,6 +146,8 @@ def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndar
     Args:
         objects: Per processed frame, its objects.
         uncertainty: Per processed frame, its objects' uncertainty ``(N,)``.
+        shares: Per processed frame, its objects' weights in the frame's value
+            (:func:`object_shares`, ``(N,)``); default 1 each (the frame score is their sum).
 
     Returns:
         ``{"frame_index", "event", "value"}``, parallel arrays over frame-event pairs, as
@@ -112,10 +161,46 @@ def suspect_events(objects: Sequence[ObjectTable], uncertainty: Sequence[np.ndar
         ids, inverse = np.unique(table.track_id[keep], return_inverse=True)
         frame_index.append(np.full(len(ids), k, np.int64))
         event.append(ids.astype(np.int64))
-        value.append(np.bincount(inverse, weights=u[keep], minlength=len(ids)))
+        weight = u[keep] if shares is None else u[keep] * shares[k][keep]
+        value.append(np.bincount(inverse, weights=weight, minlength=len(ids)))
     if not event:
         return {"frame_index": np.zeros(0, np.int64), "event": np.zeros(0, np.int64), "value": np.zeros(0)}
     return {"frame_index": np.concatenate(frame_index), "event": np.concatenate(event), "value": np.concatenate(value)}
+
+
+# The signals that mark where a track probably took over another object's identity: its track
+# was lost mid-image while a new one was born next to it, or a lost track was found again.
+# Measured on the shared soccer games with ground truth (vidal's tracks, 161 and 172 ID switches):
+# 91-94% of the true switches lie within 5 frames of a fragmentation, and 95-96% of the frames
+# with one lie within 5 frames of a switch (reactivation: 76-86% and 90-94%).
+SWITCH_SIGNALS = ("fragmentation", "reactivation")
+
+
+def switch_points(
+    signals: Sequence[Mapping[str, np.ndarray]], names: Sequence[str] = SWITCH_SIGNALS
+) -> dict[str, np.ndarray]:
+    """The likely identity switches of a run, for the selection: one point per object and
+    signal of ``names`` of value >= :data:`SUSPECT_MIN_UNCERTAINTY`.
+
+    Args:
+        signals: Per processed frame, its weighted per-object signals (name to ``(N,)``).
+        names: The signals that mark a switch.
+
+    Returns:
+        ``{"frame_index", "value"}``: parallel arrays over ``P`` points, the frame (index into
+        the run's frames, ``(P,)`` int64) and the signal's value (``(P,)`` float64), as
+        :attr:`vidal.selection.FrameTable.switches`.
+    """
+    frame_index, value = [], []
+    for k, frame_signals in enumerate(signals):
+        for name in names:
+            values = frame_signals.get(name)
+            if values is None:
+                continue
+            strong = values[values >= SUSPECT_MIN_UNCERTAINTY]
+            frame_index.extend([k] * len(strong))
+            value.extend(strong.tolist())
+    return {"frame_index": np.asarray(frame_index, np.int64), "value": np.asarray(value, np.float64)}
 
 
 def least_confidence(objects: ObjectTable) -> float:
