@@ -110,6 +110,7 @@ def main() -> int:
     parser.add_argument("--gap", type=int, default=25, help="frames between the mined part and the later frames")
     parser.add_argument("--hyp", action="append", default=[], help="Ultralytics training argument, key=value")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--adapt-bn", action="store_true", help="vidal train's --adapt-bn")
     parser.add_argument("--min-steps", type=int, default=None,
                         help="vidal train's --min-steps (default: vidal's; 0: exactly --epochs)")
     parser.add_argument("--imgsz", type=int, default=320)
@@ -143,7 +144,8 @@ def main() -> int:
               f"{labelled.written} ({labelled.boxes} boxes) in {time.perf_counter() - started:.0f} s")
         hyp = {key: yaml_value(value) for key, value in (item.split("=", 1) for item in args.hyp)}
         plan = plan_training(name, base=str(args.base), epochs=args.epochs, imgsz=args.imgsz, device=args.device,
-                             out_root=work / "models", hyp=hyp, min_steps=args.min_steps)
+                             out_root=work / "models", hyp=hyp, min_steps=args.min_steps,
+                             adapt_bn=args.adapt_bn)
         arguments = json.dumps(dict(FINE_TUNE, **plan.hyp))
         print(f"training on {len(plan.train_ids)} frames, validating on {len(plan.val_ids)} "
               f"({len(plan.dropped_ids)} left out near them), {plan.epochs} epochs at imgsz {args.imgsz} "

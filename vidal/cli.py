@@ -452,6 +452,7 @@ def train(
     device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0... \\[default: the first GPU, else the CPU].")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for run folders.")] = Path("vidal-runs"),
     no_propagated: Annotated[bool, typer.Option("--no-propagated", help="Train on reviewed frames only, not on the pseudo_labels of propagated ones.")] = False,
+    adapt_bn: Annotated[bool, typer.Option("--adapt-bn", help="Update the base's BatchNorm statistics from the training batches (default: keep them).")] = False,
     debug: DebugOption = False,
 ) -> None:
     """Fine-tune the detector on the reviewed samples, score it against its base, record it on the dataset."""
@@ -492,7 +493,7 @@ def train(
 
             result = train_model(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
                                  device=device, out_root=out_dir, min_steps=min_steps,
-                                 propagated=not no_propagated, on_plan=on_plan,
+                                 propagated=not no_propagated, adapt_bn=adapt_bn, on_plan=on_plan,
                                  on_stage=on_stage, on_epoch=on_epoch)
             on_stage("done")
         _print_training(result.record)

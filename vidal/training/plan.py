@@ -43,6 +43,8 @@ class TrainingPlan:
         propagated_ids: Of ``train_ids``, the propagated samples (trained on their ``pseudo_labels``).
         human_boxes: Boxes of the reviewed training samples' ``ground_truth``.
         propagated_boxes: Boxes of the propagated training samples' ``pseudo_labels``.
+        adapt_bn: Update the base's BatchNorm statistics from the training batches (default:
+            keep them, :data:`~vidal.training.ultralytics.FROZEN_BN`).
     """
 
     dataset: str
@@ -63,6 +65,7 @@ class TrainingPlan:
     propagated_ids: list[str] = field(default_factory=list)
     human_boxes: int = 0
     propagated_boxes: int = 0
+    adapt_bn: bool = False
 
 
 def balanced_batch(images: int, batch: int) -> int:
@@ -167,6 +170,7 @@ def plan_training(
     hyp: dict[str, Any] | None = None,
     min_steps: int | None = None,
     propagated: bool = True,
+    adapt_bn: bool = False,
 ) -> TrainingPlan:
     """Check everything a training needs before it starts, and split the reviewed samples.
 
@@ -189,6 +193,7 @@ def plan_training(
         propagated: Also train on the ``pseudo_labels`` of propagated samples (``vidal
             propagate``) that no human touched, except those near or labelled from a validation
             frame (:func:`propagated_training`); validation is on reviewed samples only.
+        adapt_bn: Update the base's BatchNorm statistics while fine-tuning (default: keep them).
 
     Raises:
         ConfigError: ``device`` is unknown, absent from this machine or cannot train.
@@ -264,6 +269,7 @@ def plan_training(
         propagated_ids=propagated_ids,
         human_boxes=human_boxes,
         propagated_boxes=propagated_boxes,
+        adapt_bn=adapt_bn,
     )
 
 

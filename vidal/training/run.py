@@ -85,7 +85,7 @@ def run_training(
         stage("train")
         started = time.perf_counter()
         weights = fine_tune(plan.base, data, run.staging, epochs=plan.epochs, on_epoch=on_epoch, hyp=plan.hyp,
-                            **settings)
+                            frozen_bn=not plan.adapt_bn, **settings)
         seconds = time.perf_counter() - started
         shutil.copyfile(weights, run.path(MODEL_FILE))
         shutil.rmtree(weights.parent)  # model.pt is last.pt; Ultralytics' best.pt is not kept
@@ -148,6 +148,7 @@ def train(
     block_s: float = DEFAULT_BLOCK_S,
     gap_s: float = DEFAULT_GAP_S,
     propagated: bool = True,
+    adapt_bn: bool = False,
     on_plan: Callable[[TrainingPlan], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
@@ -190,6 +191,8 @@ def train(
         propagated: Also train on the ``pseudo_labels`` of samples ``vidal propagate`` labelled
             (not reviewed, not edited by hand), except those labelled from a validation frame
             or within ``gap_s`` of one; validation stays on reviewed samples only.
+        adapt_bn: Update the base's BatchNorm statistics while fine-tuning (default: keep them,
+            :data:`~vidal.training.ultralytics.FROZEN_BN`).
         on_plan: Called with the checked :class:`~vidal.training.plan.TrainingPlan` (frames,
             epochs, base) before the run folder is created; an exception it raises stops the
             training with nothing written or recorded.
@@ -207,7 +210,7 @@ def train(
     """
     plan = plan_training(dataset, base=base, epochs=epochs, imgsz=imgsz, val_frac=val_frac, batch=batch,
                          device=device, out_root=out_root, block_s=block_s, gap_s=gap_s, hyp=hyp,
-                         min_steps=min_steps, propagated=propagated)
+                         min_steps=min_steps, propagated=propagated, adapt_bn=adapt_bn)
     if on_plan is not None:
         on_plan(plan)
     return run_training(plan, on_stage=on_stage, on_epoch=on_epoch)
