@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vidal import __version__
-from vidal.errors import PartialRunError, VidalError
+from vidal.errors import ConfigError, PartialRunError, VidalError
 
 if TYPE_CHECKING:
     from vidal.dataset.lineage import ModelRecord
@@ -121,6 +121,9 @@ def mine(
     media_dir: Annotated[Path | None, typer.Option("--media-dir", help="Folder for the pushed frame images \\[default: the dataset's, or ~/.vidal/media].")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: section.field=value.")] = None,
+    detections: Annotated[Path | None, typer.Option("--detections", help="Another detector's boxes (MOTChallenge frame,-1,x,y,w,h,conf[,class]) for the one input: tracked by vidal, no model runs.")] = None,
+    tracks: Annotated[Path | None, typer.Option("--tracks", help="Another tracker's tracks (MOTChallenge frame,id,x,y,w,h,conf[,class]) for the one input: no model nor tracker runs.")] = None,
+    classes_file: Annotated[Path | None, typer.Option("--classes-file", help="Class names of --detections/--tracks, line i for class i \\[default: classes.txt beside the file].")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Mine videos for the frames worth labeling, and push them to a FiftyOne dataset."""
@@ -134,12 +137,15 @@ def mine(
             "model": model, "classes": _parse_classes(classes), "conf": conf, "imgsz": imgsz, "device": device,
             "budget": budget, "strategy": strategy, "stride": stride, "start": start, "end": end, "out": out_dir,
             "dataset": dataset, "push": False if no_push else None, "media_dir": media_dir,
+            "detections": detections, "tracks": tracks, "classes_file": classes_file,
         })
+        if model is not None and (detections or tracks):
+            raise ConfigError("--model runs a detector; --detections and --tracks take another system's output instead")
         resolve_model(cfg)  # the device and dataset name checked before any input is opened or model loaded
         sources = [open_source(path) for path in expand_inputs(inputs)]
         for source in sources:
             check_budget(source, cfg)
-        mining = start_mining(cfg)
+        mining = start_mining(cfg, sources)
         console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
                       highlight=False, soft_wrap=True)
         partial: list[str] = []
