@@ -78,3 +78,41 @@ def test_detections_give_the_tracks_of_vidals_own_run(own_run: tuple[Path, Path]
     summary = json.loads((mined / "summary.json").read_text())
     assert summary["model_path"] == str(det.resolve())
     assert summary["classes"] == {"0": "person", "1": "robot"}
+
+
+def _square_rows(track_id: int, frames: Iterable[int], start: tuple[float, float], velocity: float) -> list[str]:
+    return [f"{f},{track_id},{start[0] + velocity * (f - 1):.2f},{start[1]:.2f},24,24,0.9" for f in frames]
+
+
+def test_tracks_replayed_with_track_level_signals(scene_video: Path, tmp_path: Path) -> None:
+    """Another tracker's tracks on the scene: a gap, a short track; no association signal."""
+    rows = (
+        _square_rows(1, [f for f in range(1, 65) if not 20 <= f <= 22], (10.0, 40.0), 2.0)
+        + _square_rows(2, range(1, 65), (140.0, 46.0), -2.0)
+        + _square_rows(9, range(30, 33), (80.0, 70.0), 0.0)
+    )
+    path = tmp_path / "tracks.txt"
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "runs"
+    result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--tracks", str(path), "--budget", "4",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "association signal" in result.output and result.output.count("association signal") == 1
+    run = out / scene_video.stem
+    states = list(csv.DictReader((run / "track_states.csv").open()))
+    by = {(int(r["frame"]), int(r["track_id"])): r for r in states}
+    assert by[(21, 1)]["kind"] == "predicted" and "missed" in by[(21, 1)]["reasons"]
+    assert by[(23, 1)]["kind"] == "tracked" and "reactivation" in by[(23, 1)]["reasons"]
+    assert all("short_track" in by[(f, 9)]["reasons"] for f in (30, 31, 32))
+    assert not any("short_track" in r["reasons"] for r in states if r["track_id"] != "9")
+    assert not any("association" in r["reasons"] for r in states)
+    # tracks.txt holds the file's boxes and identities, nothing else
+    written = {(int(r[0]), int(r[1])): [float(v) for v in r[2:6]] for r in read_tracks(run / "tracks.txt")}
+    given = {(int(r.split(",")[0]), int(r.split(",")[1])): [float(v) for v in r.split(",")[2:6]] for r in rows}
+    assert written.keys() == given.keys()
+    assert all(np.allclose(written[k], given[k], atol=0.01) for k in given)
+    import yaml
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["scoring"]["signals"]["association"]["enabled"] is False
+    assert config["detector"]["tracks"] == str(path)
