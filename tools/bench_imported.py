@@ -165,7 +165,8 @@ def run_video(name: str, folder: Path, work: Path) -> dict:
 
 def table(results: dict[str, dict]) -> str:
     lines = [
-        "| video | frames | own vs `--detections`: frames with identical tracks (with identical detections) | error coverage: own / `--detections` "
+        "| video | frames | own vs `--detections`: frames with identical tracks (with identical detections) "
+        "| error coverage: own / `--detections` "
         "/ `--tracks` (Ultralytics' tracks) | ms per frame: own / `--detections` / `--tracks` | speed-up of "
         "`--detections` / `--tracks` | Ultralytics predict / track, ms per frame |",
         "|---|---|---|---|---|---|---|",
@@ -180,7 +181,8 @@ def table(results: dict[str, dict]) -> str:
             f"| {own['ms'] / det['ms']:.0f}x / {own['ms'] / trk['ms']:.0f}x "
             f"| {1000 * r['ultralytics']['predict']:.1f} / {1000 * r['ultralytics']['track']:.1f} |"
         )
-    within = [n for n, r in results.items() if abs(r["tracks"]["coverage"] - r["own"]["coverage"]) <= COVERAGE_TOLERANCE]
+    within = [name for name, r in results.items()
+              if abs(r["tracks"]["coverage"] - r["own"]["coverage"]) <= COVERAGE_TOLERANCE]
     lines.append(f"\n`--tracks` error coverage within {COVERAGE_TOLERANCE} of vidal's own run on {len(within)} of "
                  f"{len(results)} videos.")
     return "\n".join(lines)

@@ -75,7 +75,8 @@ def _mine(*args: str):
     ("option", "content", "extra", "message"),
     [
         ("--detections", GOOD_DET + "70,-1,10,40,24,24,0.9,1\n", {}, "det.txt:129: frame past the end"),
-        ("--detections", GOOD_DET.replace("3,-1,140,46", "3,-1,240,46"), {}, "det.txt:6: box wholly outside the 192x112"),
+        ("--detections", GOOD_DET.replace("3,-1,140,46", "3,-1,240,46"), {},
+         "det.txt:6: box wholly outside the 192x112"),
         ("--detections", GOOD_DET.replace("3,-1,140,46,24,24", "3,-1,140,46,24,124"), {},
          "det.txt:6: box reaches more than 50% of the image beyond"),
         ("--detections", GOOD_DET.replace("5,-1,10,40,24,24,0.9", "5,-1,10,40,24,24,high"), {},

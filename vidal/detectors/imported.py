@@ -194,7 +194,7 @@ def read_names(path: Path, classes_file: str | Path | None) -> dict[int, str]:
     Raises:
         InputError: The classes file is missing, unreadable, empty or has a blank line.
     """
-    from vidal.dataset.label import read_classes
+    from vidal.mot import read_classes
 
     if classes_file is None:
         beside = path.parent / CLASSES_FILE
@@ -329,7 +329,7 @@ class ImportedTracks(ImportedDetections):
         """A tracker that replays the file's identities (``track_buffer``: see :class:`TrackReplay`)."""
         from vidal.tracking.replay import TrackReplay
 
-        return TrackReplay(self, track_buffer=track_buffer)
+        return TrackReplay(self.rows.frame, self.rows.track_id, track_buffer=track_buffer)
 
 
 def load_imported(
@@ -347,7 +347,8 @@ def load_imported(
         InputError: The file or its classes file is malformed.
     """
     if (detections is None) == (tracks is None):
-        raise ConfigError("give either detections or tracks, not both" if detections else "no detections nor tracks given")
+        raise ConfigError("give either detections or tracks, not both" if detections
+                          else "no detections nor tracks given")
     if tracks is not None:
         return ImportedTracks(tracks, classes=classes, classes_file=classes_file)
     return ImportedDetections(detections, classes=classes, classes_file=classes_file, conf=conf)

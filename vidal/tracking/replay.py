@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidal.detectors.imported import ImportedTracks
 from vidal.tracking.bytetrack import RemovedTrack, Stage, TrackerStep, TrackSet
 from vidal.tracking.kalman import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 from vidal.types import Detections
@@ -49,20 +48,24 @@ class _Replayed:
 
 
 class TrackReplay:
-    """Replays the tracks of an :class:`~vidal.detectors.imported.ImportedTracks`; the pipeline
-    uses it as it uses a :class:`~vidal.tracking.ByteTracker`. All state lives in the instance.
+    """Replays finished tracks (an :class:`~vidal.detectors.imported.ImportedTracks` file's rows);
+    the pipeline uses it as it uses a :class:`~vidal.tracking.ByteTracker`. All state lives in
+    the instance.
 
     Args:
-        source: The tracks file, read.
+        frame: The rows' 1-based frame numbers ``(N,)`` int64, in file order.
+        track_id: Their track identities ``(N,)`` int64.
         track_buffer: Steps a track that ended stays lost before it is removed.
     """
 
-    def __init__(self, source: ImportedTracks, *, track_buffer: int = 30) -> None:
-        rows = source.rows
-        order = np.argsort(rows.frame, kind="stable")
-        self._frames = rows.frame[order]
-        self._ids = rows.track_id[order]
-        self._end = {int(t): int(rows.frame[rows.track_id == t].max()) for t in np.unique(rows.track_id)}
+    def __init__(self, frame: np.ndarray, track_id: np.ndarray, *, track_buffer: int = 30) -> None:
+        order = np.argsort(frame, kind="stable")
+        self._frames = np.asarray(frame, np.int64)[order]
+        self._ids = np.asarray(track_id, np.int64)[order]
+        ids, inverse = np.unique(self._ids, return_inverse=True)
+        last = np.zeros(len(ids), np.int64)
+        np.maximum.at(last, inverse, self._frames)
+        self._end = dict(zip(ids.tolist(), last.tolist()))
         self.track_buffer = track_buffer
         self._kalman = KalmanFilterXYAH()
         self._live: dict[int, _Replayed] = {}
