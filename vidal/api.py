@@ -248,7 +248,9 @@ def mine(
         **options: The CLI's options: ``model``, ``classes`` (a list), ``conf``, ``imgsz``,
             ``device``, ``budget`` (``20`` or ``"5%"``), ``strategy``, ``stride``, ``start``,
             ``end``, ``out`` (the folder of run folders), ``dataset``, ``push`` (like the CLI,
-            a run is pushed to the dataset unless ``push=False``) and ``media_dir``.
+            a run is pushed to the dataset unless ``push=False``) and ``media_dir``; instead of
+            a model, ``detections`` or ``tracks`` (another system's MOTChallenge file for the
+            source) with ``classes_file``.
 
     Returns:
         The run folder, read back (:class:`~vidal.runs.MinedRun`): its summary, its selected

@@ -75,3 +75,22 @@ def test_detections_without_track_ids_refused(fo, dataset_name: str, tmp_path: P
     assert result.exit_code == 2 and "has no Detections field 'nope' (its Detections fields: tracked)" in \
         result.output.replace("\n", " "), result.output
     assert not (out / scene_video.stem).exists()
+
+
+def test_frame_dataset_mined_as_its_image_folder(fo, dataset_name: str, tmp_path: Path, scene_images: Path) -> None:
+    """An image dataset of a sequence's frames: the folder is the input, an image's place in it its frame number."""
+    dataset = fo.Dataset(dataset_name)
+    images = sorted((scene_images / "img1").iterdir())
+    dataset.add_samples([fo.Sample(filepath=str(path), tracked=_detections(fo, k)) for k, path in
+                         enumerate(images, start=1) if k != 5])  # a frame not in the dataset: no boxes there
+    out = tmp_path / "runs"
+    result = runner.invoke(app, ["mine", "--from-dataset", dataset_name, "--field", "tracked", "--budget", "2",
+                                 "--no-push", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    runs = [p for p in out.iterdir() if p.name != "from-dataset"]
+    assert len(runs) == 1
+    rows = list(csv.reader((runs[0] / "tracks.txt").open()))
+    assert sorted({int(r[0]) for r in rows}) == [k for k in range(1, 13) if k != 5]
+    frame7 = {int(r[1]): [float(v) for v in r[2:6]] for r in rows if r[0] == "7"}
+    x1, y1, x2, y2 = scene_boxes(7)[0]
+    np.testing.assert_allclose(frame7[11], [x1, y1, x2 - x1, y2 - y1], atol=0.01)
