@@ -156,7 +156,9 @@ def run_video(name: str, folder: Path, work: Path, backend: str = "auto") -> dic
         cov, found = coverage(result, gt)
         out[key] = {"coverage": cov, "episodes": found, "ms": 1000 * result.seconds / result.processed,
                     "selected": len(result.selected)}
-        print(f"{name:16s} {key:10s} coverage {cov:.2f} of {found} episodes, {out[key]['ms']:.1f} ms/frame")
+        stages = ", ".join(f"{stage} {1000 * seconds / result.processed:.1f}" for stage, seconds in result.timings.items())
+        print(f"{name:16s} {key:10s} coverage {cov:.3f} of {found} episodes, {out[key]['ms']:.1f} ms/frame "
+              f"(ms per frame by stage: {stages})")
     print(f"{name:16s} own vs detections: identical tracks in {len(same)} of {len(frames)} frames; identical "
           f"detections in {len(same_input)}; first frame with other detections: {first_other}; tracks identical in "
           f"every frame before it: {out['same_tracks_same_input_prefix']}")
