@@ -156,7 +156,8 @@ def run_video(name: str, folder: Path, work: Path, backend: str = "auto") -> dic
         cov, found = coverage(result, gt)
         out[key] = {"coverage": cov, "episodes": found, "ms": 1000 * result.seconds / result.processed,
                     "selected": len(result.selected)}
-        stages = ", ".join(f"{stage} {1000 * seconds / result.processed:.1f}" for stage, seconds in result.timings.items())
+        stages = ", ".join(f"{stage} {1000 * seconds / result.processed:.1f}"
+                           for stage, seconds in result.timings.items())
         print(f"{name:16s} {key:10s} coverage {cov:.3f} of {found} episodes, {out[key]['ms']:.1f} ms/frame "
               f"(ms per frame by stage: {stages})")
     print(f"{name:16s} own vs detections: identical tracks in {len(same)} of {len(frames)} frames; identical "
@@ -209,8 +210,9 @@ def main() -> int:
             "(ByteTrack, person) over each video with the shared COCO YOLO11n int8 OpenVINO model, given to `vidal "
             "mine --detections` and `--tracks`, against vidal's own run with the model (`--classes person`, budget 5% "
             f"for each; detector backend `{args.backend}`). Error coverage: the share of the error episodes of the "
-            "run's own tracks (CLEAR-MOT at IoU 0.5 against the ground truth, `tools/bench_selection.py`) with a selected frame within 2 frames. Time per "
-            "frame: the pipeline's processing clock (decode, detect, track, score).\n\n" + text,
+            "run's own tracks (CLEAR-MOT at IoU 0.5 against the ground truth, `tools/bench_selection.py`) with a "
+            "selected frame within 2 frames. Time per frame: the pipeline's processing clock (decode, detect, "
+            "track, score).\n\n" + text,
         )
     return 0
 
