@@ -26,8 +26,8 @@ from typing import Any
 
 from vidal.config import VidalConfig, load_config
 from vidal.detectors import Detector
-from vidal.errors import InputError, PartialRunError
-from vidal.pipeline import RunResult, build_detector, check_budget, kept_labels, mine_source
+from vidal.errors import ConfigError, InputError, PartialRunError
+from vidal.pipeline import RunResult, build_detector, check_budget, check_imported, kept_labels, mine_source
 from vidal.runs import MinedRun, load_run
 from vidal.video import FrameSource, expand_inputs, open_source
 
@@ -41,6 +41,7 @@ OPTIONS = {
     "device": "detector.device", "budget": "selection.budget", "strategy": "selection.strategy",
     "stride": "input.stride", "start": "input.start", "end": "input.end", "out": "output.out",
     "dataset": "dataset.name", "push": "dataset.push", "media_dir": "dataset.media_dir",
+    "detections": "detector.detections", "tracks": "detector.tracks", "classes_file": "detector.classes_file",
 }
 
 
@@ -110,22 +111,37 @@ def resolve_model(config: VidalConfig) -> None:
         config.detector.model = latest_model_path(config.dataset.name)
 
 
-def start_mining(config: VidalConfig) -> Mining:
+def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mining:
     """Check the output folder, load the detector and check the dataset can take its runs.
 
-    Call :func:`resolve_model` first.
+    Call :func:`resolve_model` first. With another system's detections or tracks
+    (``detector.detections``, ``detector.tracks``) there must be one source, and the file is
+    checked against it here, before the dataset is reached; the association signal is left
+    out of a run on tracks (nothing says how the other tracker associated).
 
     Raises:
         OutputError: The output folder is not writable.
         ModelError: The model cannot be loaded.
+        ConfigError: Detections or tracks given for several sources.
+        InputError: The detections or tracks file is malformed or does not fit the source.
         DatasetError: The dataset cannot take the runs (foreign, other classes, unreachable).
     """
     from vidal.outputs import ensure_writable
 
+    imported = config.detector.detections or config.detector.tracks
+    if imported and len(sources) > 1:
+        raise ConfigError(f"{imported} holds the boxes of one video; {len(sources)} inputs were given")
     ensure_writable(Path(config.output.out))
     started = time.perf_counter()
     detector = build_detector(config)
     loaded = time.perf_counter() - started
+    for source in sources:
+        check_imported(source, detector)
+    association = config.scoring.signals.get("association")
+    if config.detector.tracks and association is not None and association.enabled:
+        association.enabled = False
+        logger.info("tracks from another tracker: the association signal (how close the tracker's match was to "
+                    "the next candidate) is left out, as the tracks do not say")
     if config.dataset.push:
         from vidal.dataset import preflight
 
@@ -204,7 +220,7 @@ def mine_all(
     sources = [open_source(path) for path in expand_inputs([Path(p) for p in inputs])]
     for source in sources:
         check_budget(source, cfg)
-    mining = start_mining(cfg)
+    mining = start_mining(cfg, sources)
     runs = []
     for source in sources:
         outcome = mine_one(mining, source, progress=progress)
@@ -232,7 +248,9 @@ def mine(
         **options: The CLI's options: ``model``, ``classes`` (a list), ``conf``, ``imgsz``,
             ``device``, ``budget`` (``20`` or ``"5%"``), ``strategy``, ``stride``, ``start``,
             ``end``, ``out`` (the folder of run folders), ``dataset``, ``push`` (like the CLI,
-            a run is pushed to the dataset unless ``push=False``) and ``media_dir``.
+            a run is pushed to the dataset unless ``push=False``) and ``media_dir``; instead of
+            a model, ``detections`` or ``tracks`` (another system's MOTChallenge file for the
+            source) with ``classes_file``.
 
     Returns:
         The run folder, read back (:class:`~vidal.runs.MinedRun`): its summary, its selected

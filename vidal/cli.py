@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vidal import __version__
-from vidal.errors import PartialRunError, VidalError
+from vidal.errors import ConfigError, PartialRunError, VidalError
 
 if TYPE_CHECKING:
     from vidal.dataset.lineage import ModelRecord
@@ -104,7 +104,7 @@ def _parse_classes(classes: str | None) -> list[str | int] | None:
 
 @app.command()
 def mine(
-    inputs: Annotated[list[Path], typer.Argument(help="Videos, image folders (MOTChallenge img1/) or folders of videos.")],
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Videos, image folders (MOTChallenge img1/) or folders of videos.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Detector: .pt, ONNX, OpenVINO folder, Ultralytics name, or 'latest' (the dataset's newest trained model).")] = None,
     classes: Annotated[str | None, typer.Option("--classes", help="Comma-separated class names or ids to keep.")] = None,
     conf: Annotated[float | None, typer.Option("--conf", help="Minimum detection score.")] = None,
@@ -121,58 +121,93 @@ def mine(
     media_dir: Annotated[Path | None, typer.Option("--media-dir", help="Folder for the pushed frame images \\[default: the dataset's, or ~/.vidal/media].")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: section.field=value.")] = None,
+    detections: Annotated[Path | None, typer.Option("--detections", help="Another detector's boxes (MOTChallenge frame,-1,x,y,w,h,conf[,class]) for the one input: tracked by vidal, no model runs.")] = None,
+    tracks: Annotated[Path | None, typer.Option("--tracks", help="Another tracker's tracks (MOTChallenge frame,id,x,y,w,h,conf[,class]) for the one input: no model nor tracker runs.")] = None,
+    classes_file: Annotated[Path | None, typer.Option("--classes-file", help="Class names of --detections/--tracks, line i for class i \\[default: classes.txt beside the file].")] = None,
+    from_dataset: Annotated[str | None, typer.Option("--from-dataset", help="Mine the videos of this FiftyOne dataset with the tracks of --field (track ids in Detection.index).")] = None,
+    field: Annotated[str | None, typer.Option("--field", help="With --from-dataset: the Detections field holding the tracks.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Mine videos for the frames worth labeling, and push them to a FiftyOne dataset."""
 
     def body() -> None:
-        from vidal.api import mine_config, mine_one, resolve_model, start_mining
-        from vidal.pipeline import check_budget, expected_frames
+        from vidal.api import mine_config, resolve_model
+        from vidal.pipeline import check_budget
         from vidal.video import expand_inputs, open_source
 
         cfg = mine_config(config, set_ or [], {
             "model": model, "classes": _parse_classes(classes), "conf": conf, "imgsz": imgsz, "device": device,
             "budget": budget, "strategy": strategy, "stride": stride, "start": start, "end": end, "out": out_dir,
             "dataset": dataset, "push": False if no_push else None, "media_dir": media_dir,
+            "detections": detections, "tracks": tracks, "classes_file": classes_file,
         })
+        if model is not None and (detections or tracks or from_dataset):
+            raise ConfigError("--model runs a detector; --detections, --tracks and --from-dataset take another "
+                              "system's output instead")
+        if (from_dataset is None) == (not inputs):
+            raise ConfigError("give the videos to mine, or --from-dataset NAME --field FIELD (not both)")
+        if from_dataset is not None and (field is None or detections or tracks):
+            raise ConfigError("--from-dataset needs --field FIELD (the Detections with track ids), and no "
+                              "--detections nor --tracks")
         resolve_model(cfg)  # the device and dataset name checked before any input is opened or model loaded
-        sources = [open_source(path) for path in expand_inputs(inputs)]
-        for source in sources:
-            check_budget(source, cfg)
-        mining = start_mining(cfg)
-        console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
-                      highlight=False, soft_wrap=True)
+        if from_dataset is not None:
+            from vidal.dataset.tracked import export_tracks
+
+            folder = Path(cfg.output.out) / "from-dataset" / f"{from_dataset}.{field}"
+            exported = export_tracks(from_dataset, str(field), folder)
+            jobs = []
+            for item in exported:
+                each = cfg.model_copy(deep=True)
+                each.detector.tracks, each.detector.classes_file = str(item.tracks), str(item.classes)
+                jobs.append((each, [open_source(item.source)]))
+        else:
+            jobs = [(cfg, [open_source(path) for path in expand_inputs(inputs or [])])]
+        for each, sources in jobs:
+            for source in sources:
+                check_budget(source, each)
         partial: list[str] = []
-        for source in sources:
-            info = source.info
-            labelled = mining.reviewed(source)
-            if labelled:
-                out.print(
-                    f"{info.name}: {len(labelled)} frames already reviewed in {cfg.dataset.name!r}: not selected "
-                    f"again, nor frames within {cfg.selection.min_gap_s:g} s of them",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-            with _progress_bar(info.name, expected_frames(source, cfg)) as advance:
-                outcome = mine_one(mining, source, labelled=labelled, progress=advance)
-            if outcome.stopped_early:
-                console.print(f"[bold yellow]warning:[/] {escape(outcome.stopped_early)}", highlight=False,
-                              soft_wrap=True)
-                partial.append(info.name)
-            else:
-                result = outcome.result
-                out.print(f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
-                          f"{len(result.selected)} selected -> {result.run_dir}", highlight=False, soft_wrap=True)
-            if outcome.pushed is not None:
-                _print_push(outcome.pushed)
+        for each, sources in jobs:
+            _mine_sources(each, sources, partial)
         if partial:  # each one's reason is in its warning above
             raise PartialRunError(
-                f"{len(partial)} of {len(sources)} inputs stopped early ({', '.join(partial)}); "
+                f"{len(partial)} of {sum(len(s) for _, s in jobs)} inputs stopped early ({', '.join(partial)}); "
                 "their processed frames are kept",
                 "",
             )
 
     _run(debug, body)
+
+
+def _mine_sources(cfg: Any, sources: list[Any], partial: list[str]) -> None:
+    """Mine ``sources`` with one set-up; add the names of those that stopped early to ``partial``."""
+    from vidal.api import mine_one, start_mining
+    from vidal.pipeline import expected_frames
+
+    mining = start_mining(cfg, sources)
+    console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
+                  highlight=False, soft_wrap=True)
+    for source in sources:
+        info = source.info
+        labelled = mining.reviewed(source)
+        if labelled:
+            out.print(
+                f"{info.name}: {len(labelled)} frames already reviewed in {cfg.dataset.name!r}: not selected "
+                f"again, nor frames within {cfg.selection.min_gap_s:g} s of them",
+                highlight=False,
+                soft_wrap=True,
+            )
+        with _progress_bar(info.name, expected_frames(source, cfg)) as advance:
+            outcome = mine_one(mining, source, labelled=labelled, progress=advance)
+        if outcome.stopped_early:
+            console.print(f"[bold yellow]warning:[/] {escape(outcome.stopped_early)}", highlight=False,
+                          soft_wrap=True)
+            partial.append(info.name)
+        else:
+            result = outcome.result
+            out.print(f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
+                      f"{len(result.selected)} selected -> {result.run_dir}", highlight=False, soft_wrap=True)
+        if outcome.pushed is not None:
+            _print_push(outcome.pushed)
 
 
 @contextlib.contextmanager

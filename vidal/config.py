@@ -35,6 +35,10 @@ class DetectorConfig(_Strict):
     batch: int = Field(1, ge=1, le=256)
     max_det: int = Field(300, ge=1)
     backend: Literal["auto", "ultralytics", "openvino"] = "auto"
+    # Another system's output instead of a model (vidal.detectors.imported): one input per run.
+    detections: str | None = Field(None, description="MOTChallenge detections file (frame,-1,x,y,w,h,conf[,class])")
+    tracks: str | None = Field(None, description="MOTChallenge tracks file (frame,id,x,y,w,h,conf[,class])")
+    classes_file: str | None = Field(None, description="class names of detections/tracks, line i for class i")
 
 
 class TrackerConfig(_Strict):

@@ -193,6 +193,26 @@ def read_gt(path: str | Path) -> MotGroundTruth:
     )
 
 
+def read_classes(path: str | Path) -> dict[int, str]:
+    """Read a classes file: one name per line, line ``i`` names MOTChallenge class ``i``.
+
+    Raises:
+        InputError: The file cannot be read, holds no name, or has a blank line between names.
+    """
+    path = Path(path)
+    try:
+        names = [line.strip() for line in path.read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read classes file {path}: {getattr(error, 'strerror', None) or error}") from error
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise InputError(f"classes file {path} holds no class name")
+    if "" in names:
+        raise InputError(f"{path}:{names.index('') + 1}: blank line (line i names class i)")
+    return {number: name for number, name in enumerate(names, start=1)}
+
+
 # SoccerNet-Tracking's gameinfo.ini: ``trackletID_<id>= <role>;<jersey>`` per gt track (roles
 # ``ball``, ``player team left``, ``goalkeepers team right``, ``referee``, ``other``...), and
 # ``num_tracklets=<n>`` counting those lines.

@@ -22,6 +22,7 @@ import yaml
 
 from vidal.config import IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
+from vidal.detectors.imported import ImportedDetections, ImportedTracks
 from vidal.errors import DecodeError, InputError, PartialRunError
 from vidal.outputs import RunFolder, TrackWriter, keep_tracks, write_timeline
 from vidal.runs import (
@@ -58,6 +59,7 @@ from vidal.scoring.signals import is_wanted, max_overlap
 from vidal.selection import FrameTable, class_coverage, select, stretch_ids
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
+from vidal.tracking.replay import TrackReplay
 from vidal.video import FrameSource, frame_numbers
 
 logger = logging.getLogger(__name__)
@@ -191,8 +193,33 @@ def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def build_detector(config: VidalConfig) -> Detector:
-    """Load the detector that ``config.detector`` describes."""
-    return load_detector(**config.detector.model_dump())
+    """Load the detector that ``config.detector`` describes: a model, or another system's
+    detections or tracks (:mod:`vidal.detectors.imported`)."""
+    d = config.detector
+    if d.detections is not None or d.tracks is not None:
+        from vidal.detectors.imported import load_imported
+
+        return load_imported(detections=d.detections, tracks=d.tracks, classes=d.classes,
+                             classes_file=d.classes_file, conf=d.conf)
+    return load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}))
+
+
+def build_tracker(config: VidalConfig, detector: Detector) -> ByteTracker | TrackReplay:
+    """vidal's ByteTrack, or the replay of another tracker's tracks (``--tracks``)."""
+    tc = config.tracker
+    if isinstance(detector, ImportedTracks):
+        return detector.replay(tc.track_buffer)
+    return ByteTracker(**tc.model_dump(exclude={"output_box", "backfill_births"}))
+
+
+def check_imported(source: FrameSource, detector: Detector) -> None:
+    """Refuse another system's file that cannot be ``source``'s (nothing done for a model).
+
+    Raises:
+        InputError: See :meth:`~vidal.detectors.imported.ImportedDetections.check_input`.
+    """
+    if isinstance(detector, ImportedDetections):
+        detector.check_input(source.info)
 
 
 def package_versions() -> dict[str, str]:
@@ -424,11 +451,13 @@ def mine_source(
         The :class:`RunResult`.
 
     Raises:
-        InputError: The input or the budget is unusable (nothing is written).
+        InputError: The input or the budget is unusable, or another system's detections or
+            tracks do not fit the input (nothing is written).
         PartialRunError: Decoding broke midway; the frames processed so far are kept.
     """
     info = source.info
     budget = check_budget(source, config)
+    check_imported(source, detector)
     run = RunFolder(out_root, run_name or info.name)
     try:
         return _mine(source, detector, config, run, budget, progress, labelled)
@@ -512,7 +541,7 @@ def _process(
     """
     info = source.info
     inputs, tc = config.input, config.tracker
-    tracker = ByteTracker(**tc.model_dump(exclude={"output_box", "backfill_births"}))
+    tracker = build_tracker(config, detector)
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
     records: list[FrameRecord] = []
@@ -651,7 +680,7 @@ def _write(
         f"{info.name}: frame uncertainty, {len(chosen)} selected of {len(records)}",
     )
     run.path(CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    model = Path(config.detector.model)
+    model = Path(config.detector.tracks or config.detector.detections or config.detector.model)
     failure = done.failure
     return Summary(
         run_id=run_id(wall_started, info.name),

@@ -94,6 +94,11 @@ class FrameSource:
         self._images = list(images)
         self._hash: str | None = None
 
+    @property
+    def images(self) -> list[Path]:
+        """The frame images of an image folder, in frame order (frame ``k`` is image ``k``); empty for a video."""
+        return list(self._images)
+
     def frames(self, start: int = 1, end: int | None = None, stride: int = 1) -> Iterator[Frame]:
         """Decode frames in order.
 

@@ -49,6 +49,7 @@ from vidal.mot import (
     PERSON_CLASS,
     MotGroundTruth,
     gameinfo_classes,
+    read_classes,
     read_gameinfo,
     read_gt,
 )
@@ -110,26 +111,6 @@ class LabelReport:
     ignored_rows: int = 0
     classes: dict[int, str] | None = None
     roles: dict[int, str] | None = None
-
-
-def read_classes(path: str | Path) -> dict[int, str]:
-    """Read a classes file: one name per line, line ``i`` names MOTChallenge class ``i``.
-
-    Raises:
-        InputError: The file cannot be read, holds no name, or has a blank line between names.
-    """
-    path = Path(path)
-    try:
-        names = [line.strip() for line in path.read_text().splitlines()]
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read classes file {path}: {getattr(error, 'strerror', None) or error}") from error
-    while names and not names[-1]:
-        names.pop()
-    if not names:
-        raise InputError(f"classes file {path} holds no class name")
-    if "" in names:
-        raise InputError(f"{path}:{names.index('') + 1}: blank line (line i names class i)")
-    return {number: name for number, name in enumerate(names, start=1)}
 
 
 def _beside_gt(gt_path: Path, name: str) -> Path | None:
