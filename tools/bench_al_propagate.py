@@ -186,7 +186,8 @@ class Bench:
             return str(weights), float("nan")
         self.write_set(root / "set", POOL[0], boxes)
         batch = balanced_batch(len(boxes), self.args.batch)
-        epochs = max(1, round(self.args.steps / math.ceil(len(boxes) / batch)))
+        # Whole epochs of at least --steps steps (at most one epoch more).
+        epochs = max(1, math.ceil(self.args.steps / math.ceil(len(boxes) / batch)))
         started = time.perf_counter()
         fine_tune(str(BASE), self.yaml(root / "set"), root, epochs=epochs, imgsz=self.args.imgsz, batch=batch,
                   device="cpu", seed=seed, hyp={**self.args.hyp, "val": False})
