@@ -13,6 +13,7 @@ turns the roles into class names.
 
 from __future__ import annotations
 
+import configparser
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -123,10 +124,36 @@ class MotGroundTruth(ArrayTable):
     line: np.ndarray
 
 
-def _check_rows(path: Path, lines: np.ndarray, bad: np.ndarray, message: str) -> None:
+def refuse_rows(path: Path, lines: np.ndarray, bad: np.ndarray, message: str) -> None:
     """Raise on the first row where ``bad`` is true, naming its line."""
     if bad.any():
         raise InputError(f"{path}:{int(lines[np.argmax(bad)])}: {message}")
+
+
+def check_seqinfo_size(found: Path, width: int, height: int, video: Path, question: str) -> None:
+    """Refuse a MOTChallenge ``seqinfo.ini`` whose ``imWidth``/``imHeight`` differ from the video's.
+
+    Args:
+        found: The ``seqinfo.ini``.
+        width: The video's frame width.
+        height: The video's frame height.
+        video: The video, for the message.
+        question: How the message ends (``"is it the ground truth of another video?"``).
+
+    Raises:
+        InputError: The file is unreadable, or states another size.
+    """
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(found)
+        sequence = parser["Sequence"] if parser.has_section("Sequence") else {}
+        stated = {key: int(sequence[key]) for key in ("imWidth", "imHeight") if key in sequence}
+    except (configparser.Error, ValueError) as error:
+        raise InputError(f"{found}: not a valid seqinfo.ini ({error})") from error
+    actual = {"imWidth": width, "imHeight": height}
+    for key, value in stated.items():
+        if value != actual[key]:
+            raise InputError(f"{found} gives {key}={value} but {video} has {actual[key]}: {question}")
 
 
 def read_gt(path: str | Path) -> MotGroundTruth:
@@ -165,10 +192,10 @@ def read_gt(path: str | Path) -> MotGroundTruth:
     line = np.array(lines, dtype=np.int64)
     class_column = GT_LAYOUTS[columns][1]
     classes = data[:, class_column] if class_column is not None else np.full(len(data), NO_CLASS, np.float64)
-    _check_rows(path, line, (data[:, 0] < 1) | (data[:, 0] != np.round(data[:, 0])), "frame must be an integer from 1")
-    _check_rows(path, line, data[:, 1] != np.round(data[:, 1]), "id must be an integer")
-    _check_rows(path, line, (data[:, 4] <= 0) | (data[:, 5] <= 0), "box width and height must be positive")
-    _check_rows(
+    refuse_rows(path, line, (data[:, 0] < 1) | (data[:, 0] != np.round(data[:, 0])), "frame must be an integer from 1")
+    refuse_rows(path, line, data[:, 1] != np.round(data[:, 1]), "id must be an integer")
+    refuse_rows(path, line, (data[:, 4] <= 0) | (data[:, 5] <= 0), "box width and height must be positive")
+    refuse_rows(
         path, line, (classes != np.round(classes)) | ((classes < 1) & (classes != NO_CLASS)),
         f"class must be an integer from 1 (or {NO_CLASS}: none)",
     )

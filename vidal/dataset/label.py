@@ -28,7 +28,6 @@ Rules:
 
 from __future__ import annotations
 
-import configparser
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from vidal.mot import (
     NO_CLASS,
     PERSON_CLASS,
     MotGroundTruth,
+    check_seqinfo_size,
     gameinfo_classes,
     read_classes,
     read_gameinfo,
@@ -222,19 +222,7 @@ def check_seqinfo(gt_path: Path, info: VideoInfo) -> None:
     found = _beside_gt(gt_path, SEQINFO_FILE)
     if found is None:
         return
-    parser = configparser.ConfigParser()
-    try:
-        parser.read(found)
-        sequence = parser["Sequence"] if parser.has_section("Sequence") else {}
-        stated = {key: int(sequence[key]) for key in ("imWidth", "imHeight") if key in sequence}
-    except (configparser.Error, ValueError) as error:
-        raise InputError(f"{found}: not a valid seqinfo.ini ({error})") from error
-    actual = {"imWidth": info.width, "imHeight": info.height}
-    for key, value in stated.items():
-        if value != actual[key]:
-            raise InputError(
-                f"{found} gives {key}={value} but {info.path} has {actual[key]}: is it the ground truth of another video?"
-            )
+    check_seqinfo_size(found, info.width, info.height, info.path, "is it the ground truth of another video?")
 
 
 def check_label_names(

@@ -20,7 +20,6 @@ created (:meth:`ImportedDetections.check_input`); a bad row is refused with ``fi
 
 from __future__ import annotations
 
-import configparser
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 
 from vidal.detectors.base import resolve_classes
 from vidal.errors import ConfigError, InputError
+from vidal.mot import check_seqinfo_size, read_classes, refuse_rows
 from vidal.types import ArrayTable, Detections, Frame
 from vidal.video import FRAME_COUNT_TOLERANCE, VideoInfo
 
@@ -77,12 +77,6 @@ class ImportedRows(ArrayTable):
     line: np.ndarray
 
 
-def _refuse(path: Path, lines: np.ndarray, bad: np.ndarray, message: str) -> None:
-    """Raise on the first row where ``bad`` is true, naming its line."""
-    if bad.any():
-        raise InputError(f"{path}:{int(lines[np.argmax(bad)])}: {message}")
-
-
 def _table(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The first :data:`CLASS_COLUMN` + 1 columns of every non-blank line as float64, and the line numbers.
 
@@ -126,7 +120,7 @@ def _table(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 except ValueError:
                     raise InputError(f"{path}:{lines[k]}: {value!r} is not a number") from None
         raise  # pragma: no cover - numpy refused what float() reads
-    _refuse(path, lines, ~np.isfinite(data).all(1), "not a finite number")
+    refuse_rows(path, lines, ~np.isfinite(data).all(1), "not a finite number")
     return data, lines
 
 
@@ -149,17 +143,17 @@ def read_rows(path: str | Path, *, tracks: bool, names: dict[int, str]) -> Impor
     path = Path(path)
     data, lines = _table(path)
     frame, ids, score = data[:, 0], data[:, 1], data[:, 6]
-    _refuse(path, lines, (frame < 1) | (frame != np.round(frame)), "frame must be an integer from 1")
+    refuse_rows(path, lines, (frame < 1) | (frame != np.round(frame)), "frame must be an integer from 1")
     if tracks:
-        _refuse(path, lines, (ids < 0) | (ids != np.round(ids)), "track id must be an integer from 0")
+        refuse_rows(path, lines, (ids < 0) | (ids != np.round(ids)), "track id must be an integer from 0")
         score = np.where(score == NO_SCORE, 1.0, score)
-        _refuse(path, lines, (score < 0) | (score > 1), "score must be in [0, 1] (or -1: none)")
+        refuse_rows(path, lines, (score < 0) | (score > 1), "score must be in [0, 1] (or -1: none)")
     else:
-        _refuse(path, lines, ids != -1, "column 2 must be -1 in a detections file (a track id? pass it with --tracks)")
-        _refuse(path, lines, (score < 0) | (score > 1), "score must be in [0, 1]")
-    _refuse(path, lines, (data[:, 4] <= 0) | (data[:, 5] <= 0), "box width and height must be positive")
+        refuse_rows(path, lines, ids != -1, "column 2 must be -1 in a detections file (a track id? pass it with --tracks)")
+        refuse_rows(path, lines, (score < 0) | (score > 1), "score must be in [0, 1]")
+    refuse_rows(path, lines, (data[:, 4] <= 0) | (data[:, 5] <= 0), "box width and height must be positive")
     file_class = data[:, CLASS_COLUMN] if data.shape[1] > CLASS_COLUMN else np.full(len(data), NO_CLASS, np.float64)
-    _refuse(path, lines, (file_class != np.round(file_class)) | ((file_class < 1) & (file_class != NO_CLASS)),
+    refuse_rows(path, lines, (file_class != np.round(file_class)) | ((file_class < 1) & (file_class != NO_CLASS)),
             f"class must be an integer from 1, the line of the classes file (or {NO_CLASS}: none)")
     class_id = np.where(file_class == NO_CLASS, 0, file_class - 1).astype(np.int64)
     unknown = ~np.isin(class_id, np.fromiter(names, np.int64, len(names)))
@@ -194,8 +188,6 @@ def read_names(path: Path, classes_file: str | Path | None) -> dict[int, str]:
     Raises:
         InputError: The classes file is missing, unreadable, empty or has a blank line.
     """
-    from vidal.mot import read_classes
-
     if classes_file is None:
         beside = path.parent / CLASSES_FILE
         if not beside.is_file():
@@ -267,33 +259,22 @@ class ImportedDetections:
         path, rows = self.path, self.rows
         self._check_seqinfo(info)
         last = info.frame_count + (FRAME_COUNT_TOLERANCE if info.kind == "video" else 0)
-        _refuse(path, rows.line, rows.frame > last,
+        refuse_rows(path, rows.line, rows.frame > last,
                 f"frame past the end of {info.path} ({info.frame_count} frames): is the file for another video?")
         xyxy = rows.xyxy.astype(np.float64)
         w, h = info.width, info.height
         outside = (xyxy[:, 2] <= 0) | (xyxy[:, 3] <= 0) | (xyxy[:, 0] >= w) | (xyxy[:, 1] >= h)
-        _refuse(path, rows.line, outside, f"box wholly outside the {w}x{h} image of {info.path}: "
+        refuse_rows(path, rows.line, outside, f"box wholly outside the {w}x{h} image of {info.path}: "
                 "is the file for another video?")
         beyond = np.maximum(np.maximum(-xyxy[:, 0], xyxy[:, 2] - w) / w, np.maximum(-xyxy[:, 1], xyxy[:, 3] - h) / h)
-        _refuse(path, rows.line, beyond > MAX_OVERSHOOT, f"box reaches more than {MAX_OVERSHOOT:.0%} of the image "
+        refuse_rows(path, rows.line, beyond > MAX_OVERSHOOT, f"box reaches more than {MAX_OVERSHOOT:.0%} of the image "
                 f"beyond the border of the {w}x{h} image of {info.path}: is the file for another video?")
 
     def _check_seqinfo(self, info: VideoInfo) -> None:
         found = find_seqinfo(self.path)
         if found is None:
             return
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(found)
-            sequence = parser["Sequence"] if parser.has_section("Sequence") else {}
-            stated = {key: int(sequence[key]) for key in ("imWidth", "imHeight") if key in sequence}
-        except (configparser.Error, ValueError) as error:
-            raise InputError(f"{found}: not a valid seqinfo.ini ({error})") from error
-        actual = {"imWidth": info.width, "imHeight": info.height}
-        for key, value in stated.items():
-            if value != actual[key]:
-                raise InputError(f"{found} gives {key}={value} but {info.path} has {actual[key]}: "
-                                 f"is {self.path.name} for another video?")
+        check_seqinfo_size(found, info.width, info.height, info.path, f"is {self.path.name} for another video?")
 
     def rows_of(self, frame: Frame) -> ImportedRows:
         """The rows of one frame (file order), boxes clipped to its image."""
