@@ -66,17 +66,6 @@ def save_frames(name: str, frames: list[int], folder: Path) -> None:
             cv2.imwrite(str(folder / f"{name}_{frame.index:06d}.jpg"), frame.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
 
 
-def yolo_lines(xyxy: np.ndarray, class_ids: np.ndarray, width: int, height: int) -> str:
-    """YOLO label lines (class cx cy w h, normalised) for boxes clipped to the image."""
-    box = np.clip(np.asarray(xyxy, np.float64).reshape(-1, 4), 0, [width, height, width, height])
-    keep = (box[:, 2] - box[:, 0] > 1) & (box[:, 3] - box[:, 1] > 1)
-    lines = []
-    for (x1, y1, x2, y2), c in zip(box[keep], np.asarray(class_ids)[keep]):
-        lines.append(f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
-                     f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         from vidal.training.ultralytics import model_names
@@ -85,10 +74,10 @@ class Bench:
         self.args, self.work = args, args.work
         self.names = model_names(str(BASE)) or {}
         self.ids = {n: i for i, n in self.names.items()}
-        self.size = {}
+        self.size, self.fps = {}, {}
         for name in {POOL[0], *(t[0] for t in TESTS.values())}:
             info = open_source(video_path(name)).info
-            self.size[name] = (info.width, info.height)
+            self.size[name], self.fps[name] = (info.width, info.height), info.fps
         self.truth = {name: read_truth(GAMES / name / "gt" / "gt.txt") for name in self.size}
         self.frames = self.work / "frames"
         self.tests = {}
@@ -105,6 +94,8 @@ class Bench:
 
     def write_set(self, root: Path, name: str, boxes: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
         """A YOLO split at ``root/images``/``root/labels``: links to the decoded frames, label files."""
+        from vidal.yolo import write_yolo_labels
+
         save_frames(name, sorted(boxes), self.frames)
         images, labels = root / "images", root / "labels"
         images.mkdir(parents=True, exist_ok=True)
@@ -114,7 +105,7 @@ class Bench:
             stem = f"{name}_{frame:06d}"
             if not (images / f"{stem}.jpg").exists():
                 os.link(self.frames / f"{stem}.jpg", images / f"{stem}.jpg")
-            (labels / f"{stem}.txt").write_text(yolo_lines(xyxy, class_ids, width, height))
+            write_yolo_labels(labels / f"{stem}.txt", xyxy, class_ids, width, height)
 
     def yaml(self, root: Path) -> Path:
         names = "\n".join(f"  {i}: {n}" for i, n in sorted(self.names.items()))
@@ -236,7 +227,7 @@ def main() -> int:
     bench = Bench(args)
     config, run_dir = bench.mine_pool()
     table = run_table(run_dir, config.propagation.breaks)
-    min_gap = int(round(config.selection.min_gap_s * 25))
+    min_gap = int(round(config.selection.min_gap_s * bench.fps[POOL[0]]))
     out = args.work / "rows.csv"
     # Rows of earlier invocations on the same work folder are kept (a run can be extended arm by arm).
     rows: list[dict] = list(csv.DictReader(out.open())) if out.is_file() else []
