@@ -74,8 +74,8 @@ class Stopwatch:
     """Seconds spent in each stage of a run, for ``summary.json`` and the benchmarks.
 
     The stages: ``detect`` (decoding and detection, which stream together), ``track``,
-    ``score`` (object tables, signals, track histories, the class filter), ``select`` and
-    ``write``.
+    ``score`` (object tables, signals, track histories, the class filter, and the rows and
+    records of the frames as they resolve), ``select`` and ``write``.
     """
 
     def __init__(self) -> None:
