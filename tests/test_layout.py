@@ -16,7 +16,7 @@ FLOORS = [
     ("vidal.errors", "vidal.types", "vidal.concurrency"),
     ("vidal.video", "vidal.mot", "vidal.evaluation", "vidal.yolo", "vidal.detectors", "vidal.tracking"),
     ("vidal.scoring", "vidal.selection"),
-    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.pipeline", "vidal.propagation"),
+    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.resolve", "vidal.pipeline", "vidal.propagation"),
     ("vidal.dataset", "vidal.training"),
     ("vidal.api",),
     ("vidal.cli",),

@@ -309,6 +309,29 @@ def keep_tracks(path: Path, track_ids: set[int]) -> int:
     return kept
 
 
+class CsvStream:
+    """A CSV file written row by row as rows become known, a header first (:func:`write_csv`'s format).
+
+    Args:
+        path: The file to write.
+        header: Its column names.
+    """
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self._file = path.open("w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(header)
+
+    def write(self, row: list[Any]) -> None:
+        self._writer.writerow(row)
+
+    def write_rows(self, rows: Iterable[list[Any]]) -> None:
+        self._writer.writerows(rows)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
     """Write a CSV file with a header row."""
     with path.open("w", newline="") as handle:

@@ -13,6 +13,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,11 +25,16 @@ from vidal.config import IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
 from vidal.detectors.imported import ImportedDetections, ImportedTracks
 from vidal.errors import DecodeError, InputError, PartialRunError
-from vidal.outputs import RunFolder, TrackWriter, keep_tracks, write_timeline
+from vidal.outputs import CsvStream, RunFolder, TrackWriter, keep_tracks, write_timeline
+from vidal.resolve import FrameLedger, FrameRecord, SpillFile, TableBuilder
 from vidal.runs import (
     CONFIG_FILE,
+    FRAME_COLUMNS,
     FRAMES_DIR,
+    FRAMES_FILE,
     TIMELINE_FILE,
+    TRACK_STATE_COLUMNS,
+    TRACK_STATES_FILE,
     TRACKS_FILE,
     FrameRow,
     InputRecord,
@@ -36,9 +42,7 @@ from vidal.runs import (
     SelectedFrame,
     Summary,
     frame_image,
-    write_frames,
     write_selection,
-    write_track_states,
     write_summary,
 )
 from vidal.scoring import (
@@ -47,16 +51,10 @@ from vidal.scoring import (
     ObjectTable,
     SignalContext,
     TrackHistory,
-    combine,
-    detection_entropy,
-    least_confidence,
-    object_shares,
     score_frame,
-    suspect_events,
-    switch_points,
 )
 from vidal.scoring.signals import is_wanted, max_overlap
-from vidal.selection import FrameTable, class_coverage, select, stretch_ids
+from vidal.selection import FrameTable, class_coverage, select
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
 from vidal.tracking.replay import TrackReplay
@@ -68,67 +66,18 @@ Progress = Callable[[int], None]
 T = TypeVar("T")
 # A signal is named among a region's reasons from this weighted value on.
 REGION_REASON_MIN = 0.1
+# Records still open (a track on them lives on) stay in memory this many frames, then go to disk.
+OPEN_RECORDS = 300
 KIND_NAMES = {Kind.TRACKED: "tracked", Kind.PREDICTED: "predicted", Kind.UNMATCHED: "unmatched"}
 VERSIONED_PACKAGES = ("vidal", "numpy", "opencv-python", "ultralytics", "openvino", "torch", "lap", "pydantic")
-
-
-@dataclass
-class FrameRecord:
-    """What the pipeline keeps of a processed frame (small: no image).
-
-    Attributes:
-        frame: 1-based frame number.
-        timestamp: Seconds from the start of the source.
-        score: Frame score.
-        reasons: Signals that make the score.
-        objects: The scored objects.
-        uncertainty: Per-object uncertainty ``(N,)``.
-        detections: Number of detections.
-        signals: Weighted per-object signal values, by signal name.
-    """
-
-    frame: int
-    timestamp: float
-    score: float
-    reasons: list[str]
-    objects: ObjectTable
-    uncertainty: np.ndarray
-    detections: int
-    signals: dict[str, np.ndarray]
-
-    def set_signals(self, values: list[tuple[str, int, float]]) -> None:
-        """Set deferred signals ``(name, object index, value)`` and re-aggregate the frame once.
-
-        A value only raises the signal's current one; signals the run does not use are
-        ignored.
-        """
-        changed = False
-        for name, index, value in values:
-            if name in self.signals and value > self.signals[name][index]:
-                self.signals[name][index] = value
-                changed = True
-        if changed:
-            self._aggregate()
-
-    def keep(self, rows: np.ndarray) -> None:
-        """Keep only the objects ``rows`` (boolean ``(N,)``) and re-aggregate the frame."""
-        if rows.all():
-            return
-        self.objects = self.objects[rows]
-        self.signals = {name: values[rows] for name, values in self.signals.items()}
-        self._aggregate()
-
-    def _aggregate(self) -> None:
-        scored = combine(self.signals, len(self.objects))
-        self.score, self.uncertainty, self.reasons = scored.score, scored.object_uncertainty, scored.reasons
 
 
 class Stopwatch:
     """Seconds spent in each stage of a run, for ``summary.json`` and the benchmarks.
 
     The stages: ``detect`` (decoding and detection, which stream together), ``track``,
-    ``score`` (object tables, signals, track histories, the class filter), ``select`` and
-    ``write``.
+    ``score`` (object tables, signals, track histories, the class filter, and the rows and
+    records of the frames as they resolve), ``select`` and ``write``.
     """
 
     def __init__(self) -> None:
@@ -164,9 +113,9 @@ class RunResult:
         selected: Selected frame numbers, most valuable first.
         seconds: Wall time of decoding, detection, tracking and scoring.
         summary: The content of ``summary.json``.
-        records: What was kept of every processed frame (objects and signals).
         table: The per-frame figures the selection used.
         timings: Seconds per stage (:class:`Stopwatch`).
+        store: The final records of every processed frame, on disk (:attr:`records`).
     """
 
     run_dir: Path
@@ -174,9 +123,15 @@ class RunResult:
     selected: list[int]
     seconds: float
     summary: Summary
-    records: list[FrameRecord] = field(default_factory=list)
     table: FrameTable | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    store: SpillFile | None = None
+
+    @cached_property
+    def records(self) -> list[FrameRecord]:
+        """What was kept of every processed frame (objects and signals), read back from disk
+        on first use (a run keeps no more than a few numbers per frame in memory)."""
+        return list(self.store) if self.store is not None else []
 
     @property
     def fps(self) -> float:
@@ -259,68 +214,23 @@ def check_budget(source: FrameSource, config: VidalConfig) -> int:
 
 
 def track_stretches(
-    records: list[FrameRecord], breaks: Iterable[str], classes: Iterable[int] | None = None
+    records: Iterable[FrameRecord], breaks: Iterable[str], classes: Iterable[int] | None = None
 ) -> dict[str, np.ndarray]:
-    """The run's track boxes, their stretches between identity breaks (:func:`stretch_ids`), tracks and classes.
-
-    A box's ``class_id`` is its track's most frequent class (a person the model calls
-    "handbag" for a few frames stays a person), -1 for a track of a class not in ``classes``
-    (the wanted ones; ``None``: all): what the class balance counts.
-    """
-    frame_index, track_id, class_id, broken = [], [], [], []
-    wanted = set(breaks)
-    for k, record in enumerate(records):
-        objects = record.objects
-        rows = np.flatnonzero(objects.kind == Kind.TRACKED)
-        if not len(rows):
-            continue
-        cut = np.zeros(len(rows), bool)
-        for name, values in record.signals.items():
-            if name in wanted:
-                cut |= values[rows] >= SUSPECT_MIN_UNCERTAINTY
-        frame_index.append(np.full(len(rows), k, np.int64))
-        track_id.append(objects.track_id[rows].astype(np.int64))
-        class_id.append(objects.class_id[rows].astype(np.int64))
-        broken.append(cut)
-    if not frame_index:
-        return {}
-    index, tracks, box_class = np.concatenate(frame_index), np.concatenate(track_id), np.concatenate(class_id)
-    pairs, counts = np.unique(np.c_[tracks, box_class], axis=0, return_counts=True)
-    order = np.lexsort((-counts, pairs[:, 0]))  # per track, its most frequent class first
-    ids, first = np.unique(pairs[order, 0], return_index=True)
-    majority = pairs[order[first], 1]
-    if classes is not None:
-        majority = np.where(np.isin(majority, list(classes)), majority, -1)
-    track_class = majority[np.searchsorted(ids, tracks)]
-    return {"frame_index": index, "stretch": stretch_ids(index, tracks, np.concatenate(broken)), "track_id": tracks,
-            "class_id": track_class}
+    """The run's track boxes, their stretches between identity breaks, tracks and classes
+    (:meth:`TableBuilder.stretches`)."""
+    return frame_table(records, breaks, classes=classes).stretches
 
 
 def frame_table(
-    records: list[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS, aggregate: str = "sum", top_k: int = 3,
+    records: Iterable[FrameRecord], breaks: Iterable[str] = IDENTITY_BREAKS, aggregate: str = "sum", top_k: int = 3,
     classes: Iterable[int] | None = None,
 ) -> FrameTable:
-    """The per-frame figures of a run's records, for the selection strategies.
-
-    The frame score the strategies rank by is the records' objects' uncertainty aggregated by
-    ``aggregate`` (:func:`vidal.scoring.object_shares`; ``sum`` is the records' own score).
-    ``classes``: the wanted class ids (``--classes``; ``None``: all), the ones the class
-    balance counts (:func:`track_stretches`).
-    """
-    uncertainty = [r.uncertainty for r in records]
-    shares = None if aggregate == "sum" else [object_shares(u, aggregate, top_k) for u in uncertainty]
-    score = np.array([r.score for r in records]) if shares is None else np.array(
-        [float((w * u).sum()) for w, u in zip(shares, uncertainty)])
-    return FrameTable(
-        stretches=track_stretches(records, breaks, classes),
-        frame=np.array([r.frame for r in records], np.int64),
-        score=score,
-        least_confidence=np.array([least_confidence(r.objects) for r in records]),
-        entropy=np.array([detection_entropy(r.objects) for r in records]),
-        events=suspect_events([r.objects for r in records], uncertainty, shares),
-        boxes=np.array([r.detections for r in records], np.int64),
-        switches=switch_points([r.signals for r in records]),
-    )
+    """The per-frame figures of a run's records, for the selection strategies (what
+    :class:`TableBuilder` builds as a run's frames resolve; its arguments)."""
+    builder = TableBuilder(breaks, aggregate, top_k, classes)
+    for record in records:
+        builder.add(record)
+    return builder.table()
 
 
 def _reasons(record: FrameRecord, k: int, floor: float) -> list[str]:
@@ -379,7 +289,7 @@ def kept_labels(detector: Detector) -> list[str]:
     return [detector.names[i] for i in ids]
 
 
-def track_state_rows(records: list[FrameRecord]) -> Iterator[list[Any]]:
+def track_state_rows(records: Iterable[FrameRecord]) -> Iterator[list[Any]]:
     """The rows of ``track_states.csv``: every tracked or predicted object of every frame."""
     for record in records:
         objects = record.objects
@@ -411,8 +321,15 @@ def reported_objects(record: FrameRecord, wanted_classes: list[int], wanted_trac
     return keep
 
 
+def frame_row(record: FrameRecord) -> FrameRow:
+    """A final record's row of ``frames.csv``."""
+    kind = record.objects.kind
+    return FrameRow(record.frame, record.timestamp, record.score, tuple(record.reasons), len(record.objects),
+                    record.detections, int((kind == Kind.TRACKED).sum()), int((kind == Kind.PREDICTED).sum()))
+
+
 def _resolve_ended(
-    ended: list[RemovedTrack], history: TrackHistory, records: list[FrameRecord], weights: dict[str, float]
+    ended: list[RemovedTrack], history: TrackHistory, ledger: FrameLedger, weights: dict[str, float]
 ) -> None:
     """Set the deferred signals of tracks that ended (short-lived tracks, fragmentation)."""
     by_record: dict[int, list[tuple[str, int, float]]] = {}
@@ -422,7 +339,42 @@ def _resolve_ended(
                 (deferred.signal, deferred.object_index, deferred.value * weights.get(deferred.signal, 0.0))
             )
     for index, values in by_record.items():
-        records[index].set_signals(values)
+        ledger.update(index, values)
+
+
+class _Resolved:
+    """Where a frame goes once its record is final: its rows of ``frames.csv`` and
+    ``track_states.csv`` (streamed), its figures for the selection (:class:`TableBuilder`)
+    and the record itself, to disk (read back for the selected frames).
+
+    With wanted classes, the objects a run does not report are dropped first
+    (:func:`reported_objects`): by then every track on the frame has ended and its class is known.
+    """
+
+    def __init__(self, run: RunFolder, history: TrackHistory, wanted: list[int] | None, config: VidalConfig) -> None:
+        self.history = history
+        self.wanted = wanted
+        s = config.selection
+        self.table = TableBuilder(config.propagation.breaks, s.aggregate, s.top_k, wanted)
+        self.store = SpillFile(run.staging)
+        self.frames = CsvStream(run.path(FRAMES_FILE), FRAME_COLUMNS)
+        self.states = CsvStream(run.path(TRACK_STATES_FILE), TRACK_STATE_COLUMNS)
+        self.confusions = self.confusion_frames = 0
+
+    def __call__(self, record: FrameRecord) -> None:
+        if self.wanted is not None:
+            record.keep(reported_objects(record, self.wanted, self.history.wanted_tracks))
+            flagged = int((record.signals.get("class_confusion", np.zeros(0)) > 0).sum())
+            self.confusions += flagged
+            self.confusion_frames += flagged > 0
+        self.frames.write(frame_row(record).cells())
+        self.states.write_rows(track_state_rows([record]))
+        self.table.add(record)
+        self.store.append(record)
+
+    def close(self) -> None:
+        self.frames.close()
+        self.states.close()
 
 
 def mine_source(
@@ -470,7 +422,8 @@ def mine_source(
 class _Processed:
     """What the processing stage hands to selection and writing."""
 
-    records: list[FrameRecord]
+    table: TableBuilder
+    store: SpillFile
     track_ids: set[int]
     detections: int
     track_rows: int
@@ -492,13 +445,12 @@ def _mine(
     watch = Stopwatch()
     wall_started = time.time()
     done = _process(source, detector, config, run, watch, progress)
-    records = done.records
     with watch("select"):
-        table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
-                            detector.classes)
+        table = done.table.table()
+        processed = len(table)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
-        budget = min(config.selection.budget_frames(len(records)), len(records))
+        budget = min(config.selection.budget_frames(processed), processed)
         min_gap = int(round(config.selection.min_gap_s * source.info.fps))
         chosen = select(
             table,
@@ -516,11 +468,11 @@ def _mine(
     summary.timings["writing_seconds"] = round(watch.seconds["write"], 3)
     write_summary(run.staging, summary)
     final = run.commit()
-    selected = [records[i].frame for i in chosen]
-    result = RunResult(final, len(records), selected, done.seconds, summary, records, table, dict(watch.seconds))
+    selected = [int(table.frame[i]) for i in chosen]
+    result = RunResult(final, processed, selected, done.seconds, summary, table, dict(watch.seconds), done.store)
     if done.failure is not None:
         raise PartialRunError(
-            f"{done.failure}; kept the {len(records)} frames processed up to frame {records[-1].frame} in {final}",
+            f"{done.failure}; kept the {processed} frames processed up to frame {table.frame[-1]} in {final}",
             str(final),
         )
     return result
@@ -534,7 +486,8 @@ def _process(
     watch: Stopwatch,
     progress: Progress | None,
 ) -> _Processed:
-    """Decode, detect, track and score every frame; write ``tracks.txt`` as it goes.
+    """Decode, detect, track and score every frame; write ``tracks.txt``, ``frames.csv`` and
+    ``track_states.csv`` as it goes (a frame's rows once nothing can change them: :mod:`vidal.resolve`).
 
     Raises:
         InputError: Not a single frame could be processed.
@@ -544,10 +497,11 @@ def _process(
     tracker = build_tracker(config, detector)
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
-    records: list[FrameRecord] = []
     wanted = detector.classes
     wanted_ids = None if wanted is None else np.asarray(wanted, np.int64)
     history = TrackHistory(info.width, info.height, wanted, tc.track_high_thresh)
+    resolved = _Resolved(run, history, wanted, config)
+    records = FrameLedger(resolved, OPEN_RECORDS, run.staging)
     track_ids: set[int] = set()
     detections_total = 0
     failure: DecodeError | None = None
@@ -579,46 +533,46 @@ def _process(
                     wanted_score=None if wanted is None else history.wanted_score(objects),
                 )
                 scored = score_frame(context, weights)
-                records.append(
-                    FrameRecord(
-                        frame.index,
-                        frame.timestamp,
-                        scored.score,
-                        scored.reasons,
-                        objects,
-                        scored.object_uncertainty,
-                        int(is_wanted(detections.class_id, wanted_ids).sum()),
-                        scored.signals,
-                    )
+                record = FrameRecord(
+                    frame.index,
+                    frame.timestamp,
+                    scored.score,
+                    scored.reasons,
+                    objects,
+                    scored.object_uncertainty,
+                    int(is_wanted(detections.class_id, wanted_ids).sum()),
+                    scored.signals,
                 )
-                history.record(len(records) - 1, objects)
+                history.record(records.add(record), objects)
                 _resolve_ended(step.removed, history, records, weights)
-            detections_total += records[-1].detections
+                records.settle(history.open_from(len(records)))
+            detections_total += record.detections
             if progress is not None:
                 progress(1)
     except DecodeError as error:
         failure = error
     finally:
         writer.close()
-    confusions = confusion_frames = 0
     track_rows = writer.rows
-    with watch("score"):
-        _resolve_ended(tracker.finish(), history, records, weights)
-        if wanted is not None:
-            # Only now is every track's class known (a car may be called "car" late in its life).
-            for record in records:
-                record.keep(reported_objects(record, wanted, history.wanted_tracks))
-                flagged = int((record.signals.get("class_confusion", np.zeros(0)) > 0).sum())
-                confusions += flagged
-                confusion_frames += flagged > 0
-            track_rows = keep_tracks(run.path(TRACKS_FILE), history.wanted_tracks)
-            track_ids &= history.wanted_tracks
+    try:
+        with watch("score"):
+            _resolve_ended(tracker.finish(), history, records, weights)
+            # Every track has ended: every record is final (with wanted classes, every track's
+            # class is known only now: a car may be called "car" late in its life).
+            records.settle(len(records))
+            if wanted is not None:
+                track_rows = keep_tracks(run.path(TRACKS_FILE), history.wanted_tracks)
+                track_ids &= history.wanted_tracks
+    finally:
+        resolved.close()
+        records.close()
     seconds = time.perf_counter() - started
-    if not records:
+    if not len(records):
         if failure is not None:
             raise InputError(f"{failure} (no frame could be processed)") from failure
         raise InputError(f"no frames decoded from {info.path}")
-    return _Processed(records, track_ids, detections_total, track_rows, confusions, confusion_frames, failure, seconds)
+    return _Processed(resolved.table, resolved.store, track_ids, detections_total, track_rows, resolved.confusions,
+                      resolved.confusion_frames, failure, seconds)
 
 
 def _write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:
@@ -652,20 +606,18 @@ def _write(
     labelled: list[int] | tuple[int, ...],
     wall_started: float,
 ) -> Summary:
-    """Write the run folder's tables, images, plot and config; return its summary."""
-    info, records = source.info, done.records
-    selected = [records[i] for i in chosen]
-    write_frames(run.staging, (
-        FrameRow(r.frame, r.timestamp, r.score, tuple(r.reasons), len(r.objects), r.detections,
-                 int((r.objects.kind == Kind.TRACKED).sum()), int((r.objects.kind == Kind.PREDICTED).sum()))
-        for r in records
-    ))
-    write_track_states(run.staging, track_state_rows(records))
-    write_selection(run.staging, [
+    """Write the run folder's selection, images, plot and config; return its summary.
+
+    ``frames.csv`` and ``track_states.csv`` were written as the frames resolved; the selected
+    frames' records are read back from disk.
+    """
+    info, processed = source.info, len(table)
+    selected = [
         SelectedFrame(rank + 1, r.frame, r.timestamp, r.score, tuple(r.reasons), frame_image(r.frame),
                       object_rows(r, detector.names))
-        for rank, r in enumerate(selected)
-    ])
+        for rank, r in enumerate(done.store.read(int(i)) for i in chosen)
+    ]
+    write_selection(run.staging, selected)
     run.path(FRAMES_DIR).mkdir()
     quality = [cv2.IMWRITE_JPEG_QUALITY, config.output.jpeg_quality]
     for frame in source.read([r.frame for r in selected]):
@@ -677,7 +629,7 @@ def _write(
         table.frame,
         table.score,
         chosen,
-        f"{info.name}: frame uncertainty, {len(chosen)} selected of {len(records)}",
+        f"{info.name}: frame uncertainty, {len(chosen)} selected of {processed}",
     )
     run.path(CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     model = Path(config.detector.tracks or config.detector.detections or config.detector.model)
@@ -691,8 +643,8 @@ def _write(
         model_path=str(model.resolve()) if model.exists() else config.detector.model,
         classes={str(k): v for k, v in detector.names.items()},
         labels=kept_labels(detector),
-        frames={"convention": "1-based source frame numbers (MOTChallenge)", "processed": len(records),
-                "first": records[0].frame, "last": records[-1].frame, "stride": config.input.stride},
+        frames={"convention": "1-based source frame numbers (MOTChallenge)", "processed": processed,
+                "first": int(table.frame[0]), "last": int(table.frame[-1]), "stride": config.input.stride},
         counts={
             "detections": done.detections,
             "tracks": len(done.track_ids),
@@ -703,9 +655,9 @@ def _write(
         },
         selection={"strategy": config.selection.strategy, "aggregate": config.selection.aggregate,
                    "budget": budget, "min_gap_frames": min_gap,
-                   "labelled_frames_left_out": sorted(set(labelled) & {r.frame for r in records}),
+                   "labelled_frames_left_out": sorted(int(f) for f in np.intersect1d(labelled, table.frame)),
                    "frames": [r.frame for r in selected],
-                   "uncertain_frames": int(sum(r.score > 0 for r in records)),
+                   "uncertain_frames": int((table.score > 0).sum()),
                    "fill": config.selection.fill,
                    "class_share": config.selection.class_share,
                    "class_coverage": {detector.names.get(c, str(c)): figures
@@ -713,7 +665,7 @@ def _write(
                    "spread_frames": [r.frame for r in selected if r.score <= 0]},
         timings={
             "processing_seconds": round(done.seconds, 3),
-            "frames_per_second": round(len(records) / done.seconds, 2) if done.seconds > 0 else None,
+            "frames_per_second": round(processed / done.seconds, 2) if done.seconds > 0 else None,
         },
         complete=failure is None,
         stopped_after_frame=None if failure is None else failure.frame,

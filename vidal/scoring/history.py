@@ -6,8 +6,11 @@ records (for the signals resolved when the track ends), when it was re-found aft
 (flicker), its last clean appearance (appearance change), the new tracks born near it
 while it was lost (fragmentation) and, when only some classes are wanted, the best score
 at which it was given a wanted class and its detections of other classes (class
-confusion). Entries are dropped when the tracker removes a track, so the memory does not
-grow with the length of the video; only the ids of the tracks of a wanted class are kept.
+confusion). Entries are dropped when the tracker removes a track, and of a long track's
+places only the first and last few that a deferred signal can reach are kept, so the memory
+does not grow with the length of the video; only the ids of the tracks of a wanted class are
+kept. :meth:`TrackHistory.open_from` tells the pipeline which records a live track may still
+change: the earlier ones are final.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ from vidal.scoring.signals import (
 from vidal.tracking.bytetrack import RemovedTrack, Stage
 
 
+# The places of a track a deferred signal can reach: every place of a track with at most
+# SHORT_TRACK_HITS detections (short_track), the first FRAGMENT_FRAMES (fragmentation of the
+# track it was born near) and the last FRAGMENT_FRAMES (its own fragmentation). A track has at
+# least as many detections (hits) as places, so one with more places is not short.
+HEAD_PLACES = max(SHORT_TRACK_HITS, FRAGMENT_FRAMES)
+TAIL_PLACES = FRAGMENT_FRAMES
+
+
 class Deferred(NamedTuple):
     """A signal value known only after a track ended, for one object of an earlier frame."""
 
@@ -48,7 +59,8 @@ class Deferred(NamedTuple):
 @dataclass
 class _TrackMemory:
     classes: Counter[int] = field(default_factory=Counter)
-    places: list[tuple[int, int]] = field(default_factory=list)  # (record index, object index)
+    # (record index, object index): the first HEAD_PLACES and the last TAIL_PLACES
+    places: list[tuple[int, int]] = field(default_factory=list)
     regained: list[int] = field(default_factory=list)  # record indices of re-activations
     # The last clean view: its record index and core window while the track stays clean
     # (nothing copied), its pixels once the track is lost or crowded (copied from the
@@ -60,6 +72,7 @@ class _TrackMemory:
     newborns: list[_TrackMemory] = field(default_factory=list)  # tracks born near it while lost
     wanted_score: float = 0.0  # best score of its detections of a wanted class
     others: list[tuple[int, int, float]] = field(default_factory=list)  # (record, object, score) of other classes
+    first_predicted: int | None = None  # record index of its first predicted box (with wanted classes)
 
 
 class TrackHistory:
@@ -186,6 +199,8 @@ class TrackHistory:
                 memory = self._tracks[track_ids[k]] = _TrackMemory()
             memory.classes[class_ids[k]] += 1
             memory.places.append((record_index, k))
+            if len(memory.places) > HEAD_PLACES + TAIL_PLACES:
+                del memory.places[HEAD_PLACES]
             if wanted_now is not None:
                 memory.wanted_score = max(memory.wanted_score, wanted_now[k])
                 if not wanted[k]:
@@ -206,6 +221,8 @@ class TrackHistory:
             memory = self._tracks.get(track_ids[k])
             if memory is not None:
                 self._interrupt(memory, record_index)
+                if self.wanted_classes is not None and memory.first_predicted is None:
+                    memory.first_predicted = record_index
         self._previous = (record_index, image) if image is not None else None
         births = np.flatnonzero((objects.kind == Kind.TRACKED) & (objects.stage == Stage.BIRTH))
         if len(lost) and len(births):
@@ -233,6 +250,30 @@ class TrackHistory:
             newborn = self._tracks.get(int(objects.track_id[births[j]]))
             if memory is not None and newborn is not None:
                 memory.newborns.append(newborn)
+
+    def open_from(self, default: int) -> int:
+        """The first record index that a live track may still change; ``default`` if none.
+
+        What :meth:`close` may still set: the places of a track that may turn out short,
+        the last places of a track and the first ones of the tracks born near it while it
+        was lost (fragmentation), and its objects of other classes (class confusion); with
+        wanted classes also its predicted boxes, which a run reports only for a track of a
+        wanted class (known when it ends). Every record before the returned index is final.
+        """
+        out = default
+        wanted = self.wanted_classes is not None
+        for memory in self._tracks.values():
+            places = memory.places
+            out = min(out, places[0][0] if len(places) <= SHORT_TRACK_HITS else places[-TAIL_PLACES][0])
+            for newborn in memory.newborns:
+                if newborn.places:
+                    out = min(out, newborn.places[0][0])
+            if wanted:
+                if memory.others:
+                    out = min(out, memory.others[0][0])
+                if memory.first_predicted is not None:
+                    out = min(out, memory.first_predicted)
+        return out
 
     def close(self, removed: RemovedTrack) -> list[Deferred]:
         """Forget a removed track; return the deferred signal values it resolves.
