@@ -446,7 +446,7 @@ def _mine(
     wall_started = time.time()
     done = _process(source, detector, config, run, watch, progress)
     with watch("select"):
-        table = done.table.table()
+        table = done.table.table(release=True)
         processed = len(table)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
@@ -612,12 +612,11 @@ def _write(
     frames' records are read back from disk.
     """
     info, processed = source.info, len(table)
-    selected = [
+    selected = write_selection(run.staging, (
         SelectedFrame(rank + 1, r.frame, r.timestamp, r.score, tuple(r.reasons), frame_image(r.frame),
                       object_rows(r, detector.names))
         for rank, r in enumerate(done.store.read(int(i)) for i in chosen)
-    ]
-    write_selection(run.staging, selected)
+    ))
     run.path(FRAMES_DIR).mkdir()
     quality = [cv2.IMWRITE_JPEG_QUALITY, config.output.jpeg_quality]
     for frame in source.read([r.frame for r in selected]):

@@ -35,7 +35,7 @@ from vidal.scoring import (
     suspect_events,
     switch_points,
 )
-from vidal.selection import FrameTable, stretch_ids
+from vidal.selection import FrameTable
 
 
 @dataclass
@@ -129,9 +129,11 @@ class SpillFile:
 class TableBuilder:
     """The selection's :class:`~vidal.selection.FrameTable`, built one final record at a time.
 
-    Keeps a few numbers per frame and a few bytes per track box in compact arrays, and per
-    track its class counts; the stretches between identity breaks are numbered, and each box
-    given its track's most frequent class, once every box is in.
+    Keeps a few numbers per frame, twelve bytes per track box (its frame, its stretch between
+    identity breaks and its track, as 4-byte indices: the stretches are numbered as the boxes
+    come, as :func:`~vidal.selection.stretch_ids` numbers them at once, up to the order of the
+    numbers) and per track its class counts, so each box gets its track's most frequent class
+    once every box is in.
 
     Args:
         breaks: The signals that break a track's identity (``propagation.breaks``).
@@ -148,13 +150,20 @@ class TableBuilder:
         self.breaks = set(breaks)
         self.aggregate, self.top_k = aggregate, top_k
         self.classes = None if classes is None else {int(c) for c in classes}
-        # frame indices as 4-byte ints (a run of 2**31 frames is a year of 60 fps video)
-        self.box_frame, self.event_frame, self.switch_frame = (array("i") for _ in range(3))
-        self.frame, self.boxes, self.box_track, self.event = (array("q") for _ in range(4))
+        self._clear()
+
+    def _clear(self) -> None:
+        # indices as 4-byte ints (2**31 frames is a year of 60 fps video)
+        self.box_frame, self.box_stretch, self.box_track, self.event_frame, self.switch_frame = (
+            array("i") for _ in range(5))
+        self.frame, self.boxes, self.event = (array("q") for _ in range(3))
         self.score, self.least_confidence, self.entropy, self.event_value, self.switch_value = (
             array("d") for _ in range(5))
-        self.box_broken = array("b")
-        self.track_classes: dict[int, dict[int, int]] = {}
+        self.tracks: list[int] = []  # track ids by track index
+        self.track_index: dict[int, int] = {}
+        self.track_classes: list[dict[int, int]] = []  # class counts by track index
+        self.stretch_of: dict[int, int] = {}  # track index -> its current stretch
+        self.stretch_count = 0
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -178,51 +187,54 @@ class TableBuilder:
             self.switch_frame.extend([k] * len(switches["value"]))
             self.switch_value.extend(switches["value"].tolist())
         rows = np.flatnonzero(objects.kind == Kind.TRACKED)
-        if len(rows):
-            cut = np.zeros(len(rows), bool)
-            for name, values in record.signals.items():
-                if name in self.breaks:
-                    cut |= values[rows] >= SUSPECT_MIN_UNCERTAINTY
-            tracks = objects.track_id[rows].astype(np.int64).tolist()
-            self.box_frame.extend([k] * len(rows))
-            self.box_track.extend(tracks)
-            self.box_broken.extend(cut.astype(np.int8).tolist())
-            for track, class_id in zip(tracks, objects.class_id[rows].tolist()):
-                counts = self.track_classes.setdefault(track, {})
-                counts[class_id] = counts.get(class_id, 0) + 1
+        if not len(rows):
+            return
+        cut = np.zeros(len(rows), bool)
+        for name, values in record.signals.items():
+            if name in self.breaks:
+                cut |= values[rows] >= SUSPECT_MIN_UNCERTAINTY
+        for track, class_id, broken in zip(objects.track_id[rows].tolist(), objects.class_id[rows].tolist(),
+                                           cut.tolist()):
+            index = self.track_index.get(track)
+            if index is None:
+                index = self.track_index[track] = len(self.tracks)
+                self.tracks.append(track)
+                self.track_classes.append({})
+            if broken or index not in self.stretch_of:
+                self.stretch_of[index] = self.stretch_count
+                self.stretch_count += 1
+            counts = self.track_classes[index]
+            counts[class_id] = counts.get(class_id, 0) + 1
+            self.box_frame.append(k)
+            self.box_stretch.append(self.stretch_of[index])
+            self.box_track.append(index)
 
-    def track_class(self) -> dict[int, int]:
-        """Each track's most frequent class (the smallest id on ties); -1 for a track whose
-        class is not wanted."""
-        majority = {track: min(counts, key=lambda c: (-counts[c], c)) for track, counts in self.track_classes.items()}
+    def track_class(self) -> np.ndarray:
+        """Each track's most frequent class (the smallest id on ties), by track index; -1
+        for a track whose class is not wanted."""
+        majority = [min(counts, key=lambda c: (-counts[c], c)) for counts in self.track_classes]
         if self.classes is not None:
-            majority = {track: c if c in self.classes else -1 for track, c in majority.items()}
-        return majority
+            majority = [c if c in self.classes else -1 for c in majority]
+        return np.array(majority, np.int64)
 
     def stretches(self) -> dict[str, np.ndarray]:
         """The track boxes (``frame_index``, ``track_id``), their stretches between identity
-        breaks (:func:`stretch_ids`) and their tracks' classes (``class_id``)."""
+        breaks and their tracks' classes (``class_id``)."""
         if not len(self.box_frame):
             return {}
-        index = np.array(self.box_frame, np.int64)
         track = np.array(self.box_track, np.int64)
-        broken = np.frombuffer(self.box_broken, np.int8).astype(bool)
-        majority = self.track_class()
-        ids = np.fromiter(majority, np.int64, len(majority))
-        classes = np.fromiter(majority.values(), np.int64, len(majority))
-        order = np.argsort(ids)
-        box_class = classes[order][np.searchsorted(ids[order], track)]
-        return {"frame_index": index, "stretch": stretch_ids(index, track, broken), "track_id": track,
-                "class_id": box_class}
+        return {"frame_index": np.array(self.box_frame, np.int64), "stretch": np.array(self.box_stretch, np.int64),
+                "track_id": np.array(self.tracks, np.int64)[track], "class_id": self.track_class()[track]}
 
-    def table(self) -> FrameTable:
-        """The table of every frame added so far."""
+    def table(self, release: bool = False) -> FrameTable:
+        """The table of every frame added so far; ``release``: then forget them (the builder
+        starts over), so that the figures are not held twice."""
 
         def column(values: array) -> np.ndarray:
             """``values`` as a new int64 (integer ``values``) or float64 array."""
             return np.array(values, np.int64 if values.typecode in "iq" else np.float64)
 
-        return FrameTable(
+        table = FrameTable(
             stretches=self.stretches(),
             frame=column(self.frame),
             score=column(self.score),
@@ -231,9 +243,11 @@ class TableBuilder:
             events={"frame_index": column(self.event_frame), "event": column(self.event),
                     "value": column(self.event_value)},
             boxes=column(self.boxes),
-            switches={"frame_index": column(self.switch_frame),
-                      "value": column(self.switch_value)},
+            switches={"frame_index": column(self.switch_frame), "value": column(self.switch_value)},
         )
+        if release:
+            self._clear()
+        return table
 
 
 class FrameLedger:

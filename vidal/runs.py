@@ -13,14 +13,14 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vidal.errors import InputError
-from vidal.outputs import write_csv, write_json
+from vidal.outputs import CsvStream, write_csv, write_json
 from vidal.types import ArrayTable
 
 TRACKS_FILE = "tracks.txt"
@@ -267,14 +267,30 @@ def write_frames(folder: Path, rows: Iterable[FrameRow]) -> None:
     write_csv(folder / FRAMES_FILE, FRAME_COLUMNS, (row.cells() for row in rows))
 
 
-def write_selection(folder: Path, frames: list[SelectedFrame]) -> None:
+def write_selection(folder: Path, frames: Iterable[SelectedFrame]) -> list[SelectedFrame]:
     """Write ``selection.csv``, ``objects.csv`` (every object of the selected frames) and
-    ``regions.csv`` (the objects to review)."""
-    write_csv(folder / SELECTION_FILE, SELECTION_COLUMNS, (f.cells() for f in frames))
-    objects = [o.cells() for f in frames for o in f.objects]
-    write_csv(folder / OBJECTS_FILE, OBJECT_COLUMNS, objects)
+    ``regions.csv`` (the objects to review), a frame at a time.
+
+    Returns:
+        The frames without their objects (what the run's summary needs; the objects of a
+        long video's budget are many).
+    """
     keep = [OBJECT_COLUMNS.index(c) for c in REGION_COLUMNS]
-    write_csv(folder / REGIONS_FILE, REGION_COLUMNS, ([row[i] for i in keep] for row in objects if row[-1]))
+    written: list[SelectedFrame] = []
+    streams = [CsvStream(folder / name, header) for name, header in
+               ((SELECTION_FILE, SELECTION_COLUMNS), (OBJECTS_FILE, OBJECT_COLUMNS), (REGIONS_FILE, REGION_COLUMNS))]
+    try:
+        selection, objects, regions = streams
+        for frame in frames:
+            selection.write(frame.cells())
+            rows = [o.cells() for o in frame.objects]
+            objects.write_rows(rows)
+            regions.write_rows([row[i] for i in keep] for row in rows if row[-1])
+            written.append(replace(frame, objects=()))
+    finally:
+        for stream in streams:
+            stream.close()
+    return written
 
 
 @dataclass(kw_only=True)
