@@ -150,3 +150,37 @@ def test_a_spill_file_reads_back_what_it_wrote(tmp_path: Path) -> None:
     assert [len(item["a"]) for item in spill] == list(range(5))
     assert list(tmp_path.iterdir()) == []  # a file without a name: nothing left behind
     spill.close()
+
+
+def test_stretches_numbered_as_boxes_come_are_those_of_stretch_ids(tmp_path: Path) -> None:
+    # TableBuilder numbers a track's stretches between identity breaks as the frames resolve;
+    # stretch_ids numbers them over all boxes at once, sorted by track. Same stretches (up to
+    # the order of their numbers), and each box keeps its track's most frequent class.
+    from vidal.config import IDENTITY_BREAKS
+    from vidal.scoring import SUSPECT_MIN_UNCERTAINTY, Kind
+    from vidal.selection import stretch_ids
+
+    records = mine_scripted(tmp_path / "run", None).records
+    index, track, box_class, broken = [], [], [], []
+    for k, record in enumerate(records):
+        rows = np.flatnonzero(record.objects.kind == Kind.TRACKED)
+        cut = np.zeros(len(rows), bool)
+        for name in IDENTITY_BREAKS:
+            if name in record.signals:
+                cut |= record.signals[name][rows] >= SUSPECT_MIN_UNCERTAINTY
+        index += [k] * len(rows)
+        track += record.objects.track_id[rows].tolist()
+        box_class += record.objects.class_id[rows].tolist()
+        broken += cut.tolist()
+    assert any(broken)  # the fragmentation breaks the person's track
+    expected = stretch_ids(np.array(index), np.array(track), np.array(broken))
+    got = frame_table(records, IDENTITY_BREAKS).stretches
+    assert got["frame_index"].tolist() == index and got["track_id"].tolist() == track
+    pairs = set(zip(got["stretch"].tolist(), expected.tolist()))
+    assert len(pairs) == len(set(expected.tolist())) == len(set(got["stretch"].tolist()))
+    for t in set(track):
+        classes = [c for c, tt in zip(box_class, track) if tt == t]
+        majority = min(set(classes), key=lambda c: (-classes.count(c), c))
+        assert set(got["class_id"][np.array(track) == t].tolist()) == {majority}
+    # the car the model calls "cell phone" for 24 of its frames stays a car
+    assert {CAR} <= set(got["class_id"].tolist())
