@@ -47,6 +47,7 @@ print(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 SCRIPTED = r"""
 import resource, sys, tempfile, time
 from pathlib import Path
+import vidal
 import cv2
 import numpy as np
 from vidal.config import load_config
@@ -88,7 +89,7 @@ config = load_config(overrides=["selection.budget=5%", f"input.end={frames}"])
 cpu = time.process_time()
 result = mine_source(open_source(video), Scripted(), config, Path(tempfile.mkdtemp()))
 cpu = time.process_time() - cpu
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu, ",".join(map(str, result.selected)))
+print(vidal.__file__, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu, ",".join(map(str, result.selected)))
 """
 
 
@@ -96,8 +97,10 @@ def scripted(code: Path, frames: int, video: Path) -> dict[str, object]:
     """Mine ``frames`` frames of the scripted clip with the vidal of checkout ``code``; its figures."""
     environment = dict(os.environ, PYTHONPATH=str(code))
     done = subprocess.run([sys.executable, "-c", SCRIPTED, str(frames), str(video)], capture_output=True, text=True,
-                          check=True, env=environment)
-    rss_kib, cpu, selected = done.stdout.split()[-3:]
+                          check=True, env=environment, cwd=code)  # see mine()
+    module, rss_kib, cpu, selected = done.stdout.split()[-4:]
+    if not Path(module).resolve().is_relative_to(code.resolve()):
+        raise RuntimeError(f"{code} ran the vidal of {module}")
     return {"frames": frames, "peak_mib": round(float(rss_kib) / 1024, 1),
             "cpu_ms_per_frame": round(1000 * float(cpu) / frames, 2), "selected": selected.split(",")}
 
@@ -149,8 +152,10 @@ def mine(code: Path, video: Path, model: Path, out: Path) -> dict[str, object]:
     environment = dict(os.environ, PYTHONPATH=str(code))
     command = [sys.executable, "-m", "vidal.cli", "mine", "--no-push", str(video), "--model", str(model),
                "--classes", "person", "--budget", "5%", "--out", str(out)]
+    # In the checkout's folder: `python -m` and `-c` put the working folder first on sys.path,
+    # before PYTHONPATH, so another folder with a vidal/ in it (this repository) would win.
     done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True,
-                          env=environment)
+                          env=environment, cwd=code)
     wall, rss_kib, cpu = done.stdout.split()[:3]
     summary = json.loads(next(out.glob("*/summary.json")).read_text())
     return {
