@@ -128,7 +128,8 @@ class ScoringConfig(_Strict):
             raise ValueError(f"unknown signal(s) {', '.join(unknown)}; valid: {', '.join(sorted(SIGNALS))}")
         auto = sorted(name for name, signal in value.items() if signal.enabled is None and name not in AUTO_SIGNALS)
         if auto:
-            raise ValueError(f"{', '.join(auto)}: enabled must be true or false (auto: {', '.join(sorted(AUTO_SIGNALS))})")
+            allowed = ", ".join(sorted(AUTO_SIGNALS))
+            raise ValueError(f"{', '.join(auto)}: enabled must be true or false (auto is for {allowed})")
         return value
 
 
