@@ -116,3 +116,44 @@ def test_tracks_replayed_with_track_level_signals(scene_video: Path, tmp_path: P
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["scoring"]["signals"]["association"]["enabled"] is False
     assert config["detector"]["tracks"] == str(path)
+
+
+def test_per_class_scores_give_the_class_margin_signal(scene_video: Path, tmp_path: Path) -> None:
+    """Two boxes alike but for their class scores: the one between two classes gets class_margin."""
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "classes.txt").write_text("person\ncar\n")
+    path = folder / "det.txt"
+    path.write_text("".join(f"{f},-1,10,40,24,24,0.9,1,0.9,0.02\n{f},-1,140,46,24,24,0.9,1,0.9,0.85\n"
+                            for f in range(1, 65)))
+    out = tmp_path / "runs"
+    result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--detections", str(path), "--budget", "4",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("class_margin signal") == 1, result.output  # said once
+    run = out / scene_video.stem
+    states = list(csv.DictReader((run / "track_states.csv").open()))
+    assert len({r["track_id"] for r in states}) == 2
+    clear = {r["track_id"] for r in states if r["frame"] == "2" and "class_margin" not in r["reasons"]}
+    torn = {r["track_id"] for r in states if r["frame"] == "2" and "class_margin" in r["reasons"]}
+    assert len(clear) == 1 and len(torn) == 1
+    objects = list(csv.DictReader((run / "objects.csv").open()))
+    boxes = {r["track_id"]: float(r["x1"]) for r in objects}
+    assert boxes[torn.pop()] > 100 and boxes[clear.pop()] < 50  # the box at x=140 is the ambiguous one
+    assert objects and all(("class_margin" in r["reasons"]) == (float(r["x1"]) > 100) for r in objects)
+    import json
+
+    import yaml
+
+    assert yaml.safe_load((run / "config.yaml").read_text())["scoring"]["signals"]["class_margin"]["enabled"] is True
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["scoring"]["signals"]["class_margin"]["enabled"] is True
+
+    plain = folder / "plain.txt"
+    plain.write_text("".join(line.rsplit(",", 2)[0] + "\n" for line in path.read_text().splitlines()))
+    result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--detections", str(plain), "--budget", "4",
+                                 "--out", str(tmp_path / "plain")])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "plain" / scene_video.stem
+    assert "class_margin" not in (run / "track_states.csv").read_text()
+    assert yaml.safe_load((run / "config.yaml").read_text())["scoring"]["signals"]["class_margin"]["enabled"] is False

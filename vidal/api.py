@@ -142,11 +142,35 @@ def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mi
         association.enabled = False
         logger.info("tracks from another tracker: the association signal (how close the tracker's match was to "
                     "the next candidate) is left out, as the tracks do not say")
+    _resolve_class_margin(config, detector)
     if config.dataset.push:
         from vidal.dataset import preflight
 
         preflight(config.dataset.name, kept_labels(detector), config.dataset.media_dir)
     return Mining(config, detector, loaded)
+
+
+def _resolve_class_margin(config: VidalConfig, detector: Detector) -> None:
+    """Turn the ``class_margin`` signal's ``auto`` into on or off, said once and kept in the run's config.
+
+    On where another system's file gives per-class scores (the user gave them for it), off for
+    vidal's own detectors: the selection was measured without it (``true`` turns it on, and
+    the detector then computes the scores).
+    """
+    from vidal.detectors.imported import ImportedDetections
+
+    margin = config.scoring.signals.get("class_margin")
+    if margin is None:
+        return
+    scored = isinstance(detector, ImportedDetections) and detector.has_class_scores
+    if margin.enabled is None:
+        margin.enabled = scored
+        if scored:
+            logger.info("%s gives per-class scores: the class_margin signal (top two classes close) is on",
+                        config.detector.detections or config.detector.tracks)
+    elif margin.enabled and isinstance(detector, ImportedDetections) and not scored:
+        logger.warning("the class_margin signal is on, but %s gives no per-class scores: it scores 0",
+                       config.detector.detections or config.detector.tracks)
 
 
 @dataclass

@@ -59,11 +59,22 @@ class TrackerConfig(_Strict):
     backfill_births: bool = False
 
 
-class SignalConfig(_Strict):
-    """One uncertainty signal: on or off, and its weight in the object's uncertainty."""
+# Signals that may be left to the run (``enabled: auto``, read as None): on where the boxes
+# carry what they need. class_margin needs per-class scores, which a --detections file may give;
+# vidal's own detectors compute them only when the signal is switched on (true).
+AUTO_SIGNALS = frozenset({"class_margin"})
 
-    enabled: bool = True
+
+class SignalConfig(_Strict):
+    """One uncertainty signal: on or off (or ``auto``, for :data:`AUTO_SIGNALS`), and its weight."""
+
+    enabled: bool | None = True
     weight: float = Field(1.0, ge=0.0, le=1.0)
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == "auto" else value
 
 
 def _default_signals() -> dict[str, SignalConfig]:
@@ -80,6 +91,8 @@ def _default_signals() -> dict[str, SignalConfig]:
         "flicker": SignalConfig(),
         "appearance": SignalConfig(),
         "class_confusion": SignalConfig(),
+        # Off for vidal's own detectors: the selection was measured without it.
+        "class_margin": SignalConfig(enabled=None),
     }
 
 
@@ -113,6 +126,10 @@ class ScoringConfig(_Strict):
         unknown = sorted(set(value) - set(SIGNALS))
         if unknown:
             raise ValueError(f"unknown signal(s) {', '.join(unknown)}; valid: {', '.join(sorted(SIGNALS))}")
+        auto = sorted(name for name, signal in value.items() if signal.enabled is None and name not in AUTO_SIGNALS)
+        if auto:
+            allowed = ", ".join(sorted(AUTO_SIGNALS))
+            raise ValueError(f"{', '.join(auto)}: enabled must be true or false (auto is for {allowed})")
         return value
 
 

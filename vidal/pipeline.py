@@ -156,7 +156,8 @@ def build_detector(config: VidalConfig) -> Detector:
 
         return load_imported(detections=d.detections, tracks=d.tracks, classes=d.classes,
                              classes_file=d.classes_file, conf=d.conf)
-    return load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}))
+    return load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}),
+                         class_scores=config.scoring.signals["class_margin"].enabled is True)
 
 
 def build_tracker(config: VidalConfig, detector: Detector) -> ByteTracker | TrackReplay:
@@ -531,6 +532,7 @@ def _process(
                     overlap=overlap,
                     wanted_classes=wanted_ids,
                     wanted_score=None if wanted is None else history.wanted_score(objects),
+                    class_scores=objects.class_scores_of(detections) if "class_margin" in weights else None,
                 )
                 scored = score_frame(context, weights)
                 record = FrameRecord(

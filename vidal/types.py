@@ -84,11 +84,15 @@ class Detections:
         xyxy: Boxes, shape ``(N, 4)``, float32, pixel ``x1, y1, x2, y2``.
         confidence: Detection scores, shape ``(N,)``, float32 in ``[0, 1]``.
         class_id: Class indices of the detector, shape ``(N,)``, int64.
+        class_scores: Each box's score for every class of the detector, shape ``(N, C)``,
+            float32 in ``[0, 1]`` (column ``k`` for class ``k``); ``None`` when the detector
+            does not give them (only the best class is known).
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
+    class_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -97,6 +101,10 @@ class Detections:
         self.class_id = np.asarray(self.class_id, dtype=np.int64)
         _check_rows("confidence", self.confidence, n)
         _check_rows("class_id", self.class_id, n)
+        if self.class_scores is not None:
+            self.class_scores = np.asarray(self.class_scores, dtype=np.float32)
+            if self.class_scores.ndim != 2 or len(self.class_scores) != n:
+                raise ValueError(f"class_scores must have shape ({n}, C), got {self.class_scores.shape}")
 
     @classmethod
     def empty(cls) -> Detections:
@@ -107,8 +115,9 @@ class Detections:
         return len(self.xyxy)
 
     def __getitem__(self, index: np.ndarray | slice) -> Detections:
-        """Select detections by boolean mask, integer indices or slice."""
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
+        """Select detections by boolean mask, integer indices or slice (class scores included)."""
+        scores = None if self.class_scores is None else self.class_scores[index]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], scores)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from vidal.errors import ConfigError, DecodeError, ModelError
 from vidal.tracking.matching import box_iou
 from vidal.video import open_source
 
-from conftest import SAMPLE_MODEL, SHARED, SHARED_MODEL, write_scene_video
+from conftest import SAMPLE_MODEL, SAMPLE_VIDEO, SHARED, SHARED_MODEL, write_scene_video
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -52,6 +52,57 @@ def test_decode_yolo_maps_back_and_suppresses() -> None:
     np.testing.assert_allclose(dets.xyxy[0], [80, 60, 120, 140])  # y shifted by the 80 px pad
     only_person = decode_yolo(anchors, box, conf=0.1, iou=0.7, classes=[0], max_det=300)
     assert only_person.class_id.tolist() == [0]
+
+
+def test_decode_yolo_keeps_the_class_scores_of_the_kept_boxes() -> None:
+    _, box = letterbox(np.zeros((480, 640, 3), np.uint8), (640, 640))
+    anchors = np.zeros((4 + 3, 3), np.float32)
+    anchors[:4, 0] = [100, 180, 40, 80]
+    anchors[:4, 1] = [102, 182, 40, 80]  # suppressed by the first
+    anchors[:4, 2] = [400, 300, 60, 30]
+    anchors[4:, 0], anchors[4:, 1], anchors[4:, 2] = [0.6, 0.5, 0.1], [0.5, 0.1, 0.1], [0.2, 0.1, 0.7]
+    dets = decode_yolo(anchors, box, conf=0.1, iou=0.7, classes=None, max_det=300, class_scores=True)
+    assert dets.class_id.tolist() == [2, 0]
+    np.testing.assert_array_equal(dets.class_scores, anchors[4:, [2, 0]].T)  # the network's own scores
+    assert decode_yolo(anchors, box, conf=0.1, iou=0.7, classes=None, max_det=300).class_scores is None
+
+
+def _check_class_scores(found: list, classes: int) -> None:
+    """Each box's class scores: one per class, the best its class, its class's its score."""
+    assert sum(len(d) for d in found) > 5
+    for d in found:
+        assert d.class_scores is not None and d.class_scores.shape == (len(d), classes)
+        assert (d.class_scores.argmax(1) == d.class_id).all()
+        np.testing.assert_allclose(d.class_scores[np.arange(len(d)), d.class_id], d.confidence, rtol=1e-6)
+        assert ((d.class_scores >= 0) & (d.class_scores <= 1)).all()
+
+
+def test_ultralytics_backend_gives_class_scores_on_the_sample_model() -> None:
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=4))
+    scored = load_detector(str(SAMPLE_MODEL), class_scores=True, batch=2)
+    plain = load_detector(str(SAMPLE_MODEL), batch=2)
+    assert "Ultralytics" in scored.description
+    found = [d for _, d in scored.stream(frames)]
+    _check_class_scores(found, len(scored.names))
+    reference = [d for _, d in plain.stream(frames)]
+    assert all(d.class_scores is None for d in reference)
+    for a, b in zip(found, reference):  # the same detections, with their class scores
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+    assert any((d.class_scores.min(1) > 0).any() for d in found)  # more than the best class's score
+
+
+@pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")
+def test_openvino_backend_gives_class_scores_on_the_sample_video() -> None:
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=4))
+    scored = load_detector(str(SHARED_MODEL), class_scores=True)
+    assert "OpenVINO" in scored.description
+    found = [d for _, d in scored.stream(frames)]
+    _check_class_scores(found, len(scored.names))
+    reference = [d for _, d in load_detector(str(SHARED_MODEL)).stream(frames)]
+    assert all(d.class_scores is None for d in reference)
+    for a, b in zip(found, reference):
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
 
 
 def test_missing_model_paths(tmp_path: Path) -> None:

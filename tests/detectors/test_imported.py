@@ -19,6 +19,9 @@ runner = CliRunner()
 # Two detections a frame on the 192x112, 64-frame scene.
 GOOD_DET = "".join(f"{f},-1,10,40,24,24,0.9,1\n{f},-1,140,46,24,24,0.8,1\n" for f in range(1, 65))
 GOOD_TRACKS = "".join(f"{f},1,10,40,24,24,0.9\n{f},2,140,46,24,24,0.8\n" for f in range(1, 65))
+# The same with both classes' scores (classes.txt: person, car).
+GOOD_SCORED = "".join(f"{f},-1,10,40,24,24,0.9,1,0.9,0.05\n{f},-1,140,46,24,24,0.8,2,0.7,0.8\n" for f in range(1, 65))
+TWO_CLASSES = {"classes.txt": "person\ncar\n"}
 
 
 def test_rows_classes_and_order(tmp_path: Path) -> None:
@@ -30,6 +33,32 @@ def test_rows_classes_and_order(tmp_path: Path) -> None:
     assert rows.class_id.tolist() == [1, 0, 0]  # class k is line k of the classes file: vidal's k - 1; -1: none
     np.testing.assert_array_equal(rows.xyxy[0], [1, 2, 4, 6])
     assert rows.track_id.tolist() == [-1, -1, -1]
+
+
+@pytest.mark.parametrize(
+    ("lines", "names", "expected"),
+    [
+        ("1,-1,1,2,3,4,0.5,2,0.25,0.5\n1,-1,1,2,3,4,0.9,1,0.9,0\n", 2, [[0.25, 0.5], [0.9, 0.0]]),
+        ("1,-1,1,2,3,4,0.5,3,0.1,0.2,0.5\n", 3, [[0.1, 0.2, 0.5]]),
+        ("1,-1,1,2,3,4,0.5,-1,-1,-1\n", 2, None),  # MOTChallenge det.txt: world x, y, z
+        ("1,-1,1,2,3,4,0.5,1,0.3\n", 2, None),  # 9 columns: MOTChallenge gt's visibility
+        ("1,-1,1,2,3,4,0.5,1,0.3,0.2\n", 3, None),  # not 8 + C columns: not read
+        ("1,-1,1,2,3,4,0.5,1,0.3\n", 1, None),  # one class: its score is the box's
+    ],
+)
+def test_per_class_score_columns(tmp_path: Path, lines: str, names: int, expected: list | None) -> None:
+    path = tmp_path / "det.txt"
+    path.write_text(lines)
+    (tmp_path / "classes.txt").write_text("".join(f"class{k}\n" for k in range(names)))
+    detector = ImportedDetections(path)
+    assert detector.has_class_scores is (expected is not None)
+    image = np.zeros((SCENE_SIZE[1], SCENE_SIZE[0], 3), np.uint8)
+    (_, found), = detector.stream([Frame(1, 0.0, image)])
+    if expected is None:
+        assert found.class_scores is None
+    else:
+        np.testing.assert_allclose(found.class_scores, expected)
+        assert found.class_scores.dtype == np.float32
 
 
 def test_tracks_score_minus_one_is_certain(tmp_path: Path) -> None:
@@ -99,6 +128,18 @@ def _mine(*args: str):
         ("--tracks", GOOD_TRACKS.replace("7,2,140", "7,1,140"), {}, "det.txt:14: track 1 again in frame 7"),
         ("--tracks", GOOD_TRACKS.replace("9,2,140", "9,-1,140"), {}, "det.txt:18: track id must be an integer"),
         ("--tracks", GOOD_TRACKS + "80,1,10,40,24,24,0.9\n", {}, "det.txt:129: frame past the end"),
+        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7,1.8"),
+         TWO_CLASSES, "det.txt:6: per-class scores must be in [0, 1]"),
+        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,-0.1,0.8"),
+         TWO_CLASSES, "det.txt:6: per-class scores must be in [0, 1]"),
+        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7,car"),
+         TWO_CLASSES, "det.txt:6: 'car' is not a number"),
+        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7,nan"),
+         TWO_CLASSES, "det.txt:6: not a finite number"),
+        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,-1,0.7,0.8"),
+         TWO_CLASSES, "det.txt:6: class -1 on a line with per-class scores"),
+        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7"),
+         TWO_CLASSES, "det.txt:6: 9 columns, but line 1 has 10"),
     ],
 )
 def test_bad_file_refused_before_anything_is_written(

@@ -128,3 +128,52 @@ def test_class_confusion_flags_another_class_on_a_wanted_object(classes, scores,
 def test_class_confusion_is_silent_when_every_class_is_wanted() -> None:
     table = two_boxes([CAR, PHONE], [0.6, 0.86], [0, 0, 10, 10])
     assert get_signal("class_confusion")(context(table)).tolist() == [0.0, 0.0]
+
+
+def margin_context(scores: np.ndarray | None, kinds: list[int], confidence: list[float]) -> SignalContext:
+    base = context(objects(confidence, kinds))
+    return SignalContext(objects=base.objects, frame=1, width=100, height=100, decision_threshold=0.25,
+                         low_threshold=0.1, class_scores=scores)
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ([0.6, 0.6, 0.0], 1.0),  # two classes tied: a coin toss
+        ([0.9, 0.0, 0.0], 0.0),  # one class claims the box
+        ([0.6, 0.3, 0.1], 1 - 0.3),  # normalised to sum 1: 0.6 - 0.3
+        ([0.2, 0.1, 0.1], 1 - 0.25),  # a weak box: the margin of its normalised scores
+        ([0.0, 0.0, 0.0], 0.0),  # no class scores anything
+    ],
+)
+def test_class_margin_is_one_minus_the_normalised_top_two_margin(scores: list[float], expected: float) -> None:
+    values = get_signal("class_margin")(margin_context(np.array([scores], np.float32), [Kind.TRACKED], [0.9]))
+    assert values.tolist() == [pytest.approx(expected)]
+
+
+def test_class_margin_without_scores_predicted_boxes_and_dropped_detections() -> None:
+    kinds = [Kind.TRACKED, Kind.PREDICTED, Kind.UNMATCHED]
+    tied = np.array([[0.5, 0.5], [np.nan, np.nan], [0.5, 0.5]], np.float32)
+    values = get_signal("class_margin")(margin_context(tied, kinds, [0.9, float("nan"), 0.12]))
+    assert values[0] == pytest.approx(1.0) and values[1] == 0.0
+    assert 0 < values[2] < 0.2  # a dropped 0.12 detection: at most the chance that it is real
+    assert get_signal("class_margin")(margin_context(None, kinds, [0.9, float("nan"), 0.12])).tolist() == [0, 0, 0]
+    one_class = np.array([[0.9]], np.float32)
+    assert get_signal("class_margin")(margin_context(one_class, [Kind.TRACKED], [0.9])).tolist() == [0.0]
+
+
+def test_object_table_takes_its_detections_class_scores() -> None:
+    tracker = ByteTracker()
+    scores = np.array([[0.9, 0.1], [0.5, 0.4]], np.float32)
+    first = Detections(np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.array([0.9, 0.9]), np.array([0, 0]), scores)
+    tracker.update(first, 1)
+    second = Detections(np.array([[80, 80, 90, 90], [1, 0, 11, 10]]), np.array([0.15, 0.9]), np.array([1, 0]),
+                        scores[::-1])
+    table = ObjectTable.build(tracker.update(second, 2), second)
+    out = table.class_scores_of(second)
+    by_kind = {int(k): row for k, row in zip(table.kind, out)}
+    np.testing.assert_allclose(by_kind[Kind.TRACKED], [0.9, 0.1])  # track 1 took detection 1
+    assert np.isnan(by_kind[Kind.PREDICTED]).all()  # track 2 is lost: no detection
+    np.testing.assert_allclose(by_kind[Kind.UNMATCHED], [0.5, 0.4])
+    assert table.class_scores_of(Detections(second.xyxy, second.confidence, second.class_id)) is None
+    assert second[np.array([1])].class_scores.tolist() == [pytest.approx([0.9, 0.1])]

@@ -30,6 +30,7 @@ def load_detector(
     batch: int = 1,
     max_det: int = 300,
     backend: str = "auto",
+    class_scores: bool = False,
 ) -> Detector:
     """Load a detector for ``model``.
 
@@ -48,6 +49,8 @@ def load_detector(
         max_det: Most detections kept per frame.
         backend: ``auto`` (OpenVINO folders run on OpenVINO directly, the rest through
             Ultralytics), ``ultralytics`` or ``openvino``.
+        class_scores: Give every class's score of each box (:attr:`Detections.class_scores`;
+            both backends read them from the network's output at no extra inference).
 
     Raises:
         ModelError: The model cannot be found or loaded.
@@ -75,12 +78,14 @@ def load_detector(
         from vidal.detectors.openvino import OpenVINODetector
 
         return OpenVINODetector(
-            path, classes=classes, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=request.name or "CPU"
+            path, classes=classes, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=request.name or "CPU",
+            class_scores=class_scores,
         )
     from vidal.detectors.ultralytics import UltralyticsDetector
 
     return UltralyticsDetector(
-        model, classes=classes, conf=conf, iou=iou, imgsz=imgsz, device=device, batch=batch, max_det=max_det
+        model, classes=classes, conf=conf, iou=iou, imgsz=imgsz, device=device, batch=batch, max_det=max_det,
+        class_scores=class_scores,
     )
 
 

@@ -68,6 +68,7 @@ def decode_yolo(
     iou: float,
     classes: list[int] | None,
     max_det: int,
+    class_scores: bool = False,
 ) -> Detections:
     """Turn one image's raw YOLO output into detections in original pixels.
 
@@ -79,6 +80,8 @@ def decode_yolo(
         iou: NMS IoU threshold.
         classes: Class ids to keep, or ``None``.
         max_det: Most detections kept.
+        class_scores: Also return every class's score of each kept box (``(N, C)``, the
+            network's own scores: the box's score is its class's).
 
     Returns:
         The detections, sorted by decreasing score.
@@ -101,6 +104,7 @@ def decode_yolo(
         return Detections.empty()
     cx, cy, w, h = output[:4, keep]
     score, class_id = score[keep], class_id[keep]
+    kept_scores = scores_all[:, keep] if class_scores else None
     xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
     chosen = cv2.dnn.NMSBoxesBatched(xywh.tolist(), score.tolist(), class_id.tolist(), conf, iou)
     chosen = np.asarray(chosen, dtype=np.int64).reshape(-1)
@@ -112,4 +116,5 @@ def decode_yolo(
     xyxy[:, 3] = (xywh[chosen, 1] + xywh[chosen, 3] - box.pad_y) / box.gain
     xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, box.width)
     xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, box.height)
-    return Detections(xyxy, score[chosen], class_id[chosen])
+    scores = None if kept_scores is None else kept_scores[:, chosen].T
+    return Detections(xyxy, score[chosen], class_id[chosen], scores)

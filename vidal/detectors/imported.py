@@ -10,9 +10,18 @@ MOTChallenge's ``det.txt``) and the track identity in a tracks file. ``conf`` is
 ``[0, 1]``; a tracks file may give -1 for "no score", read as 1 (a certain box). Column 8,
 if present, is the class: the 1-based line of the classes file (as ``vidal propagate
 --mot-out`` writes and ``vidal label --classes`` reads it), -1 for none (MOTChallenge's
-world ``x``); columns after the 8th are not read. Class names come from ``--classes-file``,
-else a ``classes.txt`` beside the file, else one class, :data:`DEFAULT_CLASS`. Inside vidal
-class ids are 0-based (line ``i`` of the classes file is class ``i - 1``), as a YOLO model's.
+world ``x``). Class names come from ``--classes-file``, else a ``classes.txt`` beside the
+file, else one class, :data:`DEFAULT_CLASS`. Inside vidal class ids are 0-based (line ``i`` of
+the classes file is class ``i - 1``), as a YOLO model's.
+
+Per-class scores: a file whose lines all have exactly ``8 + C`` columns, ``C >= 2`` the number
+of classes the classes file names, and whose class column holds a class (not -1), gives each
+box's score for every class in columns 9 to ``8 + C``, in the order of the classes file
+(``frame,-1,x,y,w,h,conf,class,s_1,...,s_C``), each in ``[0, 1]``; the ``class_margin``
+signal reads them. MOTChallenge's own layouts are never read so: their class column is -1
+(``det.txt``: ``...,conf,-1,-1,-1``) or they have 9 columns. Columns after the 8th of any
+other file are not read. A class of -1 on some line of a file with per-class scores is
+refused, as is a line with another number of columns.
 
 Every row is checked when the file is read, and against the video before a run folder is
 created (:meth:`ImportedDetections.check_input`); a bad row is refused with ``file:line``.
@@ -46,6 +55,8 @@ DEFAULT_CLASS = "object"
 # Columns up to the class (frame, id, x, y, w, h, conf, class).
 MIN_COLUMNS = 7
 CLASS_COLUMN = 7
+# Fewest classes with per-class score columns: one class's score is the box's score.
+MIN_SCORED_CLASSES = 2
 # A class of -1 (or no class column): the file has no classes.
 NO_CLASS = -1
 # A tracks file's score of -1: the tracker gave none.
@@ -67,6 +78,8 @@ class ImportedRows(ArrayTable):
         confidence: Scores ``(N,)`` float32 in ``[0, 1]``.
         class_id: vidal's 0-based class ids ``(N,)`` int64.
         line: Each row's line number in the file ``(N,)`` int64, for messages.
+        class_scores: Per-class scores ``(N, C)`` float32 (class ``k`` in column ``k``), or
+            ``(N, 0)`` for a file without them (module docstring).
     """
 
     frame: np.ndarray
@@ -75,10 +88,12 @@ class ImportedRows(ArrayTable):
     confidence: np.ndarray
     class_id: np.ndarray
     line: np.ndarray
+    class_scores: np.ndarray
 
 
-def _table(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The first :data:`CLASS_COLUMN` + 1 columns of every non-blank line as float64, and the line numbers.
+def _table(path: Path, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first :data:`CLASS_COLUMN` + 1 columns of every non-blank line as float64, and the line numbers;
+    the ``classes`` columns after them too if the lines have exactly that many more (per-class scores).
 
     Raises:
         InputError: The file is missing, unreadable, empty, a line has fewer than 7
@@ -106,10 +121,12 @@ def _table(path: Path) -> tuple[np.ndarray, np.ndarray]:
         elif len(parts) != width:
             raise InputError(f"{path}:{number}: {len(parts)} columns, but line {numbers[0]} has {width}")
         numbers.append(number)
-        rows.append(parts[: CLASS_COLUMN + 1])
+        rows.append(parts)
     if not rows:
         raise InputError(f"{path} holds no rows")
     lines = np.array(numbers, np.int64)
+    kept = width if _has_score_columns(width, classes) else CLASS_COLUMN + 1
+    rows = [parts[:kept] for parts in rows]
     try:
         data = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -124,6 +141,23 @@ def _table(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data, lines
 
 
+def _has_score_columns(width: int, classes: int) -> bool:
+    """Whether lines of ``width`` columns may hold per-class scores for ``classes`` classes (module docstring)."""
+    return classes >= MIN_SCORED_CLASSES and width == CLASS_COLUMN + 1 + classes
+
+
+def _class_scores(path: Path, data: np.ndarray, lines: np.ndarray, file_class: np.ndarray) -> np.ndarray:
+    """The per-class score columns of ``data`` ``(N, 8 + C)`` as ``(N, C)`` float32, checked; ``(N, 0)`` if
+    the file has none (its class column -1 throughout: MOTChallenge's world coordinates)."""
+    if data.shape[1] <= CLASS_COLUMN + 1 or (file_class == NO_CLASS).all():
+        return np.zeros((len(data), 0), np.float32)
+    scores = data[:, CLASS_COLUMN + 1 :]
+    refuse_rows(path, lines, file_class == NO_CLASS, f"class {NO_CLASS} on a line with per-class scores "
+                f"(the {scores.shape[1]} columns after the class): give the box's class")
+    refuse_rows(path, lines, ((scores < 0) | (scores > 1)).any(1), "per-class scores must be in [0, 1]")
+    return scores.astype(np.float32)
+
+
 def read_rows(path: str | Path, *, tracks: bool, names: dict[int, str]) -> ImportedRows:
     """Read and check a detections or tracks file (layout: the module docstring).
 
@@ -133,15 +167,16 @@ def read_rows(path: str | Path, *, tracks: bool, names: dict[int, str]) -> Impor
         names: vidal's class names by 0-based id (:func:`read_names`).
 
     Returns:
-        Its rows, in file order.
+        Its rows, in file order, with the per-class scores where the file gives them.
 
     Raises:
         InputError: A malformed line (not a number, a frame below 1, an id that does not fit
             the kind of file, an empty box, a score outside ``[0, 1]``, a class the classes
-            file does not name, an identity twice in a frame); the message names the line.
+            file does not name, an identity twice in a frame, a per-class score outside
+            ``[0, 1]`` or a class of -1 beside them); the message names the line.
     """
     path = Path(path)
-    data, lines = _table(path)
+    data, lines = _table(path, len(names))
     frame, ids, score = data[:, 0], data[:, 1], data[:, 6]
     refuse_rows(path, lines, (frame < 1) | (frame != np.round(frame)), "frame must be an integer from 1")
     if tracks:
@@ -155,6 +190,7 @@ def read_rows(path: str | Path, *, tracks: bool, names: dict[int, str]) -> Impor
     file_class = data[:, CLASS_COLUMN] if data.shape[1] > CLASS_COLUMN else np.full(len(data), NO_CLASS, np.float64)
     refuse_rows(path, lines, (file_class != np.round(file_class)) | ((file_class < 1) & (file_class != NO_CLASS)),
             f"class must be an integer from 1, the line of the classes file (or {NO_CLASS}: none)")
+    class_scores = _class_scores(path, data, lines, file_class)
     class_id = np.where(file_class == NO_CLASS, 0, file_class - 1).astype(np.int64)
     unknown = ~np.isin(class_id, np.fromiter(names, np.int64, len(names)))
     if unknown.any():
@@ -178,7 +214,7 @@ def read_rows(path: str | Path, *, tracks: bool, names: dict[int, str]) -> Impor
             )
     x, y, w, h = data[:, 2], data[:, 3], data[:, 4], data[:, 5]
     xyxy = np.stack([x, y, x + w, y + h], axis=1).astype(np.float32)
-    return ImportedRows(frame, track_id, xyxy, score.astype(np.float32), class_id, lines)
+    return ImportedRows(frame, track_id, xyxy, score.astype(np.float32), class_id, lines, class_scores)
 
 
 def read_names(path: Path, classes_file: str | Path | None) -> dict[int, str]:
@@ -246,7 +282,13 @@ class ImportedDetections:
         order = np.argsort(self.rows.frame, kind="stable")
         self._sorted = self.rows[order]
         kind = "tracks" if self.tracks_file else "detections"
-        self.description = f"{kind} from {self.path} ({len(self.rows)} rows; no detector run)"
+        scored = f", per-class scores of {len(self.names)} classes" if self.has_class_scores else ""
+        self.description = f"{kind} from {self.path} ({len(self.rows)} rows{scored}; no detector run)"
+
+    @property
+    def has_class_scores(self) -> bool:
+        """Whether the file gives every box's per-class scores (module docstring)."""
+        return self.rows.class_scores.shape[1] > 0
 
     def check_input(self, info: VideoInfo) -> None:
         """Refuse a file that cannot be this video's, before anything is written.
@@ -294,7 +336,8 @@ class ImportedDetections:
         """Each frame with the file's detections of it (empty where the file has none)."""
         for frame in frames:
             rows = self.rows_of(frame)
-            yield frame, Detections(rows.xyxy, rows.confidence, rows.class_id)
+            scores = rows.class_scores if self.has_class_scores else None
+            yield frame, Detections(rows.xyxy, rows.confidence, rows.class_id, scores)
 
 
 class ImportedTracks(ImportedDetections):

@@ -64,6 +64,8 @@ class OpenVINODetector:
         max_det: Most detections kept per frame.
         requests: Inference requests in flight; 0 asks OpenVINO for its optimum.
         device: The OpenVINO device to compile for (``CPU``, ``GPU``, ...).
+        class_scores: Give every class's score of each kept box (:attr:`Detections.class_scores`),
+            read from the network's output at no extra inference.
     """
 
     def __init__(
@@ -77,12 +79,14 @@ class OpenVINODetector:
         max_det: int = 300,
         requests: int = 0,
         device: str = "CPU",
+        class_scores: bool = False,
     ) -> None:
         xml, weights = openvino_files(path)
         metadata = _read_metadata(xml)
         self.names: dict[int, str] = {int(k): str(v) for k, v in metadata["names"].items()}
         self.classes = resolve_classes(self.names, classes)
         self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.class_scores = class_scores
         try:
             import openvino as ov
         except ImportError as error:  # pragma: no cover - openvino is a dependency
@@ -150,7 +154,8 @@ class OpenVINODetector:
         request.wait()
         output = request.get_output_tensor(0).data[0]
         detections = decode_yolo(
-            output, box, conf=self.conf, iou=self.iou, classes=None, max_det=self.max_det
+            output, box, conf=self.conf, iou=self.iou, classes=None, max_det=self.max_det,
+            class_scores=self.class_scores,
         )
         idle.append(request)
         return frame, detections

@@ -76,6 +76,43 @@ def _load(model: str) -> object:
         raise ModelError(f"cannot load model {model}: {_reason(error)}") from error
 
 
+def _class_score_predictor() -> type:
+    """Ultralytics' detection predictor, keeping every class's score of the boxes its NMS keeps.
+
+    Its ``postprocess`` is Ultralytics' own (:meth:`DetectionPredictor.postprocess`) with
+    ``return_idxs=True``: ``non_max_suppression`` then also returns, per image, the indices of
+    the kept boxes into the network's raw output ``(B, 4 + C, A)``, whose rows ``4:`` are the
+    class scores the NMS took each box's score and class from. Each result gets them as
+    ``class_scores`` ``(N, C)``. An end-to-end model (no NMS, a ``(B, A, 6)`` output) has no
+    per-class scores: its results get ``None``.
+    """
+    from ultralytics.models.yolo.detect import DetectionPredictor
+    from ultralytics.utils import nms, ops
+
+    class ClassScorePredictor(DetectionPredictor):
+        def postprocess(self, preds, img, orig_imgs, **kwargs):  # type: ignore[no-untyped-def]
+            raw = preds[0] if isinstance(preds, (list, tuple)) else preds
+            end2end = getattr(self.model, "end2end", False) or raw.shape[-1] == 6
+            if end2end or self.args.task != "detect":
+                results = super().postprocess(preds, img, orig_imgs, **kwargs)
+                for result in results:
+                    result.class_scores = None
+                return results
+            kept, index = nms.non_max_suppression(
+                raw, self.args.conf, kwargs.pop("iou", self.args.iou), self.args.classes, self.args.agnostic_nms,
+                max_det=self.args.max_det, return_idxs=True,
+            )
+            if not isinstance(orig_imgs, list):
+                orig_imgs = ops.convert_torch2numpy_batch(orig_imgs)[..., ::-1]
+            results = self.construct_results(kept, img, orig_imgs, **kwargs)
+            for b, (result, rows) in enumerate(zip(results, index)):
+                rows = rows.view(-1).long()
+                result.class_scores = raw[b, 4:, rows].T.float().cpu().numpy()
+            return results
+
+    return ClassScorePredictor
+
+
 class UltralyticsDetector:
     """Any detection model Ultralytics can load.
 
@@ -88,6 +125,9 @@ class UltralyticsDetector:
         device: Ultralytics device string.
         batch: Frames per inference call.
         max_det: Most detections kept per frame.
+        class_scores: Give every class's score of each kept box (:attr:`Detections.class_scores`),
+            through a predictor that keeps the indices of Ultralytics' NMS
+            (:func:`_class_score_predictor`); ``None`` for an end-to-end model.
     """
 
     def __init__(
@@ -101,6 +141,7 @@ class UltralyticsDetector:
         device: str = "cpu",
         batch: int = 1,
         max_det: int = 300,
+        class_scores: bool = False,
     ) -> None:
         self._model = _load(model)
         task = getattr(self._model, "task", "detect")
@@ -117,6 +158,9 @@ class UltralyticsDetector:
         self._kwargs = dict(
             conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, verbose=False
         )
+        self.class_scores = class_scores
+        if class_scores:
+            self._kwargs["predictor"] = _class_score_predictor()
         self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz})"
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
@@ -127,7 +171,8 @@ class UltralyticsDetector:
             boxes = result.boxes
             out.append(
                 Detections(
-                    boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64)
+                    boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64),
+                    getattr(result, "class_scores", None),
                 )
             )
         return out

@@ -73,3 +73,14 @@ class ObjectTable(TrackColumns):
         columns["age"].append(np.zeros(n_free, np.int32))
         columns["missed"].append(np.zeros(n_free, np.int32))
         return cls(**{name: np.concatenate(values) for name, values in columns.items()})
+
+    def class_scores_of(self, detections: Detections) -> np.ndarray | None:
+        """Each object's detection's per-class scores (:attr:`Detections.class_scores`),
+        ``(N, C)`` float32, NaN rows for predicted boxes (no detection); ``None`` if the
+        detections have none. ``detections`` are the frame's, as given to :meth:`build`."""
+        if detections.class_scores is None:
+            return None
+        out = np.full((len(self), detections.class_scores.shape[1]), np.nan, np.float32)
+        has = self.det_index >= 0
+        out[has] = detections.class_scores[self.det_index[has]]
+        return out

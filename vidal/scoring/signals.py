@@ -41,6 +41,9 @@ class SignalContext:
         wanted_score: Per object, the best score at which the detector gave its track (or,
             for a detection no track took, itself) a wanted class so far, this frame
             included; 0 if never; ``(N,)`` float64; ``None`` if unknown.
+        class_scores: Per object, its detection's score for every class, ``(N, C)``
+            float32, NaN rows for predicted boxes (:meth:`ObjectTable.class_scores_of`);
+            ``None`` where the detector gives no per-class scores.
     """
 
     objects: ObjectTable
@@ -55,6 +58,7 @@ class SignalContext:
     overlap: np.ndarray | None = None
     wanted_classes: np.ndarray | None = None
     wanted_score: np.ndarray | None = None
+    class_scores: np.ndarray | None = None
 
 
 def max_overlap(xyxy: np.ndarray) -> np.ndarray:
@@ -435,3 +439,33 @@ def appearance_signal(ctx: SignalContext) -> np.ndarray:
         return np.zeros(len(objects))
     distance = np.nan_to_num(ctx.appearance_distance.astype(np.float64), nan=0.0)
     return np.clip((distance - APPEARANCE_SAME) / (APPEARANCE_DIFFERENT - APPEARANCE_SAME), 0.0, 1.0)
+
+
+@register_signal("class_margin")
+def class_margin_signal(ctx: SignalContext) -> np.ndarray:
+    """The detector barely prefers the box's class over the next one: 1 minus the margin
+    between the two highest class scores.
+
+    Predicts classification errors: a box whose two best classes score almost alike (a car
+    or a truck, a person or a mannequin) is called by a coin toss, and the class it gets in
+    this frame is as likely wrong as right. This is margin sampling (Scheffer et al., 2001;
+    Settles, 2009, section 3.1), the margin taken on the box's class scores normalised to
+    sum 1 (a YOLO head scores each class independently): ``1 - (p_1 - p_2)``, 1 for two
+    classes tied, 0 for a box only one class claims. A detection no track took scores at most
+    the chance that it is real, as in :func:`confidence_signal` (its class matters only if it
+    is a missed object). It needs per-class scores (:attr:`~vidal.types.Detections.class_scores`):
+    0 without them, for predicted boxes, for a single class and for a box every class scores 0.
+    """
+    objects = ctx.objects
+    scores = ctx.class_scores
+    if scores is None or scores.ndim != 2 or scores.shape[1] < 2:
+        return np.zeros(len(objects))
+    scores = np.nan_to_num(scores.astype(np.float64), nan=0.0)
+    total = scores.sum(1)
+    top = -np.partition(-scores, 1, axis=1)[:, :2]
+    margin = np.divide(top[:, 0] - top[:, 1], total, out=np.ones(len(scores)), where=total > 0)
+    out = 1.0 - margin
+    out[objects.kind == Kind.PREDICTED] = 0.0
+    dropped = objects.kind == Kind.UNMATCHED
+    out[dropped] = np.minimum(out[dropped], decision_probability(objects.confidence[dropped], ctx.decision_threshold))
+    return out
