@@ -1,0 +1,115 @@
+"""Many inputs at once: ``vidal mine --workers N`` and ``--ray``, the skip of inputs already
+mined and ``--force``, against a serial run of the same inputs (byte for byte)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from typer.testing import CliRunner
+
+from vidal.cli import app
+
+from conftest import REPO, SAMPLE_MODEL
+
+CLIP = REPO / "sample_videos" / "crossing.mp4"
+runner = CliRunner()
+# Files of a run folder that name the run's time or place (summary.json: timings and run id;
+# config.yaml: output.out) and so differ between two runs of the same input.
+VARYING = {"summary.json", "config.yaml"}
+
+
+def write_clips(folder: Path, count: int = 3, frames: int = 16) -> Path:
+    """``count`` clips of ``frames`` frames of the sample clip in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    capture = cv2.VideoCapture(str(CLIP))
+    for index in range(count):
+        writer = None
+        for _ in range(frames):
+            ok, image = capture.read()
+            assert ok
+            if writer is None:
+                size = (image.shape[1], image.shape[0])
+                writer = cv2.VideoWriter(str(folder / f"clip{index}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+            writer.write(image)
+        writer.release()
+    capture.release()
+    return folder
+
+
+def mine(*args: str):
+    return runner.invoke(app, ["mine", "--no-push", "--model", str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", *args])
+
+
+def run_files(out: Path) -> dict[str, bytes]:
+    """Every file of every run folder in ``out`` by its relative path, but :data:`VARYING`."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name not in VARYING}
+
+
+def stdout_lines(output: str) -> list[str]:
+    """The result lines, with the measured frame rate and the run folder's root masked."""
+    return [re.sub(r"at [0-9.]+ fps", "at _ fps", re.sub(r"-> .*/", "-> ", line))
+            for line in output.splitlines() if ": " in line and "->" in line]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clips(tmp_path_factory.mktemp("clips") / "videos")
+
+
+def mine_serial(inputs: Path, out: Path) -> list[str]:
+    """Mine ``inputs`` one at a time in a process of one thread, as each worker is (PyTorch's
+    float sums differ in their last digits with the thread count); return the result lines."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", "from vidal.cli import app; app()", "mine", "--no-push", "--model",
+               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(inputs), "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    return stdout_lines(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def serial(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("serial") / "runs"
+    return out, mine_serial(clips, out)
+
+
+def test_workers_give_the_serial_run_folders(clips: Path, serial: tuple[Path, list[str]], tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    result = mine(str(clips), "--out", str(out), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "in 2 processes" in result.output
+    expected_out, expected_lines = serial
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2"]
+    files = run_files(out)
+    assert any(name.endswith("tracks.txt") and data for name, data in files.items())  # walkers were tracked
+    assert files == run_files(expected_out)
+    assert stdout_lines(result.output) == expected_lines and len(expected_lines) == 3
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_input_mined_already_is_skipped_unless_force(clips: Path, tmp_path: Path, workers: str) -> None:
+    out = tmp_path / "runs"
+    shutil.copytree(clips, tmp_path / "some")
+    (tmp_path / "some" / "clip2.mp4").unlink()
+    first = mine(str(tmp_path / "some"), "--out", str(out), "--workers", workers)
+    assert first.exit_code == 0, first.output
+    again = mine(str(clips), "--out", str(out), "--workers", workers)
+    assert again.exit_code == 0, again.output
+    skipped = [line for line in again.output.splitlines() if "skipped" in line]
+    assert [line.split(":")[0] for line in skipped] == ["clip0", "clip1"], again.output
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2"]
+    other = mine(str(clips / "clip0.mp4"), "--out", str(out), "--set", "tracker.match_thresh=0.7")
+    assert other.exit_code == 0 and "skipped" not in other.output, other.output  # another config: mined
+    forced = mine(str(clips / "clip1.mp4"), "--out", str(out), "--force")
+    assert forced.exit_code == 0 and "skipped" not in forced.output, forced.output
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip0-2", "clip1", "clip1-2", "clip2"]
