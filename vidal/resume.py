@@ -20,8 +20,9 @@ from vidal.video import FrameSource
 
 logger = logging.getLogger(__name__)
 
-# Sections and fields of the configuration that do not change a run folder's content.
-_IGNORED = {"dataset": None, "output": ("out",)}
+# Sections and fields of the configuration that do not change a run folder's content (the
+# model is compared by its resolved path: a relative path names it from one directory only).
+_IGNORED = {"dataset": None, "output": ("out",), "detector": ("model",)}
 
 
 def mining_key(config: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import concurrent.futures
 import json
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from vidal.video import FrameSource, open_source
 logger = logging.getLogger(__name__)
 
 LOCAL = "local"
+# Ray's switch for one-machine clusters: with it off, 127.0.0.1 stays 127.0.0.1 (see _import_ray).
+_ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # A Ray task whose worker dies (killed, out of memory, a node lost) runs again this many times.
 MAX_RETRIES = 3
 # Loaded detectors of this process by their configuration: a pool or Ray worker mines several
@@ -151,6 +154,18 @@ def _died(task: MineTask, why: str) -> TaskResult:
                       "inputs already mined are skipped", exit_code=2)
 
 
+def portable(task: MineTask) -> MineTask:
+    """``task`` with absolute paths: a worker's working directory is not this process's."""
+    config = task.config.model_copy(deep=True)
+    for section, name in (("detector", "model"), ("detector", "detections"), ("detector", "tracks"),
+                          ("detector", "classes_file"), ("output", "out"), ("dataset", "media_dir")):
+        part = getattr(config, section)
+        value = getattr(part, name)
+        if value is not None and (name == "out" or Path(value).exists()):
+            setattr(part, name, str(Path(value).resolve()))
+    return MineTask(config, task.path.resolve(), task.labelled, task.force)
+
+
 def _pool_results(tasks: Sequence[MineTask], workers: int) -> Iterator[TaskResult]:
     # Spawned, not forked: the parent holds a loaded detector and threads (OpenVINO, torch, the prefetch).
     context = multiprocessing.get_context("spawn")
@@ -163,16 +178,27 @@ def _pool_results(tasks: Sequence[MineTask], workers: int) -> Iterator[TaskResul
                 yield _died(task, str(error) or "killed")
 
 
-def _import_ray() -> Any:
+def _loopback(address: str) -> bool:
+    return address == LOCAL or address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost")
+
+
+def _import_ray(loopback: bool) -> Any:
+    """Import Ray; for a cluster on 127.0.0.1, keep Ray from replacing that address by the
+    machine's reachable one (it would start, or look for, the cluster on every interface)."""
+    if loopback:
+        os.environ[_ONE_MACHINE] = "0"  # read when Ray is imported, and by the processes it starts
     try:
         import ray
+        import ray._private.ray_constants as constants
     except ImportError as error:
         raise ConfigError("--ray needs Ray: install vidal[ray] (pip install 'vidal[ray]')") from error
+    if loopback:
+        constants.ENABLE_RAY_CLUSTER = False  # Ray imported before: the variable was read already
     return ray
 
 
 def _ray_results(tasks: Sequence[MineTask], address: str) -> Iterator[TaskResult]:
-    ray = _import_ray()
+    ray = _import_ray(_loopback(address))
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address == LOCAL:  # a cluster of this process, reachable from this machine only
         options["_node_ip_address"] = "127.0.0.1"
@@ -211,6 +237,7 @@ def map_tasks(tasks: Sequence[MineTask], *, workers: int = 1, ray_address: str |
     Raises:
         ConfigError: Ray is not installed, or the cluster cannot be reached.
     """
+    tasks = [portable(task) for task in tasks]
     try:
         if ray_address is not None:
             yield from _ray_results(tasks, ray_address)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,3 +115,89 @@ def test_an_input_mined_already_is_skipped_unless_force(clips: Path, tmp_path: P
     forced = mine(str(clips / "clip1.mp4"), "--out", str(out), "--force")
     assert forced.exit_code == 0 and "skipped" not in forced.output, forced.output
     assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip0-2", "clip1", "clip1-2", "clip2"]
+
+
+# Ray turns 127.0.0.1 into the machine's reachable address (and listens on every interface)
+# unless told the cluster is on one machine; `ray start` refuses a second node when told so,
+# hence the second node started through Ray's own command with that one resolution kept.
+ONE_MACHINE = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+SECOND_NODE = """
+import sys
+import ray._private.services as services
+services.resolve_ip_for_localhost = lambda host: host
+from ray.scripts.scripts import main
+sys.argv = ["ray", "start", "--address", sys.argv[1], "--node-ip-address=127.0.0.1", "--num-cpus=1",
+            "--disable-usage-stats"]
+main()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster() -> str:
+    """A head and a second node of one CPU each, both on 127.0.0.1 only; its address."""
+    pytest.importorskip("ray")
+    ray = str(Path(sys.executable).parent / "ray")
+    port, temp = free_port(), tempfile.mkdtemp(prefix="vr-", dir="/tmp")
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, **ONE_MACHINE}
+    try:
+        subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=1",
+                        "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+                       env=env, check=True, capture_output=True, timeout=180)
+        subprocess.run([sys.executable, "-c", SECOND_NODE, address], env=dict(os.environ), check=True,
+                       capture_output=True, timeout=180)
+        yield address
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def listening_beyond_loopback() -> list[str]:
+    """Listening TCP sockets of Ray's processes on an address other than 127.0.0.1."""
+    import psutil
+
+    found = []
+    for connection in psutil.net_connections("tcp"):
+        if connection.status != psutil.CONN_LISTEN or connection.pid is None:
+            continue
+        try:
+            name = psutil.Process(connection.pid).name()
+        except psutil.Error:
+            continue
+        if ("ray" in name or "gcs" in name) and connection.laddr.ip not in ("127.0.0.1", "::ffff:127.0.0.1"):
+            found.append(f"{name} {connection.laddr.ip}:{connection.laddr.port}")
+    return found
+
+
+@pytest.mark.slow
+def test_ray_cluster_with_a_worker_killed_gives_the_serial_run_folders(
+    clips: Path, serial: tuple[Path, list[str]], ray_cluster: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "runs"
+    command = [sys.executable, "-c", "from vidal.cli import app; app()", "mine", "--no-push", "--model",
+               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(clips), "--out", str(out), "--ray", ray_cluster]
+    env = {**os.environ, **ONE_MACHINE}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as mining:
+        # A task's staging folder is named after its worker's pid: kill the first worker seen mining.
+        killed = None
+        deadline = time.monotonic() + 300
+        while killed is None and mining.poll() is None and time.monotonic() < deadline:
+            for staging in out.glob(".*.partial-*") if out.is_dir() else []:
+                killed = int(staging.name.rsplit(".partial-", 1)[1].split("-")[0])
+                os.kill(killed, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        assert not listening_beyond_loopback()
+        stdout, stderr = mining.communicate(timeout=600)
+    assert killed is not None, "no worker was seen mining"
+    assert mining.returncode == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2"]  # each once, no staging left
+    expected_out, expected_lines = serial
+    assert run_files(out) == run_files(expected_out)
+    assert stdout_lines(stdout) == expected_lines
