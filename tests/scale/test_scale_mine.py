@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from vidal.cli import app
 
-from conftest import REPO, SAMPLE_MODEL
+from conftest import REPO, SAMPLE_MODEL, write_scene_video
 
 CLIP = REPO / "sample_videos" / "crossing.mp4"
 runner = CliRunner()
@@ -115,6 +115,26 @@ def test_an_input_mined_already_is_skipped_unless_force(clips: Path, tmp_path: P
     forced = mine(str(clips / "clip1.mp4"), "--out", str(out), "--force")
     assert forced.exit_code == 0 and "skipped" not in forced.output, forced.output
     assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip0-2", "clip1", "clip1-2", "clip2"]
+
+
+
+def test_an_input_stopping_early_in_a_worker_says_what_it_says_serially(clips: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    shutil.copytree(clips, inputs)
+    (inputs / "clip2.mp4").unlink()
+    broken = write_scene_video(inputs / "broken.avi", fourcc="MJPG")
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    said = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"runs{workers}"
+        result = mine(str(inputs), "--out", str(out), "--workers", workers)
+        assert result.exit_code == 3, result.output
+        text = " ".join(result.output.split()).replace(str(out), "OUT")
+        assert text.count("the file is truncated or corrupt") == 1, result.output
+        assert text.count("error:") == 1 and "error: 1 of 3 inputs stopped early (broken)" in text
+        assert sorted(p.name for p in out.iterdir()) == ["broken", "clip0", "clip1"]  # the others kept
+        said[workers] = re.search(r"warning: (.*?OUT/broken)", text).group(1)
+    assert said["1"] == said["2"]
 
 
 # Ray turns 127.0.0.1 into the machine's reachable address (and listens on every interface)
