@@ -137,6 +137,22 @@ def test_an_input_stopping_early_in_a_worker_says_what_it_says_serially(clips: P
     assert said["1"] == said["2"]
 
 
+
+def test_ray_missing_is_one_line_saying_what_to_install(clips: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where Ray is not installed: importing it fails
+    out = tmp_path / "runs"
+    result = mine(str(clips / "clip0.mp4"), "--out", str(out), "--ray", "auto")
+    assert result.exit_code == 2, result.output
+    assert "error: --ray needs Ray: install vidal[ray]" in " ".join(result.output.split())
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_workers_and_ray_together_are_refused(clips: Path, tmp_path: Path) -> None:
+    result = mine(str(clips / "clip0.mp4"), "--out", str(tmp_path / "runs"), "--workers", "2", "--ray", "auto")
+    assert result.exit_code == 2 and "--workers runs processes on this machine, --ray on a Ray cluster" in result.output
+
+
 # Ray turns 127.0.0.1 into the machine's reachable address (and listens on every interface)
 # unless told the cluster is on one machine; `ray start` refuses a second node when told so,
 # hence the second node started through Ray's own command with that one resolution kept.
