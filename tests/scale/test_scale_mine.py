@@ -153,6 +153,21 @@ def test_workers_and_ray_together_are_refused(clips: Path, tmp_path: Path) -> No
     assert result.exit_code == 2 and "--workers runs processes on this machine, --ray on a Ray cluster" in result.output
 
 
+
+def test_workers_push_each_run_once_from_the_parent(fo, dataset_name: str, clips: Path, tmp_path: Path) -> None:
+    out, media = tmp_path / "runs", tmp_path / "media"
+    args = ["mine", "--model", str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(clips), "--out", str(out),
+            "--dataset", dataset_name, "--media-dir", str(media), "--workers", "2"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.output.count(f"pushed to dataset {dataset_name!r}: 3 new") == 3, first.output
+    assert len(fo.load_dataset(dataset_name)) == 9
+    again = runner.invoke(app, args)  # all skipped, pushed again: nothing added twice
+    assert again.exit_code == 0, again.output
+    assert again.output.count("skipped") == 3 and again.output.count(": 0 new") == 3, again.output
+    assert len(fo.load_dataset(dataset_name)) == 9
+
+
 # Ray turns 127.0.0.1 into the machine's reachable address (and listens on every interface)
 # unless told the cluster is on one machine; `ray start` refuses a second node when told so,
 # hence the second node started through Ray's own command with that one resolution kept.
