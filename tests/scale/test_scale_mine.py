@@ -226,6 +226,36 @@ def listening_beyond_loopback() -> list[str]:
     return found
 
 
+def kill_a_worker(mining: subprocess.Popen, out: Path) -> int:
+    """Kill the first worker seen mining (a task's staging folder is named after its process); its pid."""
+    deadline = time.monotonic() + 300
+    while mining.poll() is None and time.monotonic() < deadline:
+        for staging in out.glob(".*.partial-*") if out.is_dir() else []:
+            pid = int(staging.name.rsplit(".partial-", 1)[1].split("-")[0])
+            os.kill(pid, signal.SIGKILL)
+            return pid
+        time.sleep(0.02)
+    raise AssertionError("no worker was seen mining")
+
+
+def test_a_pool_worker_killed_fails_in_one_line_and_the_next_run_resumes(clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    command = [sys.executable, "-c", "from vidal.cli import app; app()", "mine", "--no-push", "--model",
+               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(clips), "--out", str(out), "--workers", "2"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as mining:
+        kill_a_worker(mining, out)
+        stdout, stderr = mining.communicate(timeout=600)
+    assert mining.returncode == 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "died" in errors[0] and "run the command again" in " ".join(stderr.split())
+    assert not list(out.glob(".*"))  # no staging folder left
+    done = {p.name for p in out.iterdir()}
+    again = mine(str(clips), "--out", str(out), "--workers", "2")
+    assert again.exit_code == 0, again.output
+    assert again.output.count("skipped") == len(done)
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2"]
+
+
 @pytest.mark.slow
 def test_ray_cluster_with_a_worker_killed_gives_the_serial_run_folders(
     clips: Path, serial: tuple[Path, list[str]], ray_cluster: str, tmp_path: Path
@@ -235,18 +265,9 @@ def test_ray_cluster_with_a_worker_killed_gives_the_serial_run_folders(
                str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(clips), "--out", str(out), "--ray", ray_cluster]
     env = {**os.environ, **ONE_MACHINE}
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as mining:
-        # A task's staging folder is named after its worker's pid: kill the first worker seen mining.
-        killed = None
-        deadline = time.monotonic() + 300
-        while killed is None and mining.poll() is None and time.monotonic() < deadline:
-            for staging in out.glob(".*.partial-*") if out.is_dir() else []:
-                killed = int(staging.name.rsplit(".partial-", 1)[1].split("-")[0])
-                os.kill(killed, signal.SIGKILL)
-                break
-            time.sleep(0.02)
+        killed = kill_a_worker(mining, out)
         assert not listening_beyond_loopback()
         stdout, stderr = mining.communicate(timeout=600)
-    assert killed is not None, "no worker was seen mining"
     assert mining.returncode == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2"]  # each once, no staging left
     expected_out, expected_lines = serial
