@@ -220,8 +220,9 @@ def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, parallel: tupl
         if result.error is not None:
             failed = failed or result
             continue
+        run_dir = Path(task.config.output.out) / Path(result.run_dir).name  # as --out names it: workers' are absolute
         if result.skipped:
-            out.print(f"{name}: mined already with this model and config -> {result.run_dir} (skipped; --force "
+            out.print(f"{name}: mined already with this model and config -> {run_dir} (skipped; --force "
                       "mines it again)", highlight=False, soft_wrap=True)
         elif result.stopped_early:
             console.print(f"[bold yellow]warning:[/] {escape(result.stopped_early)}", highlight=False,
@@ -229,9 +230,9 @@ def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, parallel: tupl
             partial.append(name)
         else:
             out.print(f"{name}: {result.processed} frames at {result.fps:.1f} fps, "
-                      f"{result.selected} selected -> {result.run_dir}", highlight=False, soft_wrap=True)
+                      f"{result.selected} selected -> {run_dir}", highlight=False, soft_wrap=True)
         if task.config.dataset.push:
-            _print_push(push(result.run_dir, dataset=task.config.dataset.name,
+            _print_push(push(run_dir, dataset=task.config.dataset.name,
                              media_dir=task.config.dataset.media_dir, draft_conf=task.config.dataset.draft_conf))
     if failed is not None:
         failed.check()
