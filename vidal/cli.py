@@ -126,6 +126,9 @@ def mine(
     classes_file: Annotated[Path | None, typer.Option("--classes-file", help="Class names of --detections/--tracks, line i for class i \\[default: classes.txt beside the file].")] = None,
     from_dataset: Annotated[str | None, typer.Option("--from-dataset", help="Mine the videos of this FiftyOne dataset with the tracks of --field (track ids in Detection.index).")] = None,
     field: Annotated[str | None, typer.Option("--field", help="With --from-dataset: the Detections field holding the tracks.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Mine this many inputs at once, in processes of this machine.")] = 1,
+    ray_address: Annotated[str | None, typer.Option("--ray", help="Mine the inputs as Ray tasks: 'auto' (the running cluster), 'local' (start one here, on 127.0.0.1) or HOST:PORT.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Mine inputs again that were mined with the same model and config.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Mine videos for the frames worth labeling, and push them to a FiftyOne dataset."""
@@ -165,9 +168,9 @@ def mine(
         for each, sources in jobs:
             for source in sources:
                 check_budget(source, each)
-        partial: list[str] = []
-        for each, sources in jobs:
-            _mine_sources(each, sources, partial)
+        if workers > 1 and ray_address is not None:
+            raise ConfigError("--workers runs processes on this machine, --ray on a Ray cluster: give one")
+        partial = _mine_sources(jobs, force, None if workers == 1 and ray_address is None else (workers, ray_address))
         if partial:  # each one's reason is in its warning above
             raise PartialRunError(
                 f"{len(partial)} of {sum(len(s) for _, s in jobs)} inputs stopped early ({', '.join(partial)}); "
@@ -178,36 +181,87 @@ def mine(
     _run(debug, body)
 
 
-def _mine_sources(cfg: Any, sources: list[Any], partial: list[str]) -> None:
-    """Mine ``sources`` with one set-up; add the names of those that stopped early to ``partial``."""
-    from vidal.api import mine_one, start_mining
-    from vidal.pipeline import expected_frames
+def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, parallel: tuple[int, str | None] | None) -> list[str]:
+    """Mine the inputs of ``jobs`` (a config and its sources each): one at a time, or ``parallel``
+    (workers, Ray address) with the pushes here. Return the names of those that stopped early.
 
-    mining = start_mining(cfg, sources)
-    console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
-                  highlight=False, soft_wrap=True)
-    for source in sources:
-        info = source.info
-        labelled = mining.reviewed(source)
-        if labelled:
-            out.print(
-                f"{info.name}: {len(labelled)} frames already reviewed in {cfg.dataset.name!r}: not selected "
-                f"again, nor frames within {cfg.selection.min_gap_s:g} s of them",
-                highlight=False,
-                soft_wrap=True,
-            )
-        with _progress_bar(info.name, expected_frames(source, cfg)) as advance:
-            outcome = mine_one(mining, source, labelled=labelled, progress=advance)
-        if outcome.stopped_early:
-            console.print(f"[bold yellow]warning:[/] {escape(outcome.stopped_early)}", highlight=False,
+    A failed input fails the command, once the inputs before it are reported and pushed.
+    """
+    from vidal.api import push, start_mining
+    from vidal.pipeline import expected_frames
+    from vidal.scale import MineTask, map_tasks, mine_task
+
+    runs = []
+    for cfg, sources in jobs:
+        mining = start_mining(cfg, sources)
+        console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
+                      highlight=False, soft_wrap=True)
+        runs += [(mining, source, MineTask(cfg, source.info.path, tuple(mining.reviewed(source)), force))
+                 for source in sources]
+    if parallel is None:
+        def results() -> Iterator[Any]:
+            for mining, source, task in runs:
+                _print_reviewed(source.info.name, task)
+                with _lazy_progress_bar(source.info.name, expected_frames(source, task.config)) as advance:
+                    yield mine_task(task, source=source, detector=mining.detector, progress=advance)
+    else:
+        workers, address = parallel
+        console.print(f"mining {len(runs)} inputs " + (f"as Ray tasks on {address}" if address else
+                                                      f"in {workers} processes"), highlight=False)
+
+        def results() -> Iterator[Any]:
+            for (_, source, task), result in zip(runs, map_tasks([task for _, _, task in runs], workers=workers,
+                                                             ray_address=address), strict=True):
+                _print_reviewed(source.info.name, task)
+                yield result
+    partial, failed = [], None
+    for (_, source, task), result in zip(runs, results(), strict=False):
+        name = source.info.name
+        if result.error is not None:
+            failed = failed or result
+            continue
+        run_dir = Path(task.config.output.out) / Path(result.run_dir).name  # as --out names it: workers' are absolute
+        if result.skipped:
+            out.print(f"{name}: mined already with this model and config -> {run_dir} (skipped; --force "
+                      "mines it again)", highlight=False, soft_wrap=True)
+        elif result.stopped_early:
+            console.print(f"[bold yellow]warning:[/] {escape(result.stopped_early)}", highlight=False,
                           soft_wrap=True)
-            partial.append(info.name)
+            partial.append(name)
         else:
-            result = outcome.result
-            out.print(f"{info.name}: {result.processed} frames at {result.fps:.1f} fps, "
-                      f"{len(result.selected)} selected -> {result.run_dir}", highlight=False, soft_wrap=True)
-        if outcome.pushed is not None:
-            _print_push(outcome.pushed)
+            out.print(f"{name}: {result.processed} frames at {result.fps:.1f} fps, "
+                      f"{result.selected} selected -> {run_dir}", highlight=False, soft_wrap=True)
+        if task.config.dataset.push:
+            _print_push(push(run_dir, dataset=task.config.dataset.name,
+                             media_dir=task.config.dataset.media_dir, draft_conf=task.config.dataset.draft_conf))
+    if failed is not None:
+        failed.check()
+    return partial
+
+
+def _print_reviewed(name: str, task: Any) -> None:
+    if task.labelled:
+        out.print(
+            f"{name}: {len(task.labelled)} frames already reviewed "
+            f"in {task.config.dataset.name!r}: not selected again, nor frames within "
+            f"{task.config.selection.min_gap_s:g} s of them",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@contextlib.contextmanager
+def _lazy_progress_bar(name: str, total: int) -> Iterator[Callable[[int], None]]:
+    """:func:`_progress_bar`, shown from the first frame processed (none for an input skipped)."""
+    with contextlib.ExitStack() as stack:
+        shown: list[Callable[[int], None]] = []
+
+        def advance(n: int) -> None:
+            if not shown:
+                shown.append(stack.enter_context(_progress_bar(name, total)))
+            shown[0](n)
+
+        yield advance
 
 
 @contextlib.contextmanager

@@ -57,3 +57,12 @@ class PartialRunError(VidalError):
     def __init__(self, message: str, run_dir: str) -> None:
         super().__init__(message)
         self.run_dir = run_dir
+
+
+class WorkerError(VidalError):
+    """An input failed in a worker process (``--workers``, ``--ray``): the worker's error,
+    carried back with its message and exit code, or the worker's death."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,249 @@
+"""Mining many inputs at once: in a loop, in a process pool (``--workers``) or as Ray tasks (``--ray``).
+
+Each input is one :class:`MineTask`, and :func:`mine_task` mines it, whichever runs it: the
+serial loop (with the detector the parent loaded), a pool process or a Ray task (each loads
+the detector once per process). A task skips an input already mined with the same content,
+model and config (:func:`vidal.resume.find_mined`) unless ``force``, so a run killed midway
+resumes where it stopped, and a retried Ray task does not mine an input twice.
+
+Pushing to FiftyOne stays in the parent, as do the console and the one-line errors: a
+worker's :class:`~vidal.errors.VidalError` comes back as a :class:`TaskResult` with its
+message and exit code. Run folders are staged and renamed into place
+(:class:`vidal.outputs.RunFolder`), so a killed worker leaves only a hidden staging folder,
+which the next run folder made in the same place, or the end of :func:`map_tasks`, deletes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidal.config import VidalConfig
+from vidal.detectors import Detector
+from vidal.errors import ConfigError, PartialRunError, VidalError, WorkerError
+from vidal.outputs import remove_abandoned
+from vidal.resume import find_mined
+from vidal.video import FrameSource, open_source
+
+logger = logging.getLogger(__name__)
+
+LOCAL = "local"
+# Ray's switch for one-machine clusters: with it off, 127.0.0.1 stays 127.0.0.1 (see _import_ray).
+_ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# A Ray task whose worker dies (killed, out of memory, a node lost) runs again this many times.
+MAX_RETRIES = 3
+# Loaded detectors of this process by their configuration: a pool or Ray worker mines several
+# inputs with one load. The parent passes its own detector instead.
+_DETECTORS: dict[str, Detector] = {}
+
+
+@dataclass(frozen=True)
+class MineTask:
+    """One input to mine (picklable: it travels to pool and Ray workers).
+
+    Attributes:
+        config: The resolved configuration.
+        path: The input: a video or a folder of frame images.
+        labelled: Frames already reviewed in the dataset, left out of the selection.
+        force: Mine even if a run of the same content, model and config exists.
+    """
+
+    config: VidalConfig
+    path: Path
+    labelled: tuple[int, ...] = ()
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task did (picklable: it travels back from workers).
+
+    Attributes:
+        path: The input.
+        run_dir: Its run folder (a run found and skipped, or a new one); ``None`` on error.
+        processed: Frames processed; ``fps`` their rate; ``selected`` frames selected.
+        skipped: The input was mined already with this model and config.
+        stopped_early: Why decoding stopped early (the run keeps what was processed), else ``None``.
+        error: The error's one-line message, else ``None``; ``exit_code`` its exit code.
+    """
+
+    path: Path
+    run_dir: Path | None = None
+    processed: int = 0
+    fps: float = 0.0
+    selected: int = 0
+    skipped: bool = False
+    stopped_early: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+    def check(self) -> None:
+        """Raise the task's error in this process.
+
+        Raises:
+            WorkerError: The task failed, with its message and exit code.
+        """
+        if self.error is not None:
+            raise WorkerError(self.error, self.exit_code)
+
+
+def _detector(config: VidalConfig) -> Detector:
+    from vidal.pipeline import build_detector
+
+    key = json.dumps(config.detector.model_dump(mode="json"), sort_keys=True)
+    if key not in _DETECTORS:
+        _DETECTORS[key] = build_detector(config)
+    return _DETECTORS[key]
+
+
+def mine_task(
+    task: MineTask,
+    *,
+    source: FrameSource | None = None,
+    detector: Detector | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TaskResult:
+    """Mine one input, or skip it if it was mined already with the same content, model and config.
+
+    Args:
+        task: The input and its configuration.
+        source: The input already opened (default: opened from ``task.path``).
+        detector: A loaded detector (default: this process's, loaded on first use).
+        progress: Called with the number of newly processed frames.
+
+    Raises:
+        VidalError: The input cannot be mined (nothing is written); a run that stopped early
+            is returned with ``stopped_early``, not raised.
+    """
+    from vidal.pipeline import mine_source
+
+    config, out_root = task.config, Path(task.config.output.out)
+    source = source or open_source(task.path)
+    if not task.force:
+        found = find_mined(out_root, source, config, task.labelled)
+        if found is not None:
+            return TaskResult(task.path, found, skipped=True)
+    try:
+        result = mine_source(source, detector or _detector(config), config, out_root, progress=progress,
+                             labelled=list(task.labelled))
+    except PartialRunError as error:
+        if not error.run_dir:
+            raise
+        return TaskResult(task.path, Path(error.run_dir), stopped_early=str(error))
+    return TaskResult(task.path, result.run_dir, result.processed, result.fps, len(result.selected))
+
+
+def run_task(task: MineTask) -> TaskResult:
+    """:func:`mine_task` in a worker: a :class:`VidalError` comes back as the result's ``error``."""
+    try:
+        return mine_task(task)
+    except VidalError as error:
+        return TaskResult(task.path, error=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                          exit_code=error.exit_code)
+
+
+def _died(task: MineTask, why: str) -> TaskResult:
+    return TaskResult(task.path, error=f"the worker mining {task.path} died ({why}); run the command again: "
+                      "inputs already mined are skipped", exit_code=2)
+
+
+def portable(task: MineTask) -> MineTask:
+    """``task`` with absolute paths: a worker's working directory is not this process's."""
+    config = task.config.model_copy(deep=True)
+    for section, name in (("detector", "model"), ("detector", "detections"), ("detector", "tracks"),
+                          ("detector", "classes_file"), ("output", "out"), ("dataset", "media_dir")):
+        part = getattr(config, section)
+        value = getattr(part, name)
+        if value is not None and (name == "out" or Path(value).exists()):
+            setattr(part, name, str(Path(value).resolve()))
+    return MineTask(config, task.path.resolve(), task.labelled, task.force)
+
+
+def _pool_results(tasks: Sequence[MineTask], workers: int) -> Iterator[TaskResult]:
+    # Spawned, not forked: the parent holds a loaded detector and threads (OpenVINO, torch, the prefetch).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(run_task, task) for task in tasks]
+        for task, future in zip(tasks, futures, strict=True):
+            try:
+                yield future.result()
+            except concurrent.futures.process.BrokenProcessPool as error:
+                yield _died(task, str(error) or "killed")
+
+
+def _loopback(address: str) -> bool:
+    return address == LOCAL or address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost")
+
+
+def _import_ray(loopback: bool) -> Any:
+    """Import Ray; for a cluster on 127.0.0.1, keep Ray from replacing that address by the
+    machine's reachable one (it would start, or look for, the cluster on every interface)."""
+    if loopback:
+        os.environ[_ONE_MACHINE] = "0"  # read when Ray is imported, and by the processes it starts
+    try:
+        import ray
+        import ray._private.ray_constants as constants
+    except ImportError as error:
+        raise ConfigError("--ray needs Ray: install vidal[ray] (pip install 'vidal[ray]')") from error
+    if loopback:
+        constants.ENABLE_RAY_CLUSTER = False  # Ray imported before: the variable was read already
+    return ray
+
+
+def _ray_results(tasks: Sequence[MineTask], address: str) -> Iterator[TaskResult]:
+    ray = _import_ray(_loopback(address))
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address == LOCAL:  # a cluster of this process, reachable from this machine only
+        options["_node_ip_address"] = "127.0.0.1"
+    else:
+        options["address"] = address
+    try:
+        ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {str(error).splitlines()[0]}") from error
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(run_task)
+        refs = [remote.remote(task) for task in tasks]
+        for task, ref in zip(tasks, refs, strict=True):
+            try:
+                yield ray.get(ref)
+            except ray.exceptions.RayTaskError:  # a bug, not a VidalError: its traceback
+                raise
+            except ray.exceptions.RayError as error:
+                yield _died(task, f"{type(error).__name__}, after {MAX_RETRIES} retries")
+    finally:
+        ray.shutdown()
+
+
+def map_tasks(tasks: Sequence[MineTask], *, workers: int = 1, ray_address: str | None = None) -> Iterator[TaskResult]:
+    """Run ``tasks`` in ``workers`` processes, or as Ray tasks on the cluster at ``ray_address``.
+
+    Results come in the order of ``tasks``, each as soon as it and those before it are done.
+    A failed input is a result with an ``error``; the others go on.
+
+    Args:
+        tasks: The inputs.
+        workers: Processes on this machine (with ``ray_address`` ``None``).
+        ray_address: ``"auto"`` (the running cluster), ``"local"`` (start one in this
+            process, bound to 127.0.0.1) or a cluster's ``host:port``.
+
+    Raises:
+        ConfigError: Ray is not installed, or the cluster cannot be reached.
+    """
+    tasks = [portable(task) for task in tasks]
+    try:
+        if ray_address is not None:
+            yield from _ray_results(tasks, ray_address)
+        else:
+            yield from _pool_results(tasks, workers)
+    finally:
+        for root in {Path(task.config.output.out) for task in tasks}:
+            if root.is_dir():
+                remove_abandoned(root)  # the staging folders of workers killed midway
