@@ -16,8 +16,9 @@ FLOORS = [
     ("vidal.errors", "vidal.types", "vidal.concurrency"),
     ("vidal.video", "vidal.mot", "vidal.evaluation", "vidal.yolo", "vidal.detectors", "vidal.tracking"),
     ("vidal.scoring", "vidal.selection"),
-    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.resolve", "vidal.pipeline", "vidal.propagation"),
-    ("vidal.dataset", "vidal.training"),
+    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.resolve", "vidal.resume", "vidal.pipeline",
+     "vidal.propagation"),
+    ("vidal.dataset", "vidal.training", "vidal.scale"),
     ("vidal.api",),
     ("vidal.cli",),
 ]
