@@ -28,21 +28,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmark_common import REPO, SHARED, SHARED_MODEL, offline_ultralytics, scratch_folder, write_section
+from benchmark_common import REPO, SHARED, SHARED_MODEL, measure, offline_ultralytics, scratch_folder, write_section
 
 SOCCER = SHARED / "data" / "mot" / "SNMOT-116" / "SNMOT-116.mp4"
-
-MEASURE = r"""
-import resource, subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-wall = time.perf_counter() - t
-if p.returncode:
-    sys.stderr.write(p.stdout + p.stderr); sys.exit(p.returncode)
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
-"""
-
 
 SCRIPTED = r"""
 import resource, sys, tempfile, time
@@ -154,16 +142,14 @@ def mine(code: Path, video: Path, model: Path, out: Path) -> dict[str, object]:
                "--classes", "person", "--budget", "5%", "--out", str(out)]
     # In the checkout's folder: `python -m` and `-c` put the working folder first on sys.path,
     # before PYTHONPATH, so another folder with a vidal/ in it (this repository) would win.
-    done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True,
-                          env=environment, cwd=code)
-    wall, rss_kib, cpu = done.stdout.split()[:3]
+    run = measure(command, env=environment, cwd=code)
     summary = json.loads(next(out.glob("*/summary.json")).read_text())
     return {
         "frames": summary["frames"]["processed"],
-        "peak_mib": round(float(rss_kib) / 1024, 1),
-        "wall_s": round(float(wall), 1),
+        "peak_mib": round(run.peak_mib, 1),
+        "wall_s": round(run.wall_s, 1),
         "fps": summary["timings"]["frames_per_second"],
-        "cpu_ms_per_frame": round(1000 * float(cpu) / summary["frames"]["processed"], 1),
+        "cpu_ms_per_frame": round(1000 * run.cpu_s / summary["frames"]["processed"], 1),
         "selected": summary["selection"]["frames"],
         "version": summary["versions"]["vidal"],
     }

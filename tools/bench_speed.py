@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 
-from benchmark_common import SHARED_MODEL, TUD, offline_ultralytics, scratch_folder, write_section
+from benchmark_common import SHARED_MODEL, TUD, measure, offline_ultralytics, scratch_folder, write_section
 
 ULTRALYTICS_SCRIPT = r"""
 import sys, time
@@ -41,26 +40,6 @@ for frame, r in enumerate(model.track(sys.argv[2], tracker="bytetrack.yaml", cla
 open(sys.argv[4], "w").write("\n".join(lines) + "\n")
 print("STEADY", (n - 1) / (time.perf_counter() - first))
 """
-
-MEASURE = r"""
-import resource, subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-wall = time.perf_counter() - t
-if p.returncode:
-    sys.stderr.write(p.stdout + p.stderr); sys.exit(p.returncode)
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-print(p.stdout + p.stderr)
-"""
-
-
-def measure(command: list[str]) -> tuple[float, float, str]:
-    """Run a command in a fresh process; return wall seconds, peak RSS in MiB, and its output."""
-    done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
-    head, _, output = done.stdout.partition("\n")
-    wall, rss_kib = head.split()
-    return float(wall), float(rss_kib) / 1024, output
-
 
 def concatenate(video: Path, times: int, out: Path) -> int:
     """Write ``video`` ``times`` times over into ``out``; return its frame count."""
@@ -106,10 +85,12 @@ def main() -> int:
     steady: dict[str, list[float]] = {"ultralytics": [], "vidal": []}
     peak_one: list[float] = []
     for k in range(args.repeat):
-        wall, _, output = measure(ultra_cmd)
+        run = measure(ultra_cmd)
+        wall, output = run.wall_s, run.output
         walls["ultralytics"].append(wall)
         steady["ultralytics"].append(float(output.split("STEADY")[1].split()[0]))
-        wall, rss, _ = measure(vidal_cmd(args.video, work / f"runs-{k}"))
+        run = measure(vidal_cmd(args.video, work / f"runs-{k}"))
+        wall, rss = run.wall_s, run.peak_mib
         walls["vidal"].append(wall)
         peak_one.append(rss)
         summary = json.loads((work / f"runs-{k}" / args.video.stem / "summary.json").read_text())
@@ -117,8 +98,8 @@ def main() -> int:
         print(f"round {k + 1}: ultralytics {walls['ultralytics'][-1]:.2f} s, vidal {walls['vidal'][-1]:.2f} s")
     long_video = work / f"{args.video.stem}-x{args.times}.mp4"
     long_frames = concatenate(args.video, args.times, long_video)
-    _, peak_long, _ = measure(vidal_cmd(long_video, work / "runs-long"))
-    _, peak_one_again, _ = measure(vidal_cmd(args.video, work / "runs-one"))
+    peak_long = measure(vidal_cmd(long_video, work / "runs-long")).peak_mib
+    peak_one_again = measure(vidal_cmd(args.video, work / "runs-one")).peak_mib
     one = max(statistics.median(peak_one), peak_one_again)
 
     fps = {name: frames / statistics.median(values) for name, values in walls.items()}

@@ -8,8 +8,10 @@ import platform
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +20,39 @@ SHARED = REPO.parent / "shared"
 SHARED_MODEL = SHARED / "models" / "yolo11n_int8_openvino_model"
 TUD = {name: SHARED / "data" / "mot" / name for name in ("TUD-Stadtmitte", "TUD-Campus")}
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+
+# Runs a command as its child and prints its wall seconds, peak RSS (KiB) and CPU seconds on the
+# first line, then the command's output: the figures of that command alone, not of this script.
+MEASURE = r"""
+import resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t
+if p.returncode:
+    sys.stderr.write(p.stdout + p.stderr); sys.exit(p.returncode)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
+print(p.stdout + p.stderr)
+"""
+
+
+@dataclass
+class Measured:
+    """What :func:`measure` saw of one command."""
+
+    wall_s: float
+    peak_mib: float
+    cpu_s: float
+    output: str
+
+
+def measure(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+    """Run ``command`` in a fresh process; its wall time, peak resident memory, CPU time and output."""
+    done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True,
+                          env=env, cwd=cwd)
+    head, _, output = done.stdout.partition("\n")
+    wall, rss_kib, cpu = head.split()
+    return Measured(float(wall), float(rss_kib) / 1024, float(cpu), output)
 
 
 def scratch_folder(prefix: str) -> Path:
