@@ -24,6 +24,11 @@ GOOD_SCORED = "".join(f"{f},-1,10,40,24,24,0.9,1,0.9,0.05\n{f},-1,140,46,24,24,0
 TWO_CLASSES = {"classes.txt": "person\ncar\n"}
 
 
+def scored_line_6(new: str) -> str:
+    """GOOD_SCORED with its 6th line (frame 3's second box) replaced by ``new``."""
+    return GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", new)
+
+
 def test_rows_classes_and_order(tmp_path: Path) -> None:
     path = tmp_path / "det.txt"
     path.write_text("2,-1,1,2,3,4,0.5,2\n\n1,-1,5,6,7,8,0.25,-1\n1,-1,0,0,10,10,0.75,1\n")
@@ -128,17 +133,17 @@ def _mine(*args: str):
         ("--tracks", GOOD_TRACKS.replace("7,2,140", "7,1,140"), {}, "det.txt:14: track 1 again in frame 7"),
         ("--tracks", GOOD_TRACKS.replace("9,2,140", "9,-1,140"), {}, "det.txt:18: track id must be an integer"),
         ("--tracks", GOOD_TRACKS + "80,1,10,40,24,24,0.9\n", {}, "det.txt:129: frame past the end"),
-        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7,1.8"),
+        ("--detections", scored_line_6("3,-1,140,46,24,24,0.8,2,0.7,1.8"),
          TWO_CLASSES, "det.txt:6: per-class scores must be in [0, 1]"),
-        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,-0.1,0.8"),
+        ("--detections", scored_line_6("3,-1,140,46,24,24,0.8,2,-0.1,0.8"),
          TWO_CLASSES, "det.txt:6: per-class scores must be in [0, 1]"),
-        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7,car"),
+        ("--detections", scored_line_6("3,-1,140,46,24,24,0.8,2,0.7,car"),
          TWO_CLASSES, "det.txt:6: 'car' is not a number"),
-        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7,nan"),
+        ("--detections", scored_line_6("3,-1,140,46,24,24,0.8,2,0.7,nan"),
          TWO_CLASSES, "det.txt:6: not a finite number"),
-        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,-1,0.7,0.8"),
+        ("--detections", scored_line_6("3,-1,140,46,24,24,0.8,-1,0.7,0.8"),
          TWO_CLASSES, "det.txt:6: class -1 on a line with per-class scores"),
-        ("--detections", GOOD_SCORED.replace("3,-1,140,46,24,24,0.8,2,0.7,0.8", "3,-1,140,46,24,24,0.8,2,0.7"),
+        ("--detections", scored_line_6("3,-1,140,46,24,24,0.8,2,0.7"),
          TWO_CLASSES, "det.txt:6: 9 columns, but line 1 has 10"),
     ],
 )
