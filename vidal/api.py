@@ -26,8 +26,15 @@ from typing import Any
 
 from vidal.config import VidalConfig, load_config
 from vidal.detectors import Detector
-from vidal.errors import ConfigError, InputError, PartialRunError
-from vidal.pipeline import RunResult, build_detector, check_budget, check_imported, kept_labels, mine_source
+from vidal.errors import ConfigError, InputError
+from vidal.pipeline import (
+    RunResult,
+    build_detector,
+    check_budget,
+    check_imported,
+    kept_labels,
+    mine_keeping_partial,
+)
 from vidal.runs import MinedRun, load_run
 from vidal.video import FrameSource, expand_inputs, open_source
 
@@ -212,15 +219,8 @@ def mine_one(
     config = mining.config
     if labelled is None:
         labelled = mining.reviewed(source)
-    result: RunResult | None
-    try:
-        result = mine_source(source, mining.detector, config, Path(config.output.out), progress=progress,
-                             labelled=labelled)
-        run_dir, stopped = result.run_dir, None
-    except PartialRunError as error:
-        if not error.run_dir:
-            raise
-        result, run_dir, stopped = None, Path(error.run_dir), str(error)
+    result, run_dir, stopped = mine_keeping_partial(source, mining.detector, config, Path(config.output.out),
+                                                    progress=progress, labelled=labelled)
     pushed = push(run_dir, dataset=config.dataset.name, media_dir=config.dataset.media_dir,
                   draft_conf=config.dataset.draft_conf) if config.dataset.push else None
     return MineOutcome(load_run(run_dir), result, pushed, stopped)

@@ -27,6 +27,7 @@ from vidal.detectors.imported import ImportedDetections, ImportedTracks
 from vidal.errors import DecodeError, InputError, PartialRunError
 from vidal.outputs import CsvStream, RunFolder, TrackWriter, keep_tracks, write_timeline
 from vidal.resolve import FrameLedger, FrameRecord, SpillFile, TableBuilder
+from vidal.resume import model_path
 from vidal.runs import (
     CONFIG_FILE,
     FRAME_COLUMNS,
@@ -419,6 +420,33 @@ def mine_source(
         raise
 
 
+def mine_keeping_partial(
+    source: FrameSource,
+    detector: Detector,
+    config: VidalConfig,
+    out_root: Path,
+    *,
+    progress: Progress | None = None,
+    labelled: list[int] | tuple[int, ...] = (),
+) -> tuple[RunResult | None, Path, str | None]:
+    """:func:`mine_source`, with a run whose decoding stopped early returned, not raised.
+
+    Returns:
+        The result (``None`` for a run that stopped early), the run folder, and why decoding
+        stopped early (``None`` for a complete run).
+
+    Raises:
+        InputError: As :func:`mine_source`; and its :class:`PartialRunError` when no frame was kept.
+    """
+    try:
+        result = mine_source(source, detector, config, out_root, progress=progress, labelled=labelled)
+    except PartialRunError as error:
+        if not error.run_dir:
+            raise
+        return None, Path(error.run_dir), str(error)
+    return result, result.run_dir, None
+
+
 @dataclass
 class _Processed:
     """What the processing stage hands to selection and writing."""
@@ -633,7 +661,6 @@ def _write(
         f"{info.name}: frame uncertainty, {len(chosen)} selected of {processed}",
     )
     run.path(CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    model = Path(config.detector.tracks or config.detector.detections or config.detector.model)
     failure = done.failure
     return Summary(
         run_id=run_id(wall_started, info.name),
@@ -641,7 +668,7 @@ def _write(
         input=InputRecord(str(info.path.resolve()), source.content_hash(), info.kind, info.width, info.height,
                           info.fps, info.frame_count),
         model=detector.description,
-        model_path=str(model.resolve()) if model.exists() else config.detector.model,
+        model_path=model_path(config),
         classes={str(k): v for k, v in detector.names.items()},
         labels=kept_labels(detector),
         frames={"convention": "1-based source frame numbers (MOTChallenge)", "processed": processed,

@@ -27,7 +27,7 @@ from typing import Any
 
 from vidal.config import VidalConfig
 from vidal.detectors import Detector
-from vidal.errors import ConfigError, PartialRunError, VidalError, WorkerError
+from vidal.errors import ConfigError, VidalError, WorkerError
 from vidal.outputs import remove_abandoned
 from vidal.resume import find_mined
 from vidal.video import FrameSource, open_source
@@ -122,7 +122,7 @@ def mine_task(
         VidalError: The input cannot be mined (nothing is written); a run that stopped early
             is returned with ``stopped_early``, not raised.
     """
-    from vidal.pipeline import mine_source
+    from vidal.pipeline import mine_keeping_partial
 
     config, out_root = task.config, Path(task.config.output.out)
     source = source or open_source(task.path)
@@ -130,14 +130,11 @@ def mine_task(
         found = find_mined(out_root, source, config, task.labelled)
         if found is not None:
             return TaskResult(task.path, found, skipped=True)
-    try:
-        result = mine_source(source, detector or _detector(config), config, out_root, progress=progress,
-                             labelled=list(task.labelled))
-    except PartialRunError as error:
-        if not error.run_dir:
-            raise
-        return TaskResult(task.path, Path(error.run_dir), stopped_early=str(error))
-    return TaskResult(task.path, result.run_dir, result.processed, result.fps, len(result.selected))
+    result, run_dir, stopped = mine_keeping_partial(source, detector or _detector(config), config, out_root,
+                                                    progress=progress, labelled=list(task.labelled))
+    if result is None:
+        return TaskResult(task.path, run_dir, stopped_early=stopped)
+    return TaskResult(task.path, run_dir, result.processed, result.fps, len(result.selected))
 
 
 def run_task(task: MineTask) -> TaskResult:
