@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from vidal.cli import app
 from vidal.detectors.imported import ImportedDetections, ImportedTracks, read_rows
-from vidal.errors import InputError
+from vidal.errors import DecodeError, InputError
 from vidal.types import Frame
 
 from conftest import SCENE_SIZE
@@ -84,6 +85,31 @@ def test_stream_keeps_file_order_floor_and_clips(tmp_path: Path) -> None:
     np.testing.assert_array_equal(first.xyxy[0], [150, 10, 192, 30])  # clipped to the 192-pixel width
     assert len(out[1][1]) == 0 and len(out[2][1]) == 1
     assert detector.names == {0: "object"}
+
+
+def test_stream_decodes_ahead_and_stops_where_decoding_broke(tmp_path: Path) -> None:
+    path = tmp_path / "det.txt"
+    path.write_text("1,-1,10,10,5,5,0.6\n2,-1,10,10,5,5,0.7\n")
+    image = np.zeros((SCENE_SIZE[1], SCENE_SIZE[0], 3), np.uint8)
+    decoded: list[int] = []
+    ahead = threading.Event()
+
+    def frames():
+        for k in (1, 2, 3):
+            decoded.append(k)
+            if k == 3:
+                ahead.set()
+                raise DecodeError("frame 3 is corrupt", frame=2)
+            yield Frame(k, 0.0, image)
+
+    stream = ImportedDetections(path, conf=0.1).stream(frames())
+    first, detections = next(stream)
+    # The decoder went on while the first frame was in the consumer's hands.
+    assert ahead.wait(timeout=30) and decoded == [1, 2, 3]
+    assert first.index == 1 and detections.confidence.tolist() == pytest.approx([0.6])
+    assert next(stream)[0].index == 2
+    with pytest.raises(DecodeError, match="frame 3 is corrupt"):
+        next(stream)
 
 
 def test_classes_txt_beside_the_file(tmp_path: Path) -> None:
