@@ -10,16 +10,18 @@ notebook or a script can do everything it does::
     vidal.push(run, dataset="street")
 
 Workflows live here, not in the CLI: the loop over inputs with one loaded detector
-(:func:`start_mining`, :func:`mine_one`), the lookup of frames already reviewed, the
+(:func:`start_mining`, :func:`mine_inputs`, in this process, in a process pool or on Ray), the lookup of frames already reviewed, the
 handling of runs that stopped early, and the push. The layers below never reach the CLI,
 and only :mod:`vidal.dataset` reaches FiftyOne.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +29,9 @@ from typing import Any
 from vidal.config import VidalConfig, load_config
 from vidal.detectors import Detector
 from vidal.errors import ConfigError, InputError
-from vidal.pipeline import (
-    RunResult,
-    build_detector,
-    check_budget,
-    check_imported,
-    kept_labels,
-    mine_keeping_partial,
-)
+from vidal.pipeline import build_detector, check_budget, check_imported, kept_labels
 from vidal.runs import MinedRun, load_run
+from vidal.scale import MineTask, TaskResult
 from vidal.video import FrameSource, expand_inputs, open_source
 
 logger = logging.getLogger(__name__)
@@ -180,50 +176,85 @@ def _resolve_class_margin(config: VidalConfig, detector: Detector) -> None:
                        config.detector.detections or config.detector.tracks)
 
 
-@dataclass
-class MineOutcome:
-    """What mining one input did.
+@dataclass(frozen=True)
+class Mined:
+    """One input of :func:`mine_inputs`: mined, skipped (mined before) or failed.
 
     Attributes:
-        run: The run folder, read back.
-        result: The pipeline's result (records, per-frame table, stage timings); ``None`` if
-            decoding stopped early.
-        pushed: What the push did; ``None`` without a push.
-        stopped_early: Why decoding stopped early (the run keeps what was processed), else ``None``.
+        source: The opened input.
+        task: What was asked (the config, the frames already reviewed, ``force``).
+        result: What the task did (:class:`~vidal.scale.TaskResult`: its run folder, or its
+            error's one-line message and exit code, or why decoding stopped early).
+        pushed: What the push did; ``None`` without a push or when the input failed.
     """
 
-    run: MinedRun
-    result: RunResult | None
+    source: FrameSource
+    task: MineTask
+    result: TaskResult
     pushed: Any | None
-    stopped_early: str | None
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder as the configured output folder names it (a worker's path is absolute)."""
+        if self.result.run_dir is None:
+            return None
+        return Path(self.task.config.output.out) / Path(self.result.run_dir).name
 
 
-def mine_one(
-    mining: Mining,
-    source: FrameSource,
+def mine_inputs(
+    runs: Sequence[tuple[Mining, FrameSource]],
     *,
-    labelled: list[int] | None = None,
-    progress: Progress | None = None,
-) -> MineOutcome:
-    """Mine one opened input and push its run.
+    force: bool = False,
+    workers: int = 1,
+    ray: str | None = None,
+    progress_for: Callable[[FrameSource, MineTask], AbstractContextManager[Progress | None]] | None = None,
+) -> Iterator[Mined]:
+    """Mine inputs one at a time with their set-up's loaded detector, or in ``workers``
+    processes, or as Ray tasks on the cluster at ``ray``; push each run (here, in this process).
+
+    An input mined already with the same content, model, config and reviewed frames is
+    skipped unless ``force`` (its run is pushed again: nothing is added twice).
 
     Args:
-        mining: The set-up from :func:`start_mining`.
-        source: The opened input.
-        labelled: Frames already reviewed (default: looked up, :meth:`Mining.reviewed`).
-        progress: Called with the number of newly processed frames.
+        runs: Each input with its set-up from :func:`start_mining`.
+        force: Mine inputs again that were mined already.
+        workers: Processes on this machine (1: this process).
+        ray: ``"auto"`` (the running cluster), ``"local"`` (start one in this process, on
+            127.0.0.1) or a cluster's ``host:port``; ``None``: no Ray.
+        progress_for: For an input mined in this process, a context manager giving the
+            function called with the number of newly processed frames (entered just before
+            the input is mined; for a skipped input it is never called).
+
+    Yields:
+        Each input's :class:`Mined`, in the order of ``runs``. In workers a failed input is a
+        result with an ``error`` and the others go on.
 
     Raises:
-        InputError: The input or the budget is unusable (nothing is written).
+        VidalError: In this process, the error of the input that failed (the inputs before it
+            are mined and pushed); :class:`~vidal.errors.ConfigError` for both ``workers`` > 1
+            and ``ray``, or Ray missing or unreachable.
     """
-    config = mining.config
-    if labelled is None:
-        labelled = mining.reviewed(source)
-    result, run_dir, stopped = mine_keeping_partial(source, mining.detector, config, Path(config.output.out),
-                                                    progress=progress, labelled=labelled)
-    pushed = push(run_dir, dataset=config.dataset.name, media_dir=config.dataset.media_dir,
-                  draft_conf=config.dataset.draft_conf) if config.dataset.push else None
-    return MineOutcome(load_run(run_dir), result, pushed, stopped)
+    from vidal.scale import map_tasks, mine_task
+
+    if workers > 1 and ray is not None:
+        raise ConfigError("--workers runs processes on this machine, --ray on a Ray cluster: give one")
+    tasks = [MineTask(m.config, s.info.path, tuple(m.reviewed(s)), force) for m, s in runs]
+
+    def serial() -> Iterator[TaskResult]:
+        for (mining, source), task in zip(runs, tasks, strict=True):
+            with progress_for(source, task) if progress_for else contextlib.nullcontext() as progress:
+                yield mine_task(task, source=source, detector=mining.detector, progress=progress)
+
+    parallel = workers > 1 or ray is not None
+    results = map_tasks(tasks, workers=workers, ray_address=ray) if parallel else serial()
+    for (_, source), task, result in zip(runs, tasks, results, strict=True):
+        mined = Mined(source, task, result, None)
+        if result.error is None and task.config.dataset.push:
+            config = task.config
+            mined = Mined(source, task, result, push(mined.run_dir, dataset=config.dataset.name,
+                                                     media_dir=config.dataset.media_dir,
+                                                     draft_conf=config.dataset.draft_conf))
+        yield mined
 
 
 def mine_all(
@@ -232,12 +263,24 @@ def mine_all(
     config: str | Path | VidalConfig | None = None,
     overrides: Sequence[str] = (),
     progress: Progress | None = None,
+    workers: int = 1,
+    ray: str | None = None,
+    force: bool = False,
     **options: Any,
 ) -> list[MinedRun]:
-    """Mine several inputs (videos, image folders, folders of videos) with one detector.
+    """Mine several inputs (videos, image folders, folders of videos), as ``vidal mine`` does.
 
-    Takes the keyword arguments of :func:`mine`. A run whose decoding stopped early is
-    returned with ``complete`` false (and a warning logged).
+    Takes the keyword arguments of :func:`mine`, and ``workers``/``ray`` (``--workers``,
+    ``--ray``: :func:`mine_inputs`). An input mined already into the output folder with the
+    same content, model, config and reviewed frames is not mined again unless ``force``: its
+    run is returned (and pushed again, which adds nothing twice). A run whose decoding stopped
+    early is returned with ``complete`` false (and a warning logged). With workers or Ray,
+    ``progress`` is called once per input, when it is done.
+
+    Raises:
+        VidalError: As :func:`mine`: in this process at the input that failed, once those
+            before it are mined and pushed; with workers or Ray, once the others are mined and
+            pushed, as a :class:`~vidal.errors.WorkerError` with its message and exit code.
     """
     cfg = mine_config(config, overrides, options)
     resolve_model(cfg)
@@ -245,12 +288,27 @@ def mine_all(
     for source in sources:
         check_budget(source, cfg)
     mining = start_mining(cfg, sources)
-    runs = []
-    for source in sources:
-        outcome = mine_one(mining, source, progress=progress)
-        if outcome.stopped_early:
-            logger.warning("%s", outcome.stopped_early)
-        runs.append(outcome.run)
+    runs, failed = [], None
+
+    def with_progress(source: FrameSource, task: MineTask) -> AbstractContextManager[Progress | None]:
+        return contextlib.nullcontext(progress)
+
+    for mined in mine_inputs([(mining, s) for s in sources], force=force, workers=workers, ray=ray,
+                             progress_for=with_progress):
+        result = mined.result
+        if result.error is not None:
+            failed = failed or result
+            continue
+        if result.stopped_early:
+            logger.warning("%s", result.stopped_early)
+        elif result.skipped:
+            logger.info("%s: mined already with this model and config: %s (force=True mines it again)",
+                        mined.source.info.name, mined.run_dir)
+        elif progress is not None and (workers > 1 or ray is not None):
+            progress(result.processed)
+        runs.append(load_run(mined.run_dir))
+    if failed is not None:
+        failed.check()
     return runs
 
 
@@ -260,6 +318,7 @@ def mine(
     config: str | Path | VidalConfig | None = None,
     overrides: Sequence[str] = (),
     progress: Progress | None = None,
+    force: bool = False,
     **options: Any,
 ) -> MinedRun:
     """Mine one video or image folder, as ``vidal mine`` does, and return its run folder.
@@ -275,6 +334,9 @@ def mine(
             a run is pushed to the dataset unless ``push=False``) and ``media_dir``; instead of
             a model, ``detections`` or ``tracks`` (another system's MOTChallenge file for the
             source) with ``classes_file``.
+        force: Mine the source again even if it was mined into ``out`` with the same content,
+            model, config and reviewed frames (by default that run is returned, as ``vidal
+            mine`` skips it).
 
     Returns:
         The run folder, read back (:class:`~vidal.runs.MinedRun`): its summary, its selected
@@ -286,7 +348,7 @@ def mine(
     """
     if len(expand_inputs([Path(source)])) != 1:
         raise InputError(f"{source} holds several videos: mine them with vidal.mine_all")
-    return mine_all([source], config=config, overrides=overrides, progress=progress, **options)[0]
+    return mine_all([source], config=config, overrides=overrides, progress=progress, force=force, **options)[0]
 
 
 def push(
@@ -361,5 +423,5 @@ def propagate(
     return propagate_dataset(dataset, video=video, mot_out=mot_out, config=cfg)
 
 
-__all__ = ["LATEST", "MineOutcome", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_one", "propagate",
+__all__ = ["LATEST", "Mined", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_inputs", "propagate",
            "propagate_config", "push", "resolve_model", "start_mining"]

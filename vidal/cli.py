@@ -168,9 +168,9 @@ def mine(
         for each, sources in jobs:
             for source in sources:
                 check_budget(source, each)
-        if workers > 1 and ray_address is not None:
+        if workers > 1 and ray_address is not None:  # before any model loads
             raise ConfigError("--workers runs processes on this machine, --ray on a Ray cluster: give one")
-        partial = _mine_sources(jobs, force, None if workers == 1 and ray_address is None else (workers, ray_address))
+        partial = _mine_sources(jobs, force, workers, ray_address)
         if partial:  # each one's reason is in its warning above
             raise PartialRunError(
                 f"{len(partial)} of {sum(len(s) for _, s in jobs)} inputs stopped early ({', '.join(partial)}); "
@@ -181,48 +181,40 @@ def mine(
     _run(debug, body)
 
 
-def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, parallel: tuple[int, str | None] | None) -> list[str]:
-    """Mine the inputs of ``jobs`` (a config and its sources each): one at a time, or ``parallel``
-    (workers, Ray address) with the pushes here. Return the names of those that stopped early.
+def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, workers: int, address: str | None) -> list[str]:
+    """Mine the inputs of ``jobs`` (a config and its sources each) with :func:`vidal.api.mine_inputs`,
+    printing each input's outcome and push. Return the names of those that stopped early.
 
     A failed input fails the command, once the inputs before it are reported and pushed.
     """
-    from vidal.api import push, start_mining
+    from vidal.api import mine_inputs, start_mining
     from vidal.pipeline import expected_frames
-    from vidal.scale import MineTask, map_tasks, mine_task
 
     runs = []
     for cfg, sources in jobs:
         mining = start_mining(cfg, sources)
         console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
                       highlight=False, soft_wrap=True)
-        runs += [(mining, source, MineTask(cfg, source.info.path, tuple(mining.reviewed(source)), force))
-                 for source in sources]
-    if parallel is None:
-        def results() -> Iterator[Any]:
-            for mining, source, task in runs:
-                _print_reviewed(source.info.name, task)
-                with _lazy_progress_bar(source.info.name, expected_frames(source, task.config)) as advance:
-                    yield mine_task(task, source=source, detector=mining.detector, progress=advance)
-    else:
-        workers, address = parallel
+        runs += [(mining, source) for source in sources]
+    parallel = workers > 1 or address is not None
+    if parallel:
         console.print(f"mining {len(runs)} inputs " + (f"as Ray tasks on {address}" if address else
                                                       f"in {workers} processes"), highlight=False)
 
-        def results() -> Iterator[Any]:
-            for (_, source, task), result in zip(runs, map_tasks([task for _, _, task in runs], workers=workers,
-                                                             ray_address=address), strict=True):
-                _print_reviewed(source.info.name, task)
-                yield result
+    def progress_for(source: Any, task: Any) -> contextlib.AbstractContextManager[Callable[[int], None]]:
+        _print_reviewed(source.info.name, task)
+        return _lazy_progress_bar(source.info.name, expected_frames(source, task.config))
+
     partial, failed = [], None
-    for (_, source, task), result in zip(runs, results(), strict=False):
-        name = source.info.name
+    for mined in mine_inputs(runs, force=force, workers=workers, ray=address, progress_for=progress_for):
+        name, result = mined.source.info.name, mined.result
+        if parallel:
+            _print_reviewed(name, mined.task)
         if result.error is not None:
             failed = failed or result
             continue
-        run_dir = Path(task.config.output.out) / Path(result.run_dir).name  # as --out names it: workers' are absolute
         if result.skipped:
-            out.print(f"{name}: mined already with this model and config -> {run_dir} (skipped; --force "
+            out.print(f"{name}: mined already with this model and config -> {mined.run_dir} (skipped; --force "
                       "mines it again)", highlight=False, soft_wrap=True)
         elif result.stopped_early:
             console.print(f"[bold yellow]warning:[/] {escape(result.stopped_early)}", highlight=False,
@@ -230,10 +222,9 @@ def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, parallel: tupl
             partial.append(name)
         else:
             out.print(f"{name}: {result.processed} frames at {result.fps:.1f} fps, "
-                      f"{result.selected} selected -> {run_dir}", highlight=False, soft_wrap=True)
-        if task.config.dataset.push:
-            _print_push(push(run_dir, dataset=task.config.dataset.name,
-                             media_dir=task.config.dataset.media_dir, draft_conf=task.config.dataset.draft_conf))
+                      f"{result.selected} selected -> {mined.run_dir}", highlight=False, soft_wrap=True)
+        if mined.pushed is not None:
+            _print_push(mined.pushed)
     if failed is not None:
         failed.check()
     return partial

@@ -98,6 +98,22 @@ def test_workers_give_the_serial_run_folders(clips: Path, serial: tuple[Path, li
     assert stdout_lines(result.output) == expected_lines and len(expected_lines) == 3
 
 
+def test_the_api_mines_in_workers_and_skips_what_it_mined(clips: Path, serial: tuple[Path, list[str]],
+                                                         tmp_path: Path) -> None:
+    import vidal
+
+    out = tmp_path / "runs"
+    options = dict(out=out, push=False, model=SAMPLE_MODEL, imgsz=320, budget=3)
+    runs = vidal.mine_all([clips], workers=2, **options)
+    assert [run.path.name for run in runs] == ["clip0", "clip1", "clip2"]
+    assert run_files(out) == run_files(serial[0])
+    again = vidal.mine_all([clips / "clip1.mp4"], **options)  # in this process: mined already, not again
+    assert [run.path for run in again] == [runs[1].path] and len(again[0].selected) == 3
+    forced = vidal.mine(clips / "clip1.mp4", force=True, **options)
+    assert forced.path.name == "clip1-2"
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip1-2", "clip2"]
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_an_input_mined_already_is_skipped_unless_force(clips: Path, tmp_path: Path, workers: str) -> None:
     out = tmp_path / "runs"
