@@ -95,6 +95,20 @@ def test_abandoned_staging_folders_are_removed_only_if_vidal_made_them(tmp_path:
     assert not run.staging.exists()
 
 
+def test_a_staging_folder_of_another_machine_is_left_alone(tmp_path: Path) -> None:
+    # On shared storage a dead process id here may be a live one there: only this machine's are judged.
+    pid = _dead_pid()
+    here = RunFolder(tmp_path, "clip").staging
+    host = here.name.rsplit(".partial-", 1)[1].split("-")[1]
+    elsewhere = tmp_path / f".clip.partial-{pid}-{'0' * 8 if host != '0' * 8 else '1' * 8}-abcd1234"
+    dead_here = tmp_path / f".clip.partial-{pid}-{host}-abcd1234"
+    for folder in (elsewhere, dead_here):
+        folder.mkdir()
+        write_marker(folder, RUN_KIND)
+    assert remove_abandoned(tmp_path) == [dead_here]
+    assert elsewhere.is_dir() and here.is_dir()
+
+
 def test_discard_deletes_only_a_folder_vidal_marked(tmp_path: Path) -> None:
     run = RunFolder(tmp_path, "clip")
     (run.staging / MARKER_FILE).unlink()  # whatever is there now, vidal did not mark it

@@ -13,11 +13,13 @@ created with the modes the umask gives (a teammate can read a run).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,16 @@ MARKER_FILE = ".vidal.json"
 RUN_KIND = "run"
 EXPORT_KIND = "export"
 _STAGING = ".partial-"
+
+
+def _host_key() -> str:
+    """This machine in a staging folder's name: a process id means something only on its own
+    machine, and an output folder on shared storage holds the staging folders of several."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _staging_name(name: str) -> str:
+    return f".{name}{_STAGING}{os.getpid()}-{_host_key()}-{secrets.token_hex(4)}"
 
 
 def ensure_writable(root: Path) -> None:
@@ -116,7 +128,7 @@ def remove_tree(path: Path, kinds: tuple[str, ...]) -> bool:
 
 
 def make_staging(root: Path, name: str, kind: str) -> Path:
-    """Create the hidden staging folder ``.NAME.partial-PID-XXXXXXXX`` in ``root``, marked as vidal's.
+    """Create the hidden staging folder ``.NAME.partial-PID-HOST-XXXXXXXX`` in ``root``, marked as vidal's.
 
     Unlike :func:`tempfile.mkdtemp` (mode ``0700``), the folder gets the umask's mode.
 
@@ -124,7 +136,7 @@ def make_staging(root: Path, name: str, kind: str) -> Path:
         OutputError: The folder cannot be created.
     """
     for _ in range(100):
-        path = root / f".{name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        path = root / _staging_name(name)
         try:
             path.mkdir()
         except FileExistsError:
@@ -143,17 +155,19 @@ def make_staging(root: Path, name: str, kind: str) -> Path:
 def remove_abandoned(root: Path) -> list[Path]:
     """Delete the staging folders of runs whose process died (killed before it could clean up).
 
-    A staging folder is named ``.NAME.partial-PID-XXXX`` and holds vidal's marker; one whose
-    process still runs (a concurrent ``vidal mine``) is left alone, and so is a folder that
-    merely matches the name.
+    A staging folder is named ``.NAME.partial-PID-HOST-XXXX`` and holds vidal's marker; one whose
+    process still runs (a concurrent ``vidal mine``) is left alone, and so are one made on
+    another machine (on shared storage: its process cannot be looked up from here) and a
+    folder that merely matches the name.
 
     Returns:
         The folders removed.
     """
     removed = []
     for path in root.glob(f".*{_STAGING}*"):
-        pid_text = path.name.rsplit(_STAGING, 1)[1].split("-", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)) and remove_tree(path, (RUN_KIND, EXPORT_KIND)):
+        pid_text, *rest = path.name.rsplit(_STAGING, 1)[1].split("-")
+        here = len(rest) < 2 or rest[0] == _host_key()  # PID-XXXX: made before hosts were named
+        if here and pid_text.isdigit() and not _alive(int(pid_text)) and remove_tree(path, (RUN_KIND, EXPORT_KIND)):
             removed.append(path)
     return removed
 
@@ -219,7 +233,7 @@ class RunFolder:
                 raise
         if marker_kind(target) != self.kind or protected_reason(target):
             raise OutputError(f"{target} is not empty and was not written by vidal; not replacing it")
-        old = self.root / f".{self.name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        old = self.root / _staging_name(self.name)
         os.rename(target, old)
         try:
             os.rename(self.staging, target)

@@ -20,14 +20,16 @@ import json
 import logging
 import multiprocessing
 import os
+import socket
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from vidal.config import VidalConfig
 from vidal.detectors import Detector
-from vidal.errors import ConfigError, VidalError, WorkerError
+from vidal.errors import ConfigError, OutputError, VidalError, WorkerError
 from vidal.outputs import remove_abandoned
 from vidal.resume import find_mined
 from vidal.video import FrameSource, open_source
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 LOCAL = "local"
 # Ray's switch for one-machine clusters: with it off, 127.0.0.1 stays 127.0.0.1 (see _import_ray).
 _ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# The parent's mark in the output folder, which each worker checks it sees (check_shared).
+SHARED_MARK = ".vidal-parent-"
 # A Ray task whose worker dies (killed, out of memory, a node lost) runs again this many times.
 MAX_RETRIES = 3
 # Loaded detectors of this process by their configuration: a pool or Ray worker mines several
@@ -53,12 +57,15 @@ class MineTask:
         path: The input: a video or a folder of frame images.
         labelled: Frames already reviewed in the dataset, left out of the selection.
         force: Mine even if a run of the same content, model and config exists.
+        shared: The name of a file the parent made in the output folder, which the worker must
+            see there (:func:`check_shared`); ``None`` in the parent's own process.
     """
 
     config: VidalConfig
     path: Path
     labelled: tuple[int, ...] = ()
     force: bool = False
+    shared: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ def mine_task(
     from vidal.pipeline import mine_keeping_partial
 
     config, out_root = task.config, Path(task.config.output.out)
+    check_shared(task)
     source = source or open_source(task.path)
     if not task.force:
         found = find_mined(out_root, source, config, task.labelled)
@@ -135,6 +143,21 @@ def mine_task(
     if result is None:
         return TaskResult(task.path, run_dir, stopped_early=stopped)
     return TaskResult(task.path, run_dir, result.processed, result.fps, len(result.selected))
+
+
+def check_shared(task: MineTask) -> None:
+    """Check that this process sees the output folder the parent sees (on a cluster: storage
+    every node mounts at the same path), where the parent reads the run folders to push them.
+
+    Raises:
+        OutputError: The parent's mark is not in the output folder here.
+    """
+    if task.shared is None:
+        return
+    out = Path(task.config.output.out)
+    if not (out / task.shared).is_file():
+        raise OutputError(f"the output folder {out} on {socket.gethostname()} is not the one vidal mine was started "
+                          "with: on a cluster, give --out a folder on storage every node mounts at the same path")
 
 
 def run_task(task: MineTask) -> TaskResult:
@@ -160,7 +183,7 @@ def portable(task: MineTask) -> MineTask:
         value = getattr(part, name)
         if value is not None and (name == "out" or Path(value).exists()):
             setattr(part, name, str(Path(value).resolve()))
-    return MineTask(config, task.path.resolve(), task.labelled, task.force)
+    return MineTask(config, task.path.resolve(), task.labelled, task.force, task.shared)
 
 
 def _pool_results(tasks: Sequence[MineTask], workers: int) -> Iterator[TaskResult]:
@@ -234,13 +257,19 @@ def map_tasks(tasks: Sequence[MineTask], *, workers: int = 1, ray_address: str |
     Raises:
         ConfigError: Ray is not installed, or the cluster cannot be reached.
     """
-    tasks = [portable(task) for task in tasks]
+    roots = {Path(portable(task).config.output.out) for task in tasks}
+    mark = f"{SHARED_MARK}{uuid.uuid4().hex}"
+    for root in roots:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / mark).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    tasks = [portable(replace(task, shared=mark)) for task in tasks]
     try:
         if ray_address is not None:
             yield from _ray_results(tasks, ray_address)
         else:
             yield from _pool_results(tasks, workers)
     finally:
-        for root in {Path(task.config.output.out) for task in tasks}:
+        for root in roots:
+            (root / mark).unlink(missing_ok=True)
             if root.is_dir():
                 remove_abandoned(root)  # the staging folders of workers killed midway

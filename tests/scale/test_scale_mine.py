@@ -114,6 +114,17 @@ def test_the_api_mines_in_workers_and_skips_what_it_mined(clips: Path, serial: t
     assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip1-2", "clip2"]
 
 
+def test_a_worker_that_does_not_see_the_output_folder_refuses_in_one_line(clips: Path, tmp_path: Path) -> None:
+    # On a cluster whose nodes do not share --out, a worker would write run folders the parent never sees.
+    from vidal.config import load_config
+    from vidal.scale import MineTask, portable, run_task
+
+    config = load_config(None, [f"detector.model={SAMPLE_MODEL}", f"output.out={tmp_path / 'runs'}"])
+    result = run_task(portable(MineTask(config, clips / "clip0.mp4", shared=".vidal-parent-0123")))
+    assert result.exit_code == 2 and "not the one vidal mine was started with" in result.error
+    assert "storage every node mounts" in result.error and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_an_input_mined_already_is_skipped_unless_force(clips: Path, tmp_path: Path, workers: str) -> None:
     out = tmp_path / "runs"
