@@ -10,16 +10,16 @@ few matrix products. Work is done in blocks of rows, so that no ``F x F`` matrix
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 # Rows of a distance block: 4096 x 1000 float32 is 16 MB.
 BLOCK = 4096
 # TypiClust's neighbours for typicality (Hacohen et al., ICML 2022, section 4.1: K = 20).
 TYPICALITY_NEIGHBOURS = 20
-# Lloyd iterations of k-means at most; it stops earlier once no frame changes cluster.
-KMEANS_ITERATIONS = 100
+# Lloyd iterations of k-means at most; it stops earlier once no frame changes cluster. Each costs
+# F k D multiplications (7 billion for 900 clusters of 18,000 frames of a YOLO11n): 30, where
+# the last iterations move a handful of frames between neighbouring clusters.
+KMEANS_ITERATIONS = 30
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -77,22 +77,24 @@ def k_center_greedy(
     n = len(points)
     count = min(count, n)
     points = np.asarray(points, np.float32)
+    norms = (points * points).sum(1)
     nearest = nearest_distance(points, np.asarray(seeds, np.float32)) if seeds is not None and len(seeds) else None
     open_ = np.ones(n, bool) if allowed is None else np.asarray(allowed, bool).copy()
     taken = np.zeros(n, bool)
     picked: list[int] = []
     while len(picked) < count:
-        candidates = np.flatnonzero(open_ & ~taken)
-        if len(candidates) == 0:
-            candidates = np.flatnonzero(~taken)
+        candidates = open_ & ~taken
+        if not candidates.any():
+            candidates = ~taken
         if nearest is None:
             centre = points.mean(0, keepdims=True)
-            best = int(candidates[np.argmin(squared_distances(points[candidates], centre)[:, 0])])
+            value = -squared_distances(points, centre)[:, 0]
         else:
-            best = int(candidates[np.argmax(nearest[candidates])])
+            value = nearest
+        best = int(np.argmax(np.where(candidates, value, -np.inf)))
         picked.append(best)
         taken[best] = True
-        distance = squared_distances(points, points[best:best + 1])[:, 0]
+        distance = np.maximum(norms - 2.0 * (points @ points[best]) + norms[best], 0.0)
         nearest = distance if nearest is None else np.minimum(nearest, distance)
         if min_gap > 0 and frames is not None:
             open_ &= np.abs(np.asarray(frames) - frames[best]) > min_gap
@@ -111,23 +113,23 @@ def _assign(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _kmeans_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007; ``2 + log k`` trials per centre,
-    as scikit-learn): the indices of ``k`` distinct points."""
-    trials = 2 + int(math.log(k))
+    """k-means++ seeding (Arthur & Vassilvitskii, 2007): each centre a point drawn with probability
+    proportional to its squared distance to the nearest centre so far; the indices of ``k`` points.
+
+    Greedy k-means++ (scikit-learn's ``2 + log k`` trials per centre) cost 8 times as much for
+    900 clusters of 18,000 frames."""
+    norms = (points * points).sum(1)
     chosen = [int(rng.integers(len(points)))]
-    nearest = squared_distances(points, points[chosen])[:, 0]
+    nearest = np.maximum(norms - 2.0 * (points @ points[chosen[0]]) + norms[chosen[0]], 0.0)
     for _ in range(1, k):
-        total = float(nearest.sum())
+        total = float(nearest.sum(dtype=np.float64))
         if total <= 0.0:  # fewer distinct points than k: any point not chosen yet
             rest = np.setdiff1d(np.arange(len(points)), chosen)
             chosen.append(int(rest[0]))
             continue
-        tries = np.searchsorted(np.cumsum(nearest, dtype=np.float64), rng.random(trials) * total)
-        tries = np.minimum(tries, len(points) - 1)
-        options = np.minimum(nearest[None, :], squared_distances(points[tries], points))
-        best = int(np.argmin(options.sum(1)))
-        chosen.append(int(tries[best]))
-        nearest = options[best]
+        pick = int(min(np.searchsorted(np.cumsum(nearest, dtype=np.float64), rng.random() * total), len(points) - 1))
+        chosen.append(pick)
+        np.minimum(nearest, np.maximum(norms - 2.0 * (points @ points[pick]) + norms[pick], 0.0), out=nearest)
     return np.asarray(chosen, np.int64)
 
 
@@ -196,16 +198,28 @@ def typicality(points: np.ndarray, labels: np.ndarray, neighbours: int = TYPICAL
 
 
 def mean_similarity(points: np.ndarray) -> np.ndarray:
-    """Each point's mean cosine similarity to the other points, ``(N,)`` float64, clipped at 0.
+    """Each point's mean cosine similarity to the other points, ``(N,)`` float64.
 
     The information density of Settles & Craven (EMNLP 2008), in ``O(N D)``: the mean of
-    ``x . y`` over the others is ``x . (sum - x) / (N - 1)``. Pooled activations of a YOLO
-    network are almost all positive, so the cosine of two frames is too; the clip keeps a
-    power of it defined. One point alone: 1.
+    ``x . y`` over the others is ``x . (sum - x) / (N - 1)`` for unit vectors. One point alone: 1.
     """
     points = normalise(points).astype(np.float64)
     if len(points) < 2:
         return np.ones(len(points))
     total = points.sum(0)
-    similarity = (points @ total - (points * points).sum(1)) / (len(points) - 1)
-    return np.clip(similarity, 0.0, None)
+    return (points @ total - (points * points).sum(1)) / (len(points) - 1)
+
+
+def density(points: np.ndarray) -> np.ndarray:
+    """:func:`mean_similarity` rescaled to ``[0, 1]`` over the points: 0 for the least typical
+    point, 1 for the most (all 1 when every point is as typical).
+
+    The frames of one video share most of their features: their mean cosine spans a narrow band
+    (0.991 to 0.998 on TUD-Stadtmitte with YOLO11n features), so that a power of it would leave
+    the frame scores as they are. Rescaled, the exponent ``beta`` says how much typicality counts.
+    """
+    similarity = mean_similarity(points)
+    if not len(similarity):
+        return similarity
+    low, high = float(similarity.min()), float(similarity.max())
+    return np.ones_like(similarity) if high - low <= 1e-12 else (similarity - low) / (high - low)
