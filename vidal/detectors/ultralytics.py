@@ -132,8 +132,8 @@ class _HeadFeatures:
         layers = getattr(network, "model", None)
         if not isinstance(network, torch.nn.Module) or layers is None or not len(layers):
             raise ModelError(
-                f"{name}: frame embeddings (selection strategies coreset, typiclust, density) need a "
-                "PyTorch (.pt) model or an OpenVINO export; pick another selection.strategy"
+                f"{name}: frame embeddings (selection strategies coreset, typiclust, density) need a PyTorch "
+                "(.pt) model, or an OpenVINO export on the openvino backend; pick another selection.strategy"
             )
         calls: list[np.ndarray] = []
 
