@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidal.representation import k_center_greedy, kmeans, mean_similarity, normalise, typicality
+from vidal.representation import density, k_center_greedy, kmeans, mean_similarity, normalise, typicality
 from vidal.selection import FrameTable, select
 
 
@@ -105,20 +105,23 @@ def test_typiclust_skips_the_clusters_a_labelled_frame_is_in() -> None:
 def test_mean_similarity_is_the_mean_cosine_to_the_others() -> None:
     points = np.array([[1.0, 0.0], [2.0, 0.0], [0.6, 0.8], [0.0, -1.0]])
     # cosines: (0,1) 1, (0,2) .6, (0,3) 0, (1,2) .6, (1,3) 0, (2,3) -.8
-    expected = [(1 + 0.6 + 0) / 3, (1 + 0.6 + 0) / 3, (0.6 + 0.6 - 0.8) / 3, 0.0]  # the last: -0.8 / 3, clipped
+    expected = [(1 + 0.6 + 0) / 3, (1 + 0.6 + 0) / 3, (0.6 + 0.6 - 0.8) / 3, (0 + 0 - 0.8) / 3]
     np.testing.assert_allclose(mean_similarity(points), expected, atol=1e-6)
+    # rescaled to [0, 1]: the last is the least typical, the first two the most
+    np.testing.assert_allclose(density(points), [1, 1, (0.4 + 0.8) / (1.6 + 0.8), 0], atol=1e-6)
+    np.testing.assert_allclose(density(np.ones((3, 2))), [1, 1, 1])
 
 
 def test_density_weights_the_score_by_the_similarity_to_the_rest() -> None:
-    # three frames alike and one unlike them (cosine 0.6) that is a little more uncertain
-    points = [(1.0, 0.0), (1.0, 0.0), (1.0, 0.0), (0.6, 0.8)]
-    table = table_of(points, score=[1.0, 1.0, 1.0, 1.3])
-    # similarity: (1 + 1 + .6) / 3 = .867 for the alike, .6 for the outlier: 0.867 > 1.3 * 0.6 = 0.78
-    assert select(table, 1, strategy="density").tolist() == [0]
-    # beta 0: the score alone; the outlier first
-    assert select(table, 1, strategy="density", density_beta=0.0).tolist() == [3]
-    # beta 2 weighs density more: the alike stay first, outlier last
-    assert select(table, 4, strategy="density", density_beta=2.0).tolist() == [0, 1, 2, 3]
+    # mean cosines: a .6, a .6, b (.8 + .8 + .6) / 3 = .733, c .2; rescaled: .75, .75, 1, 0
+    points = [(1.0, 0.0), (1.0, 0.0), (0.8, 0.6), (0.0, 1.0)]
+    table = table_of(points, score=[1.0, 0.9, 0.7, 2.0])
+    # beta 1: values .75, .675, .7, 0: the most uncertain frame (c) is unlike the rest and comes last
+    assert select(table, 3, strategy="density").tolist() == [0, 2, 1]
+    # beta 0: the score alone
+    assert select(table, 4, strategy="density", density_beta=0.0).tolist() == [3, 0, 1, 2]
+    # beta 2 weighs the density more: .5625, .506, .7, 0
+    assert select(table, 3, strategy="density", density_beta=2.0).tolist() == [2, 0, 1]
 
 
 def test_representation_strategies_never_pick_labelled_frames_and_refuse_without_embeddings() -> None:

@@ -13,7 +13,7 @@ from functools import partial
 
 import numpy as np
 
-from vidal.representation import k_center_greedy, kmeans, mean_similarity, typicality
+from vidal.representation import density, k_center_greedy, kmeans, typicality
 
 
 @dataclass
@@ -591,12 +591,13 @@ def select_density(
     Settles & Craven, "An analysis of active learning strategies for sequence labeling tasks",
     EMNLP 2008: uncertainty alone picks outliers (a dark frame, a glitch); weighting by how
     much a frame resembles the rest picks the uncertain frames that stand for many. The
-    similarity is the cosine of the detector's pooled features
-    (:func:`vidal.representation.mean_similarity`). Picked as ``cover`` picks without its
-    switches: by value, ``min_gap`` apart, the rest spread over the uncovered time.
+    similarity is the cosine of the detector's pooled features, its mean rescaled to ``[0, 1]``
+    over the frames (:func:`vidal.representation.density`: the frames of a video are all alike
+    to within a percent). Picked as ``cover`` picks without its switches: by value, ``min_gap``
+    apart, the rest spread over the uncovered time.
     """
     points, _ = _embedding(table, "density")
-    values = np.asarray(table.score, np.float64) * mean_similarity(points) ** beta
+    values = np.asarray(table.score, np.float64) * density(points) ** beta
     return greedy_events(values, table.frame, {}, budget, min_gap, covered=table.labelled)
 
 
