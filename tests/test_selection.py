@@ -18,7 +18,10 @@ from vidal.selection import (
 def table(scores: list[float]) -> FrameTable:
     n = len(scores)
     values = np.array(scores, float)
-    return FrameTable(np.arange(1, n + 1), values, values[::-1].copy(), values * 2)
+    # embeddings for the representation strategies: unit vectors turning with the score
+    angle = values / (1 + values.max(initial=0.0)) * np.pi / 2
+    embedding = np.c_[np.cos(angle), np.sin(angle)].astype(np.float32)
+    return FrameTable(np.arange(1, n + 1), values, values[::-1].copy(), values * 2, embedding=embedding)
 
 
 def test_greedy_with_gap_skips_neighbours() -> None:

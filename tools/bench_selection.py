@@ -164,8 +164,12 @@ class Mined:
     class_ids: list[int] | None = None  # the wanted classes (--classes), None: all
 
 
-def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: Path, overrides: list[str]) -> Mined:
-    """Mine ``video`` once: a run mined under the same mining settings in ``work`` is loaded instead."""
+def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: Path, overrides: list[str],
+                embeddings: bool = False) -> Mined:
+    """Mine ``video`` once: a run mined under the same mining settings in ``work`` is loaded instead.
+
+    ``embeddings``: the run keeps its frame embeddings (for the strategies that rank by them).
+    """
     import hashlib
     import pickle
 
@@ -175,6 +179,8 @@ def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: P
 
     settings = [f"detector.model={model}", "selection.budget=1",
                 *[o for o in overrides if o.startswith(MINING_PREFIXES)]]
+    if embeddings:
+        settings.append("selection.embeddings=always")
     if classes:
         settings.append(f"detector.classes=[{', '.join(classes)}]")
     key = hashlib.sha256("\n".join([str(video), *settings]).encode()).hexdigest()[:12]
@@ -217,11 +223,17 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     from vidal.evaluation import frame_errors
     from vidal.mot import read_mot
     from vidal.pipeline import frame_table
+    from vidal.runs import read_embeddings
     from vidal.scoring import combine
-    from vidal.selection import greedy_with_gap, select
+    from vidal.selection import EMBEDDING_STRATEGIES, greedy_with_gap, select
 
-    mined = mine_cached(name, video, model, classes, work, overrides)
     config = load_config(None, [f"detector.model={model}", *overrides])
+    embedded = bool(EMBEDDING_STRATEGIES & {config.selection.strategy, *strategies})
+    mined = mine_cached(name, video, model, classes, work, overrides, embedded)
+    embedding = None
+    if embedded:
+        _, rows_read = read_embeddings(mined.run_dir)
+        embedding = np.asarray(rows_read, np.float32)
     records = mined.records
     n = len(records)
     budget = max(MIN_BUDGET, math.ceil(BUDGET_SHARE * n))
@@ -233,6 +245,7 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
     started = time.perf_counter()
     table = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
                         mined.class_ids)
+    table.embedding = embedding
     select(table, budget, strategy=config.selection.strategy, min_gap=min_gap, class_share=config.selection.class_share)
     select_seconds = time.perf_counter() - started
     mine_seconds = mined.seconds + select_seconds
@@ -272,6 +285,7 @@ def run_video(name: str, video: Path, gt_path: Path, model: Path, classes: list[
             record.score, record.uncertainty = scored.score, scored.object_uncertainty
         without = frame_table(records, config.propagation.breaks, config.selection.aggregate, config.selection.top_k,
                               mined.class_ids)
+        without.embedding = embedding
         ablation[f"without {signal}"] = figures(pick(config.selection.strategy, without), errors, found, switches)
     info = {"frames": n, "budget": budget, "errors": int(errors.total.sum()), "episodes": len(found),
             "switches": len(switches), "mean": float(errors.total.mean()), "max": int(errors.total.max()),
@@ -294,7 +308,7 @@ def main() -> int:
     parser.add_argument("--synthetic-model", type=Path, default=REPO / "sample_videos" / "crossing_yolo11n.pt",
                         help="the detector for the synthetic clips")
     parser.add_argument("--videos", default="", help="comma-separated names to run (default: all)")
-    parser.add_argument("--strategies", default="cover,vidal,coverage,boxcount",
+    parser.add_argument("--strategies", default="cover,vidal,coverage,boxcount,coreset,typiclust,density",
                         help="strategies to list besides the default and the baselines")
     parser.add_argument("--work", type=Path, default=None,
                         help="keep mined runs here and reuse them (a video is mined once per mining setting)")

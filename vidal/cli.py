@@ -111,7 +111,7 @@ def mine(
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference image size.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda:0, ...")] = None,
     budget: Annotated[str | None, typer.Option("--budget", "-b", help="Frames to select: a count (20) or a share (5%).")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="Selection (default cover): cover, vidal, coverage, propagate, random, uniform, confidence, entropy, boxcount.")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="Selection (default cover): cover, vidal, coverage, propagate, coreset, typiclust, density, random, uniform, confidence, entropy, boxcount.")] = None,
     stride: Annotated[int | None, typer.Option("--stride", help="Process every n-th frame.")] = None,
     start: Annotated[int | None, typer.Option("--start", help="First frame (1-based, inclusive).")] = None,
     end: Annotated[int | None, typer.Option("--end", help="Last frame (inclusive).")] = None,

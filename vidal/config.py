@@ -161,6 +161,12 @@ class SelectionConfig(_Strict):
     fill: Literal["spread", "none"] = Field(
         "spread", description="frames with score 0 fill the budget spread over the uncovered time (none: stop short)"
     )
+    # coreset, typiclust and density rank frames by the detector's own features (vidal.embeddings),
+    # computed in the detection's pass only for them; always: for every strategy (for the dataset).
+    embeddings: Literal["auto", "always"] = Field(
+        "auto", description="frame embeddings: auto (for the strategies that need them) or always"
+    )
+    density_beta: float = Field(1.0, ge=0.0, description="density: exponent of a frame's similarity to the rest")
 
     @field_validator("budget", mode="before")
     @classmethod

@@ -24,12 +24,14 @@ import yaml
 from vidal.config import IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
 from vidal.detectors.imported import ImportedDetections, ImportedTracks
-from vidal.errors import DecodeError, InputError, PartialRunError
+from vidal.embeddings import EmbeddingStore
+from vidal.errors import ConfigError, DecodeError, InputError, PartialRunError
 from vidal.outputs import CsvStream, RunFolder, TrackWriter, keep_tracks, write_timeline
 from vidal.resolve import FrameLedger, FrameRecord, SpillFile, TableBuilder
 from vidal.resume import model_path
 from vidal.runs import (
     CONFIG_FILE,
+    EMBEDDINGS_FILE,
     FRAME_COLUMNS,
     FRAMES_DIR,
     FRAMES_FILE,
@@ -55,7 +57,7 @@ from vidal.scoring import (
     score_frame,
 )
 from vidal.scoring.signals import is_wanted, max_overlap
-from vidal.selection import FrameTable, class_coverage, select
+from vidal.selection import EMBEDDING_STRATEGIES, FrameTable, class_coverage, select
 from vidal.tracking import ByteTracker
 from vidal.tracking.bytetrack import RemovedTrack, TrackerStep
 from vidal.tracking.replay import TrackReplay
@@ -148,17 +150,47 @@ def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
+def needs_embeddings(config: VidalConfig) -> bool:
+    """Whether the run computes frame embeddings: for a strategy that ranks by them, or always
+    (``selection.embeddings``)."""
+    return config.selection.embeddings == "always" or config.selection.strategy in EMBEDDING_STRATEGIES
+
+
+def check_embeddings(config: VidalConfig, detector: Detector) -> None:
+    """Refuse a run that needs frame embeddings with a detector that gives none.
+
+    Raises:
+        ConfigError: Another system's detections or tracks, or a detector made without them.
+    """
+    if not needs_embeddings(config) or getattr(detector, "embeddings", False):
+        return
+    why = f"selection.strategy {config.selection.strategy}" if config.selection.embeddings == "auto" else (
+        "selection.embeddings: always")
+    if isinstance(detector, ImportedDetections):
+        raise ConfigError(f"{why} needs frame embeddings from a detector's features; "
+                          "--detections/--tracks files have none: pick another strategy")
+    raise ConfigError(f"{why} needs frame embeddings, and the detector {detector.description} gives none")
+
+
 def build_detector(config: VidalConfig) -> Detector:
     """Load the detector that ``config.detector`` describes: a model, or another system's
-    detections or tracks (:mod:`vidal.detectors.imported`)."""
+    detections or tracks (:mod:`vidal.detectors.imported`).
+
+    Raises:
+        ConfigError: The strategy needs frame embeddings and another system's file is given
+            (:func:`check_embeddings`).
+    """
     d = config.detector
     if d.detections is not None or d.tracks is not None:
         from vidal.detectors.imported import load_imported
 
-        return load_imported(detections=d.detections, tracks=d.tracks, classes=d.classes,
-                             classes_file=d.classes_file, conf=d.conf)
+        imported = load_imported(detections=d.detections, tracks=d.tracks, classes=d.classes,
+                                 classes_file=d.classes_file, conf=d.conf)
+        check_embeddings(config, imported)
+        return imported
     return load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}),
-                         class_scores=config.scoring.signals["class_margin"].enabled is True)
+                         class_scores=config.scoring.signals["class_margin"].enabled is True,
+                         embeddings=needs_embeddings(config))
 
 
 def build_tracker(config: VidalConfig, detector: Detector) -> ByteTracker | TrackReplay:
@@ -412,6 +444,7 @@ def mine_source(
     info = source.info
     budget = check_budget(source, config)
     check_imported(source, detector)
+    check_embeddings(config, detector)
     run = RunFolder(out_root, run_name or info.name)
     try:
         return _mine(source, detector, config, run, budget, progress, labelled)
@@ -460,6 +493,7 @@ class _Processed:
     confusion_frames: int
     failure: DecodeError | None
     seconds: float
+    embeddings: EmbeddingStore | None = None
 
 
 def _mine(
@@ -476,6 +510,10 @@ def _mine(
     done = _process(source, detector, config, run, watch, progress)
     with watch("select"):
         table = done.table.table(release=True)
+        if done.embeddings is not None:
+            if not np.array_equal(done.embeddings.frames, table.frame):
+                raise RuntimeError("the frame embeddings are not those of the processed frames")
+            table.embedding = done.embeddings.matrix()
         processed = len(table)
         # A share is taken of the frames actually processed (container frame counts are
         # estimates); a count was checked against the estimate before processing.
@@ -490,6 +528,7 @@ def _mine(
             labelled=list(labelled),
             fill=config.selection.fill,
             class_share=config.selection.class_share,
+            density_beta=config.selection.density_beta,
         )
     with watch("write"):
         summary = _write(run, source, detector, config, done, table, chosen, budget, min_gap, labelled, wall_started)
@@ -532,12 +571,17 @@ def _process(
     resolved = _Resolved(run, history, wanted, config)
     records = FrameLedger(resolved, OPEN_RECORDS, run.staging)
     track_ids: set[int] = set()
+    embeddings = EmbeddingStore(run.staging) if needs_embeddings(config) else None
     detections_total = 0
     failure: DecodeError | None = None
     started = time.perf_counter()
     frames = detector.stream(source.frames(inputs.start, inputs.end, inputs.stride))
     try:
         for frame, detections in watch.iterate("detect", frames):
+            if embeddings is not None:
+                if detections.embedding is None:
+                    raise RuntimeError(f"the detector gave no embedding for frame {frame.index}")
+                embeddings.add(frame.index, detections.embedding)
             with watch("track"):
                 step = tracker.update(detections, frame.index)
                 _write_tracks(writer, step, tc.output_box, tc.backfill_births, info.width, info.height)
@@ -602,7 +646,7 @@ def _process(
             raise InputError(f"{failure} (no frame could be processed)") from failure
         raise InputError(f"no frames decoded from {info.path}")
     return _Processed(resolved.table, resolved.store, track_ids, detections_total, track_rows, resolved.confusions,
-                      resolved.confusion_frames, failure, seconds)
+                      resolved.confusion_frames, failure, seconds, embeddings)
 
 
 def _write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:
@@ -661,6 +705,9 @@ def _write(
         f"{info.name}: frame uncertainty, {len(chosen)} selected of {processed}",
     )
     run.path(CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    if done.embeddings is not None:
+        done.embeddings.save(run.staging)
+        done.embeddings.close()
     failure = done.failure
     return Summary(
         run_id=run_id(wall_started, info.name),
@@ -690,7 +737,10 @@ def _write(
                    "class_share": config.selection.class_share,
                    "class_coverage": {detector.names.get(c, str(c)): figures
                                       for c, figures in class_coverage(table, chosen).items()},
-                   "spread_frames": [r.frame for r in selected if r.score <= 0]},
+                   "spread_frames": [r.frame for r in selected if r.score <= 0],
+                   **({} if done.embeddings is None else {"embeddings": {
+                       "file": EMBEDDINGS_FILE, "frames": len(done.embeddings),
+                       "dimensions": done.embeddings.dimensions, "bytes_per_frame": 4 * done.embeddings.dimensions}})},
         timings={
             "processing_seconds": round(done.seconds, 3),
             "frames_per_second": round(processed / done.seconds, 2) if done.seconds > 0 else None,

@@ -33,6 +33,10 @@ TRACK_STATES_FILE = "track_states.csv"
 TIMELINE_FILE = "timeline.png"
 CONFIG_FILE = "config.yaml"
 FRAMES_DIR = "frames"
+# Frame embeddings (written when the strategy needs them: vidal.embeddings): (F, D) float32 rows,
+# L2-normalised, and their 1-based frame numbers (F,) int64.
+EMBEDDINGS_FILE = "embeddings.npy"
+EMBEDDING_FRAMES_FILE = "embedding_frames.npy"
 # The kind of the record a push leaves on the dataset for a mining run.
 MINE_RUN_KIND = "vidal_mine"
 
@@ -261,6 +265,35 @@ class MinedRun:
     def frames(self) -> list[FrameRow]:
         """Every processed frame (read from ``frames.csv`` on each call)."""
         return [FrameRow.parse(row) for row in _read_csv(self.path / FRAMES_FILE)]
+
+    def embeddings(self) -> dict[int, np.ndarray]:
+        """The selected frames' embeddings (:func:`read_embeddings`) by frame number, ``(D,)``
+        float32 each; empty when the run computed none."""
+        found = read_embeddings(self.path)
+        if found is None:
+            return {}
+        frames, rows = found
+        wanted = {frame.frame for frame in self.selected}
+        return {int(f): rows[k].astype(np.float32) for k, f in enumerate(frames.tolist()) if f in wanted}
+
+
+def read_embeddings(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """A run folder's frame numbers ``(F,)`` int64 and embeddings ``(F, D)`` (float32, memory-mapped),
+    or ``None`` when it has none.
+
+    Raises:
+        InputError: The files are unreadable or do not match.
+    """
+    path, frames_path = Path(run_dir) / EMBEDDINGS_FILE, Path(run_dir) / EMBEDDING_FRAMES_FILE
+    if not path.is_file():
+        return None
+    try:
+        rows, frames = np.load(path, mmap_mode="r"), np.load(frames_path)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read the embeddings of {run_dir}: {error}") from error
+    if rows.ndim != 2 or frames.shape != (len(rows),):
+        raise InputError(f"{run_dir}: {EMBEDDINGS_FILE} {rows.shape} does not match {EMBEDDING_FRAMES_FILE} {frames.shape}")
+    return frames, rows
 
 
 def write_frames(folder: Path, rows: Iterable[FrameRow]) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
+
+from vidal.representation import density, k_center_greedy, kmeans, typicality
 
 
 @dataclass
@@ -41,6 +44,11 @@ class FrameTable:
             parallel arrays over ``P`` points: ``"frame_index"`` (index into the table,
             ``(P,)`` int64) and ``"value"`` (``(P,)`` float64); what the ``cover`` strategy
             covers besides the events. Empty: none known.
+        embedding: Each frame's embedding from the detector's features (:mod:`vidal.embeddings`),
+            L2-normalised, ``(F, D)`` float32, for the strategies of :data:`EMBEDDING_STRATEGIES`;
+            ``None``: not computed.
+        labelled_embedding: The embeddings of labelled frames the run processed, ``(K, D)``
+            float32 (:func:`select` sets it with :attr:`labelled`); ``None``: none.
     """
 
     frame: np.ndarray
@@ -52,6 +60,8 @@ class FrameTable:
     stretches: dict[str, np.ndarray] = field(default_factory=dict)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     switches: dict[str, np.ndarray] = field(default_factory=dict)
+    embedding: np.ndarray | None = None
+    labelled_embedding: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -78,6 +88,8 @@ class FrameTable:
             frame=self.frame[keep], score=self.score[keep], least_confidence=self.least_confidence[keep],
             entropy=self.entropy[keep], events=events, labelled=self.labelled, stretches=stretches,
             boxes=self.boxes[keep] if len(self.boxes) else self.boxes, switches=switches,
+            embedding=None if self.embedding is None else self.embedding[keep],
+            labelled_embedding=self.labelled_embedding,
         )
 
 
@@ -483,6 +495,127 @@ def refine_grid(frames: np.ndarray, labelled: np.ndarray, count: int) -> np.ndar
     return np.sort(np.searchsorted(frames, pool[chosen])).astype(np.int64)
 
 
+# The strategies that need frame embeddings (FrameTable.embedding): the pipeline computes them
+# only for these, or when selection.embeddings is "always".
+EMBEDDING_STRATEGIES = frozenset({"coreset", "typiclust", "density"})
+# Information density's exponent (Settles & Craven, 2008): 1 weighs uncertainty and density alike.
+DENSITY_BETA = 1.0
+
+
+def _embedding(table: FrameTable, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The table's embeddings and those of its labelled frames (``(0, D)`` for none).
+
+    Raises:
+        ValueError: The table has no embeddings.
+    """
+    if table.embedding is None:
+        raise ValueError(f"strategy {name!r} needs frame embeddings (FrameTable.embedding), and the table has none")
+    labelled = table.labelled_embedding
+    if labelled is None:
+        labelled = np.zeros((0, table.embedding.shape[1]), np.float32)
+    return table.embedding, labelled
+
+
+@register_strategy("coreset")
+def select_coreset(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Core-set: the frames farthest, in the detector's feature space, from every labelled
+    frame and earlier pick (k-center greedy, :func:`vidal.representation.k_center_greedy`).
+
+    Sener & Savarese, "Active learning for convolutional neural networks: a core-set approach",
+    ICLR 2018: the labelled frames and the picks cover the video's look within the smallest
+    radius; no uncertainty. Seeded with the labelled frames' embeddings; picks more than
+    ``min_gap`` frames apart (and from the labelled frames) while the video allows.
+    """
+    points, seeds = _embedding(table, "coreset")
+    allowed = ~near(table.frame, table.labelled, min_gap) if min_gap > 0 else None
+    return k_center_greedy(points, budget, seeds=seeds, frames=table.frame, min_gap=min_gap, allowed=allowed)
+
+
+@register_strategy("typiclust")
+def select_typiclust(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """TypiClust: the most typical frame of each of the largest clusters no labelled frame is in.
+
+    Hacohen, Dekel & Weinshall, "Active learning on a budget: opposite strategies suit high and
+    low budgets", ICML 2022: with few labels, typical examples teach more than uncertain ones.
+    The frames and the labelled ones are clustered by k-means into ``labelled + budget``
+    clusters (:func:`vidal.representation.kmeans`, seeded by ``rng``); clusters without a
+    labelled frame come first, largest first, and each gives its most typical frame (the
+    inverse of the mean distance to its 20 nearest neighbours in the cluster:
+    :func:`vidal.representation.typicality`) that is more than ``min_gap`` frames from the picks.
+    Clusters whose frames are all too close give theirs in a second pass, without the gap; a
+    budget still left goes to the most typical frames.
+    """
+    points, seeds = _embedding(table, "typiclust")
+    n = len(points)
+    budget = min(budget, n)
+    if budget < 1:
+        return np.zeros(0, np.int64)
+    every = np.concatenate([points, seeds]).astype(np.float32)
+    labels = kmeans(every, min(len(seeds) + budget, len(every)), rng)
+    typical = typicality(every, labels)[:n]
+    sizes = np.bincount(labels)
+    covered = np.zeros(len(sizes), bool)
+    covered[labels[n:]] = True
+    order = sorted(np.unique(labels[:n]).tolist(), key=lambda c: (covered[c], -sizes[c], c))
+    open_ = ~near(table.frame, table.labelled, min_gap) if min_gap > 0 else np.ones(n, bool)
+    picked: list[int] = []
+    used: set[int] = set()
+    for gap in (True, False):
+        for cluster in order:
+            if len(picked) == budget:
+                break
+            if cluster in used:
+                continue
+            members = np.flatnonzero((labels[:n] == cluster) & (open_ if gap else True))
+            members = members[~np.isin(members, picked)]
+            if not len(members):
+                continue
+            best = int(members[np.argmax(typical[members])])
+            picked.append(best)
+            used.add(cluster)
+            if min_gap > 0:
+                open_ &= np.abs(table.frame - table.frame[best]) > min_gap
+    if len(picked) < budget:
+        rest = np.setdiff1d(np.arange(n), picked)
+        picked.extend(int(i) for i in rest[greedy_with_gap(typical[rest], table.frame[rest], budget - len(picked), 0)])
+    return np.asarray(picked, np.int64)
+
+
+@register_strategy("density")
+def select_density(
+    table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator, beta: float = DENSITY_BETA
+) -> np.ndarray:
+    """Information density: the frame score times the frame's mean similarity to the other
+    frames, to the power ``beta`` (``selection.density_beta``).
+
+    Settles & Craven, "An analysis of active learning strategies for sequence labeling tasks",
+    EMNLP 2008: uncertainty alone picks outliers (a dark frame, a glitch); weighting by how
+    much a frame resembles the rest picks the uncertain frames that stand for many. The
+    similarity is the cosine of the detector's pooled features, its mean rescaled to ``[0, 1]``
+    over the frames (:func:`vidal.representation.density`: the frames of a video are all alike
+    to within a percent). Picked as ``cover`` picks without its switches: by value, ``min_gap``
+    apart, the rest spread over the uncovered time.
+    """
+    points, _ = _embedding(table, "density")
+    values = np.asarray(table.score, np.float64) * density(points) ** beta
+    return greedy_events(values, table.frame, {}, budget, min_gap, covered=table.labelled)
+
+
+def _labelled_embedding(table: FrameTable, labelled: np.ndarray) -> np.ndarray | None:
+    """The embeddings of the ``labelled`` frames that ``table`` holds, after those it carries
+    (:attr:`FrameTable.labelled_embedding`); ``None`` without embeddings."""
+    if table.embedding is None:
+        return table.labelled_embedding
+    rows = table.embedding[np.isin(table.frame, labelled)]
+    return rows if table.labelled_embedding is None else np.concatenate([table.labelled_embedding, rows])
+
+
+def _label(part: FrameTable, table: FrameTable, labelled: np.ndarray) -> None:
+    """Set ``labelled`` as ``part``'s labelled frames, with their embeddings (those ``table`` holds)."""
+    part.labelled = np.asarray(labelled, np.int64)
+    part.labelled_embedding = _labelled_embedding(table, part.labelled)
+
+
 # How a budget larger than the uncertain frames is met: spread over the uncovered time, or not at all.
 FILLS = ("spread", "none")
 
@@ -509,6 +642,7 @@ def select(
     labelled: np.ndarray | list[int] | tuple[int, ...] = (),
     fill: str = "spread",
     class_share: float = 0.0,
+    density_beta: float = DENSITY_BETA,
 ) -> np.ndarray:
     """Select up to ``budget`` frames.
 
@@ -532,6 +666,7 @@ def select(
         class_share: Each class of the run's tracks gets at least this share of the budget
             in frames that show it, where it has enough frames (:func:`balance_classes`);
             0 for none.
+        density_beta: The exponent of the ``density`` strategy's similarity (:func:`select_density`).
 
     Returns:
         Indices into ``table``, in selection order (most valuable first where the
@@ -546,12 +681,16 @@ def select(
         keep = table.score > 0
         rows = np.flatnonzero(keep)
         part = table.subset(keep)
+        # the labelled frames' embeddings, before a score of 0 drops their rows
+        part.labelled_embedding = _labelled_embedding(table, np.asarray(labelled, np.int64))
         return rows[select(part, budget, strategy=strategy, min_gap=min_gap, rng=rng, labelled=labelled,
-                           class_share=class_share)]
+                           class_share=class_share, density_beta=density_beta)]
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(sorted(STRATEGIES))}")
         strategy = STRATEGIES[strategy]
+    if strategy is select_density and density_beta != DENSITY_BETA:
+        strategy = partial(select_density, beta=density_beta)
     if budget < 1 or len(table) == 0:
         return np.zeros(0, np.int64)
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -583,7 +722,7 @@ def _select_spread(
             continue
         rows = np.flatnonzero(allowed)
         part = table.subset(allowed)
-        part.labelled = np.concatenate([known, table.frame[picked]]).astype(np.int64)
+        _label(part, table, np.concatenate([known, table.frame[picked]]))
         chosen = rows[strategy(part, left, min_gap, rng)]
         picked = np.concatenate([picked, chosen])
     return picked.astype(np.int64)
@@ -664,7 +803,7 @@ def balance_classes(
         spaced = free & ~near(table.frame, table.frame[order], min_gap)
         pool = spaced if spaced.sum() >= missing else free
         part = table.subset(pool)
-        part.labelled = np.concatenate([np.asarray(labelled, np.int64), table.frame[order]]).astype(np.int64)
+        _label(part, table, np.concatenate([np.asarray(labelled, np.int64), table.frame[order]]))
         extra = np.flatnonzero(pool)[strategy(part, missing, min_gap, rng)][:missing].tolist()
         spare = [i for i in reversed(order) if i not in needed][: len(extra)]
         extra = extra[: len(spare)]

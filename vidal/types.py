@@ -87,12 +87,16 @@ class Detections:
         class_scores: Each box's score for every class of the detector, shape ``(N, C)``,
             float32 in ``[0, 1]`` (column ``k`` for class ``k``); ``None`` when the detector
             does not give them (only the best class is known).
+        embedding: The frame's embedding from the detector's features (:mod:`vidal.embeddings`),
+            ``(D,)`` float32: one for the frame, not per box (row selection keeps it); ``None``
+            when not computed.
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
     class_scores: np.ndarray | None = None
+    embedding: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -117,7 +121,7 @@ class Detections:
     def __getitem__(self, index: np.ndarray | slice) -> Detections:
         """Select detections by boolean mask, integer indices or slice (class scores included)."""
         scores = None if self.class_scores is None else self.class_scores[index]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], scores)
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], scores, self.embedding)
 
 
 @dataclass

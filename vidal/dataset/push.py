@@ -47,6 +47,9 @@ from vidal.runs import MinedRun, ObjectRow, SelectedFrame, load_run
 
 logger = logging.getLogger(__name__)
 
+# The frame's embedding from the detector's features (runs that computed them: vidal.embeddings),
+# a vector FiftyOne Brain reads (compute_visualization / compute_similarity with embeddings="embedding").
+EMBEDDING_FIELD = "embedding"
 # Predicted boxes of lost tracks are suspect regions only: they are where the model saw
 # nothing, so they are neither predictions nor draft labels.
 PREDICTION_KINDS = ("tracked", "unmatched")
@@ -276,6 +279,9 @@ def push_run(
         dataset, media = open_dataset(fo, name, run.labels, media_dir)
         _record(dataset, run, "pushing", report)
         folder = media / run.video_hash[:16]
+        embeddings = run.embeddings()
+        if embeddings and EMBEDDING_FIELD not in dataset.get_field_schema():
+            dataset.add_sample_field(EMBEDDING_FIELD, fo.VectorField)
         for frame in run.selected:
             key = f"{run.video_hash}:{frame.frame}"
             source = run.image(frame)
@@ -291,6 +297,8 @@ def push_run(
                 "predictions": labels["predictions"],
                 "suspect_regions": labels["suspect_regions"],
             }
+            if frame.frame in embeddings:
+                fields[EMBEDDING_FIELD] = embeddings[frame.frame]
             existing = _find(dataset, key)
             if existing is None:
                 sample = fo.Sample(

@@ -31,6 +31,7 @@ def load_detector(
     max_det: int = 300,
     backend: str = "auto",
     class_scores: bool = False,
+    embeddings: bool = False,
 ) -> Detector:
     """Load a detector for ``model``.
 
@@ -51,6 +52,8 @@ def load_detector(
             Ultralytics), ``ultralytics`` or ``openvino``.
         class_scores: Give every class's score of each box (:attr:`Detections.class_scores`;
             both backends read them from the network's output at no extra inference).
+        embeddings: Give each frame's embedding (:attr:`Detections.embedding`): the pooled
+            inputs of the detection head, from the same inference (both backends).
 
     Raises:
         ModelError: The model cannot be found or loaded.
@@ -79,13 +82,13 @@ def load_detector(
 
         return OpenVINODetector(
             path, classes=classes, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=request.name or "CPU",
-            class_scores=class_scores,
+            class_scores=class_scores, embeddings=embeddings,
         )
     from vidal.detectors.ultralytics import UltralyticsDetector
 
     return UltralyticsDetector(
         model, classes=classes, conf=conf, iou=iou, imgsz=imgsz, device=device, batch=batch, max_det=max_det,
-        class_scores=class_scores,
+        class_scores=class_scores, embeddings=embeddings,
     )
 
 

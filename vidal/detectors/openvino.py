@@ -10,6 +10,7 @@ imported. Pre- and post-processing reproduce Ultralytics' (see :mod:`vidal.detec
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_IMGSZ = 640
 # Frames decoded and letterboxed ahead of inference.
 PREFETCH_FRAMES = 8
+# The first convolution of each scale's box branch in an Ultralytics export of a YOLO detection
+# head (``model.23.cv2.0.0.conv`` of a YOLO11, ``model.22...`` of a YOLOv8): its input is the
+# feature map the head reads at that scale.
+HEAD_CONV = re.compile(r"__module\.model\.(\d+)\.cv2\.(\d+)\.0\.conv/")
 
 
 def _reason(error: RuntimeError) -> str:
@@ -52,6 +57,37 @@ def _read_metadata(xml: Path) -> dict[str, Any]:
     return metadata
 
 
+def add_embedding_output(model: Any, name: str) -> None:
+    """Add the frame embedding to ``model``'s outputs (after the detections): the inputs of the
+    detection head, averaged over height and width and concatenated, ``(1, D)``.
+
+    The head's inputs are the inputs of its box branches' first convolutions (:data:`HEAD_CONV`),
+    one per scale, P3 first; the pooling is a ``ReduceMean`` node in the graph, so the same
+    inference gives detections and embedding, exactly as the PyTorch adapter pools them
+    (of an int8 export, the quantised maps the head reads).
+
+    Raises:
+        ModelError: The export has no such convolutions (not an Ultralytics YOLO export).
+    """
+    import openvino.opset13 as ops
+
+    heads: dict[tuple[int, int], Any] = {}
+    for node in model.get_ordered_ops():
+        match = HEAD_CONV.match(node.get_friendly_name())
+        if match and node.get_type_name() == "Convolution":
+            heads[(int(match.group(1)), int(match.group(2)))] = node
+    if not heads:
+        raise ModelError(
+            f"{name}: no YOLO detection head found in the OpenVINO graph, so no frame embeddings "
+            "(selection strategies coreset, typiclust, density); run its .pt model or pick another selection.strategy"
+        )
+    layer = max(key[0] for key in heads)
+    axes = ops.constant(np.array([2, 3], np.int64))
+    pooled = [ops.reduce_mean(heads[key].input(0).get_source_output(), axes, keep_dims=False)
+              for key in sorted(heads) if key[0] == layer]
+    model.add_results([ops.result(ops.concat(pooled, 1))])
+
+
 class OpenVINODetector:
     """A YOLO detection model exported to OpenVINO IR.
 
@@ -66,6 +102,8 @@ class OpenVINODetector:
         device: The OpenVINO device to compile for (``CPU``, ``GPU``, ...).
         class_scores: Give every class's score of each kept box (:attr:`Detections.class_scores`),
             read from the network's output at no extra inference.
+        embeddings: Give each frame's embedding (:attr:`Detections.embedding`), an extra output
+            of the same inference (:func:`add_embedding_output`).
     """
 
     def __init__(
@@ -80,6 +118,7 @@ class OpenVINODetector:
         requests: int = 0,
         device: str = "CPU",
         class_scores: bool = False,
+        embeddings: bool = False,
     ) -> None:
         xml, weights = openvino_files(path)
         metadata = _read_metadata(xml)
@@ -108,6 +147,9 @@ class OpenVINODetector:
             size = imgsz or int(max(metadata.get("imgsz", [DEFAULT_IMGSZ])))
             self.input_size = (size, size)
             model.reshape([1, 3, size, size])
+        self.embeddings = embeddings
+        if embeddings:
+            add_embedding_output(model, str(path))
         try:
             self._compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": "THROUGHPUT"})
         except RuntimeError as error:
@@ -157,5 +199,7 @@ class OpenVINODetector:
             output, box, conf=self.conf, iou=self.iou, classes=None, max_det=self.max_det,
             class_scores=self.class_scores,
         )
+        if self.embeddings:
+            detections.embedding = request.get_output_tensor(1).data[0].copy()
         idle.append(request)
         return frame, detections

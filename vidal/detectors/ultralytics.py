@@ -113,6 +113,47 @@ def _class_score_predictor() -> type:
     return ClassScorePredictor
 
 
+class _HeadFeatures:
+    """The pooled inputs of a YOLO model's detection head, caught in the detection's own pass.
+
+    A forward pre-hook on the head (the model's last layer, ``Detect``) takes the feature maps
+    it reads (P3, P4 and P5 of the neck), averages each over its height and width and
+    concatenates them: ``(B, C3 + C4 + C5)`` per call (448 for a YOLO11n). Ultralytics' own
+    ``embed=`` stops the forward pass at the embedding layer, so no boxes come with it: this
+    hook costs no second inference. The predictor runs a deep copy of the model made when it is
+    set up; the copy keeps the hook, and the hook is a plain function (which ``copy.deepcopy``
+    returns unchanged, where it would copy a bound method's object), so the copy's calls land here.
+    """
+
+    def __init__(self, model: object, name: str) -> None:
+        import torch
+
+        network = getattr(model, "model", None)
+        layers = getattr(network, "model", None)
+        if not isinstance(network, torch.nn.Module) or layers is None or not len(layers):
+            raise ModelError(
+                f"{name}: frame embeddings (selection strategies coreset, typiclust, density) need a PyTorch "
+                "(.pt) model, or an OpenVINO export on the openvino backend; pick another selection.strategy"
+            )
+        calls: list[np.ndarray] = []
+
+        def hook(module: object, args: tuple) -> None:
+            maps = args[0] if isinstance(args[0], (list, tuple)) else [args[0]]
+            with torch.no_grad():
+                pooled = torch.cat([m.float().mean(dim=(2, 3)) for m in maps], 1)
+            calls.append(pooled.cpu().numpy())
+
+        self.calls = calls
+        layers[-1].register_forward_pre_hook(hook)
+
+    def take(self, count: int) -> np.ndarray:
+        """The last ``count`` images' embeddings ``(count, D)`` float32 (a warm-up pass on a
+        dummy image comes before them), and forget them all."""
+        rows = np.concatenate(self.calls)[-count:]
+        self.calls.clear()
+        return rows
+
+
 class UltralyticsDetector:
     """Any detection model Ultralytics can load.
 
@@ -128,6 +169,9 @@ class UltralyticsDetector:
         class_scores: Give every class's score of each kept box (:attr:`Detections.class_scores`),
             through a predictor that keeps the indices of Ultralytics' NMS
             (:func:`_class_score_predictor`); ``None`` for an end-to-end model.
+        embeddings: Give each frame's embedding (:attr:`Detections.embedding`): the pooled
+            inputs of the detection head, from the same forward pass (:class:`_HeadFeatures`);
+            a PyTorch model only.
     """
 
     def __init__(
@@ -142,6 +186,7 @@ class UltralyticsDetector:
         batch: int = 1,
         max_det: int = 300,
         class_scores: bool = False,
+        embeddings: bool = False,
     ) -> None:
         self._model = _load(model)
         task = getattr(self._model, "task", "detect")
@@ -161,18 +206,21 @@ class UltralyticsDetector:
         self.class_scores = class_scores
         if class_scores:
             self._kwargs["predictor"] = _class_score_predictor()
+        self.embeddings = embeddings
+        self._features = _HeadFeatures(self._model, model) if embeddings else None
         self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz})"
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
         with all_cores():  # the first call sets the model up, and PyTorch's thread count with it
             results = self._model.predict(images, **self._kwargs)
+        embedded = None if self._features is None else self._features.take(len(images))
         out = []
-        for result in results:
+        for k, result in enumerate(results):
             boxes = result.boxes
             out.append(
                 Detections(
                     boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64),
-                    getattr(result, "class_scores", None),
+                    getattr(result, "class_scores", None), None if embedded is None else embedded[k],
                 )
             )
         return out
