@@ -15,8 +15,8 @@ from conftest import REPO
 FLOORS = [
     ("vidal.errors", "vidal.types", "vidal.concurrency"),
     ("vidal.video", "vidal.mot", "vidal.evaluation", "vidal.yolo", "vidal.detectors", "vidal.tracking"),
-    ("vidal.scoring", "vidal.selection"),
-    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.resolve", "vidal.resume", "vidal.pipeline",
+    ("vidal.scoring", "vidal.representation", "vidal.selection"),
+    ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.embeddings", "vidal.resolve", "vidal.resume", "vidal.pipeline",
      "vidal.propagation"),
     ("vidal.dataset", "vidal.training", "vidal.scale"),
     ("vidal.api",),
