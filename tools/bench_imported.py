@@ -9,15 +9,18 @@ OpenVINO model), Ultralytics itself produces the other system's output:
 - ``model.track(..., tracker="bytetrack.yaml", classes=[0], persist=True, stream=True)`` over
   the video file, written as MOTChallenge tracks for ``--tracks``.
 
-Then the video is mined three ways at a budget of 5%: vidal's own run (the model on OpenVINO,
-vidal's ByteTrack), ``--detections`` and ``--tracks`` (no detector; the association signal
-off, as ``vidal mine --tracks`` does). The own and ``--detections`` runs' ``tracks.txt`` are
+Then the video is mined at a budget of 5%: ``--detections`` and ``--tracks`` (no detector; the
+association signal off, as ``vidal mine --tracks`` does), and vidal's own run once per
+``--backends`` (``auto``: the export on OpenVINO through vidal's own pre- and post-processing;
+``ultralytics``: the same export through Ultralytics, as its ``predict`` runs it; vidal's
+ByteTrack for both). Each own run's and the ``--detections`` run's ``tracks.txt`` are
 compared frame by frame; each run's error coverage is the share of the error episodes of its
 own tracks against the ground truth (CLEAR-MOT at IoU 0.5) that its selection covers
 (:func:`bench_selection.episodes` and :func:`bench_selection.figures`); the time per frame is
 the pipeline's processing clock (decode, detect, track, score) divided by the frames.
 
     python tools/bench_imported.py          # writes its section of BENCHMARKS.md
+    python tools/bench_imported.py --videos TUD-Stadtmitte --backends ultralytics --no-write
 """
 
 from __future__ import annotations
@@ -127,19 +130,8 @@ def coverage(result, gt: Path) -> tuple[float, int]:
     return figures(result.selected, errors, found, switches)["coverage"], len(found)
 
 
-def run_video(name: str, folder: Path, work: Path, backend: str = "auto") -> dict:
-    from vidal.config import load_config
-
-    video, gt = folder / f"{name}.mp4", folder / "gt" / "gt.txt"
-    files = work / name
-    files.mkdir(parents=True)
-    ultra = ultralytics_outputs(video, files, load_config(None, [f"detector.model={SHARED_MODEL}"]))
-    own, own_seen = mine(video, work / "own", [f"detector.model={SHARED_MODEL}", f"detector.backend={backend}"])
-    det, det_seen = mine(video, work / "detections", [f"detector.detections={files / 'det.txt'}",
-                                                      f"detector.classes_file={files / 'classes.txt'}"])
-    tracks, _ = mine(video, work / "tracks", [f"detector.tracks={files / 'tracks.txt'}",
-                                              f"detector.classes_file={files / 'classes.txt'}",
-                                              "scoring.signals.association.enabled=false"])
+def compare(own, own_seen, det, det_seen) -> dict:
+    """Frame by frame, whether an own run and the ``--detections`` run have the same tracks (and detections)."""
     own_rows, det_rows = rows_by_frame(own.run_dir / "tracks.txt"), rows_by_frame(det.run_dir / "tracks.txt")
     frames = [r.frame for r in own.records]
     same = [f for f in frames if own_rows.get(f, set()) == det_rows.get(f, set())]
@@ -147,61 +139,89 @@ def run_video(name: str, folder: Path, work: Path, backend: str = "auto") -> dic
     # against vidal's own decoding), or the same ones?
     same_input = [f for f in frames if same_detections(own_seen[f], det_seen[f])]
     first_other = next((f for f in frames if f not in same_input), None)
-    tracks_after = [f for f in same if first_other is None or f < first_other]
-    out = {"frames": len(frames), "same_frames": len(same), "same_input": len(same_input), "ultralytics": ultra,
-           "first_other_input": first_other, "same_before": len(tracks_after),
-           "same_tracks_same_input_prefix": all(f in same for f in frames if first_other is None or f < first_other),
-           "own_rows": sum(map(len, own_rows.values())), "det_rows": sum(map(len, det_rows.values()))}
-    for key, result in (("own", own), ("detections", det), ("tracks", tracks)):
+    return {"same_frames": len(same), "same_input": len(same_input), "first_other_input": first_other,
+            "same_tracks_same_input_prefix": all(f in same for f in frames if first_other is None or f < first_other),
+            "own_rows": sum(map(len, own_rows.values())), "det_rows": sum(map(len, det_rows.values()))}
+
+
+def run_video(name: str, folder: Path, work: Path, backends: list[str]) -> dict:
+    from vidal.config import load_config
+
+    video, gt = folder / f"{name}.mp4", folder / "gt" / "gt.txt"
+    files = work / name
+    files.mkdir(parents=True)
+    ultra = ultralytics_outputs(video, files, load_config(None, [f"detector.model={SHARED_MODEL}"]))
+    det, det_seen = mine(video, work / "detections", [f"detector.detections={files / 'det.txt'}",
+                                                      f"detector.classes_file={files / 'classes.txt'}"])
+    tracks, _ = mine(video, work / "tracks", [f"detector.tracks={files / 'tracks.txt'}",
+                                              f"detector.classes_file={files / 'classes.txt'}",
+                                              "scoring.signals.association.enabled=false"])
+    runs = {"detections": det, "tracks": tracks}
+    out: dict = {"frames": det.processed, "ultralytics": ultra, "backends": {}}
+    for backend in backends:
+        own, own_seen = mine(video, work / f"own-{backend}", [f"detector.model={SHARED_MODEL}",
+                                                              f"detector.backend={backend}"])
+        runs[f"own-{backend}"] = own
+        same = out["backends"][backend] = compare(own, own_seen, det, det_seen)
+        print(f"{name:16s} own ({backend}) vs detections: identical tracks in {same['same_frames']} of "
+              f"{own.processed} frames; identical detections in {same['same_input']}; first frame with other "
+              f"detections: {same['first_other_input']}; tracks identical in every frame before it: "
+              f"{same['same_tracks_same_input_prefix']}")
+    for key, result in runs.items():
         cov, found = coverage(result, gt)
         out[key] = {"coverage": cov, "episodes": found, "ms": 1000 * result.seconds / result.processed,
                     "selected": len(result.selected)}
         stages = ", ".join(f"{stage} {1000 * seconds / result.processed:.1f}"
                            for stage, seconds in result.timings.items())
-        print(f"{name:16s} {key:10s} coverage {cov:.3f} of {found} episodes, {out[key]['ms']:.1f} ms/frame "
+        print(f"{name:16s} {key:18s} coverage {cov:.3f} of {found} episodes, {out[key]['ms']:.1f} ms/frame "
               f"(ms per frame by stage: {stages})")
-    print(f"{name:16s} own vs detections: identical tracks in {len(same)} of {len(frames)} frames; identical "
-          f"detections in {len(same_input)}; first frame with other detections: {first_other}; tracks identical in "
-          f"every frame before it: {out['same_tracks_same_input_prefix']}")
     return out
 
 
-def table(results: dict[str, dict]) -> str:
+def table(results: dict[str, dict], backends: list[str]) -> str:
+    """The section's table: the speed-up is against the fastest own run (mining as it would be done)."""
     lines = [
-        "| video | frames | own vs `--detections`: frames with identical tracks (with identical detections) "
-        "| error coverage: own / `--detections` "
-        "/ `--tracks` (Ultralytics' tracks) | ms per frame: own / `--detections` / `--tracks` | speed-up of "
-        "`--detections` / `--tracks` | Ultralytics predict / track, ms per frame |",
+        "| video | frames | own vs `--detections`, by own backend: frames with identical tracks (with identical "
+        "detections) | error coverage: own / `--detections` / `--tracks` (Ultralytics' tracks) "
+        "| ms per frame: own, by backend / `--detections` / `--tracks` | speed-up of `--detections` / `--tracks` "
+        "over the fastest own run | Ultralytics predict / track, ms per frame |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        own, det, trk = r["own"], r["detections"], r["tracks"]
+        det, trk = r["detections"], r["tracks"]
+        owns = {b: r[f"own-{b}"] for b in backends}
+        fastest = min(owns.values(), key=lambda o: o["ms"])
+        first = owns[backends[0]]
+        same = "; ".join(f"{b}: {s['same_frames']} of {r['frames']} ({s['same_input']}), {s['own_rows']} / "
+                         f"{s['det_rows']} track rows" for b, s in r["backends"].items())
+        own_ms = " or ".join(f"{o['ms']:.1f} ({b})" for b, o in owns.items())
         lines.append(
-            f"| {name} | {r['frames']} | {r['same_frames']} of {r['frames']} ({r['same_input']}); "
-            f"{r['own_rows']} / {r['det_rows']} track rows "
-            f"| {own['coverage']:.2f} ({own['episodes']} episodes) / {det['coverage']:.2f} / {trk['coverage']:.2f} "
-            f"({trk['episodes']} episodes) | {own['ms']:.1f} / {det['ms']:.1f} / {trk['ms']:.1f} "
-            f"| {own['ms'] / det['ms']:.0f}x / {own['ms'] / trk['ms']:.0f}x "
+            f"| {name} | {r['frames']} | {same} "
+            f"| {first['coverage']:.2f} ({first['episodes']} episodes) / {det['coverage']:.2f} / "
+            f"{trk['coverage']:.2f} ({trk['episodes']} episodes) | {own_ms} / {det['ms']:.1f} / {trk['ms']:.1f} "
+            f"| {fastest['ms'] / det['ms']:.1f}x / {fastest['ms'] / trk['ms']:.1f}x "
             f"| {1000 * r['ultralytics']['predict']:.1f} / {1000 * r['ultralytics']['track']:.1f} |"
         )
     within = [name for name, r in results.items()
-              if abs(r["tracks"]["coverage"] - r["own"]["coverage"]) <= COVERAGE_TOLERANCE]
-    lines.append(f"\n`--tracks` error coverage within {COVERAGE_TOLERANCE} of vidal's own run on {len(within)} of "
-                 f"{len(results)} videos.")
+              if abs(r["tracks"]["coverage"] - r[f"own-{backends[0]}"]["coverage"]) <= COVERAGE_TOLERANCE]
+    lines.append(f"\n`--tracks` error coverage within {COVERAGE_TOLERANCE} of vidal's own run ({backends[0]}) on "
+                 f"{len(within)} of {len(results)} videos.")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", nargs="*", default=list(VIDEOS), choices=list(VIDEOS))
-    parser.add_argument("--backend", default="auto", choices=["auto", "ultralytics", "openvino"],
-                        help="vidal's own run's detector backend (auto: the export on OpenVINO directly)")
+    parser.add_argument("--backends", nargs="+", default=["auto", "ultralytics"],
+                        choices=["auto", "ultralytics", "openvino"],
+                        help="vidal's own runs' detector backends (auto: the export on OpenVINO directly; "
+                             "ultralytics: the export through Ultralytics, as its predict runs it)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     offline_ultralytics()
     work = scratch_folder("vidal-bench-imported-")
-    results = {name: run_video(name, VIDEOS[name], work, args.backend) for name in args.videos}
-    text = table(results)
+    results = {name: run_video(name, VIDEOS[name], work, args.backends) for name in args.videos}
+    text = table(results, args.backends)
     print(text)
     if not args.no_write:
         write_section(
@@ -209,7 +229,7 @@ def main() -> int:
             "Ultralytics' own `predict` (every class, vidal's conf 0.1, iou 0.7, imgsz 640, max_det 300) and `track` "
             "(ByteTrack, person) over each video with the shared COCO YOLO11n int8 OpenVINO model, given to `vidal "
             "mine --detections` and `--tracks`, against vidal's own run with the model (`--classes person`, budget 5% "
-            f"for each; detector backend `{args.backend}`). Error coverage: the share of the error episodes of the "
+            f"for each; own runs with detector backends {', '.join(f'`{b}`' for b in args.backends)}). Error coverage: the share of the error episodes of the "
             "run's own tracks (CLEAR-MOT at IoU 0.5 against the ground truth, `tools/bench_selection.py`) with a "
             "selected frame within 2 frames. Time per frame: the pipeline's processing clock (decode, detect, "
             "track, score).\n\n" + text,
