@@ -229,8 +229,8 @@ def main() -> int:
             "Ultralytics' own `predict` (every class, vidal's conf 0.1, iou 0.7, imgsz 640, max_det 300) and `track` "
             "(ByteTrack, person) over each video with the shared COCO YOLO11n int8 OpenVINO model, given to `vidal "
             "mine --detections` and `--tracks`, against vidal's own run with the model (`--classes person`, budget 5% "
-            f"for each; own runs with detector backends {', '.join(f'`{b}`' for b in args.backends)}). Error coverage: the share of the error episodes of the "
-            "run's own tracks (CLEAR-MOT at IoU 0.5 against the ground truth, `tools/bench_selection.py`) with a "
+            f"for each; own runs with detector backends {', '.join(f'`{b}`' for b in args.backends)}). Error "
+            "coverage: the share of the error episodes of the run's own tracks (CLEAR-MOT at IoU 0.5 against the ground truth, `tools/bench_selection.py`) with a "
             "selected frame within 2 frames. Time per frame: the pipeline's processing clock (decode, detect, "
             "track, score).\n\n" + text,
         )
