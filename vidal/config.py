@@ -59,10 +59,12 @@ class TrackerConfig(_Strict):
     backfill_births: bool = False
 
 
+# The signals read from each box's per-class scores (the class distribution), which a --detections
+# file may give; vidal's own detectors compute them only when one of these is switched on (true).
+CLASS_SCORE_SIGNALS = ("class_margin", "class_entropy", "variation_ratio")
 # Signals that may be left to the run (``enabled: auto``, read as None): on where the boxes
-# carry what they need. class_margin needs per-class scores, which a --detections file may give;
-# vidal's own detectors compute them only when the signal is switched on (true).
-AUTO_SIGNALS = frozenset({"class_margin"})
+# carry what they need.
+AUTO_SIGNALS = frozenset(CLASS_SCORE_SIGNALS)
 
 
 class SignalConfig(_Strict):
@@ -91,8 +93,10 @@ def _default_signals() -> dict[str, SignalConfig]:
         "flicker": SignalConfig(),
         "appearance": SignalConfig(),
         "class_confusion": SignalConfig(),
-        # Off for vidal's own detectors: the selection was measured without it.
+        # Off for vidal's own detectors: the selection was measured without them.
         "class_margin": SignalConfig(enabled=None),
+        "class_entropy": SignalConfig(enabled=None),
+        "variation_ratio": SignalConfig(enabled=None),
     }
 
 

@@ -441,6 +441,32 @@ def appearance_signal(ctx: SignalContext) -> np.ndarray:
     return np.clip((distance - APPEARANCE_SAME) / (APPEARANCE_DIFFERENT - APPEARANCE_SAME), 0.0, 1.0)
 
 
+def _class_distribution(ctx: SignalContext) -> np.ndarray | None:
+    """The objects' class scores normalised to sum 1 per row, ``(N, C)`` float64 (rows that no
+    class scores are all 0); ``None`` without per-class scores or with a single class.
+
+    A YOLO head scores each class independently (a sigmoid per class): normalising reads the
+    scores as a distribution over the classes, which the margin, entropy and variation ratio need.
+    """
+    scores = ctx.class_scores
+    if scores is None or scores.ndim != 2 or scores.shape[1] < 2:
+        return None
+    scores = np.nan_to_num(scores.astype(np.float64), nan=0.0)
+    total = scores.sum(1, keepdims=True)
+    return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
+
+
+def _class_signal_kinds(ctx: SignalContext, out: np.ndarray) -> np.ndarray:
+    """``out`` with predicted boxes at 0 and detections no track took at most the chance that
+    they are real (their class matters only if they are a missed object), as in
+    :func:`confidence_signal`."""
+    objects = ctx.objects
+    out[objects.kind == Kind.PREDICTED] = 0.0
+    dropped = objects.kind == Kind.UNMATCHED
+    out[dropped] = np.minimum(out[dropped], decision_probability(objects.confidence[dropped], ctx.decision_threshold))
+    return out
+
+
 @register_signal("class_margin")
 def class_margin_signal(ctx: SignalContext) -> np.ndarray:
     """The detector barely prefers the box's class over the next one: 1 minus the margin
@@ -456,16 +482,50 @@ def class_margin_signal(ctx: SignalContext) -> np.ndarray:
     is a missed object). It needs per-class scores (:attr:`~vidal.types.Detections.class_scores`):
     0 without them, for predicted boxes, for a single class and for a box every class scores 0.
     """
-    objects = ctx.objects
-    scores = ctx.class_scores
-    if scores is None or scores.ndim != 2 or scores.shape[1] < 2:
-        return np.zeros(len(objects))
-    scores = np.nan_to_num(scores.astype(np.float64), nan=0.0)
-    total = scores.sum(1)
-    top = -np.partition(-scores, 1, axis=1)[:, :2]
-    margin = np.divide(top[:, 0] - top[:, 1], total, out=np.ones(len(scores)), where=total > 0)
-    out = 1.0 - margin
-    out[objects.kind == Kind.PREDICTED] = 0.0
-    dropped = objects.kind == Kind.UNMATCHED
-    out[dropped] = np.minimum(out[dropped], decision_probability(objects.confidence[dropped], ctx.decision_threshold))
-    return out
+    p = _class_distribution(ctx)
+    if p is None:
+        return np.zeros(len(ctx.objects))
+    top = -np.partition(-p, 1, axis=1)[:, :2]
+    scored = p.sum(1) > 0
+    return _class_signal_kinds(ctx, np.where(scored, 1.0 - (top[:, 0] - top[:, 1]), 0.0))
+
+
+@register_signal("class_entropy")
+def class_entropy_signal(ctx: SignalContext) -> np.ndarray:
+    """The box's class scores spread over many classes: their Shannon entropy, over ``log C``.
+
+    Predicts classification errors, like :func:`class_margin_signal`, but counts every class:
+    a box that three or four classes claim alike (a small, blurred or half-hidden object the
+    model cannot place) scores high even where its top two are apart, while the margin sees
+    only the top two. This is entropy sampling (Shannon entropy as uncertainty measure,
+    Settles, 2009, section 3.1), on the box's class scores normalised to sum 1:
+    ``-sum(p_k log p_k) / log C`` for ``C`` classes, 1 for a uniform distribution, 0 for a box
+    only one class claims. Predicted boxes, detections no track took, and boxes without
+    per-class scores as in :func:`class_margin_signal`.
+    """
+    p = _class_distribution(ctx)
+    if p is None:
+        return np.zeros(len(ctx.objects))
+    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
+    return _class_signal_kinds(ctx, np.clip(-(p * logs).sum(1) / np.log(p.shape[1]), 0.0, 1.0))
+
+
+@register_signal("variation_ratio")
+def variation_ratio_signal(ctx: SignalContext) -> np.ndarray:
+    """How little the box's best class claims of it: the variation ratio ``1 - p_max``, scaled
+    to ``[0, 1]`` by ``C / (C - 1)``.
+
+    Predicts classification errors where the model's best guess is weak, whatever the other
+    classes do: the variation ratio (Freeman, 1965) is the share of the distribution off its
+    mode, and sampling by it is least-confident sampling (Settles, 2009, section 3.1) on the
+    box's class scores normalised to sum 1. It reaches ``(C - 1) / C`` for a uniform
+    distribution over ``C`` classes, hence the scaling: 1 for uniform, 0 for a box only one
+    class claims. Predicted boxes, detections no track took, and boxes without per-class
+    scores as in :func:`class_margin_signal`.
+    """
+    p = _class_distribution(ctx)
+    if p is None:
+        return np.zeros(len(ctx.objects))
+    c = p.shape[1]
+    scored = p.sum(1) > 0
+    return _class_signal_kinds(ctx, np.where(scored, np.clip((1.0 - p.max(1)) * c / (c - 1), 0.0, 1.0), 0.0))
