@@ -164,3 +164,17 @@ def test_per_class_scores_give_the_class_margin_signal(scene_video: Path, tmp_pa
     signals = yaml.safe_load((run / "config.yaml").read_text())["scoring"]["signals"]
     assert signals["class_margin"]["enabled"] is signals["class_entropy"]["enabled"] is signals["variation_ratio"][
         "enabled"] is False
+
+
+def test_committee_is_left_out_without_a_model(scene_video: Path, tmp_path: Path) -> None:
+    """Another system's boxes cannot be run on views of the frame: said, and off in the run's config."""
+    path = tmp_path / "det.txt"
+    path.write_text("".join(f"{f},-1,10,40,24,24,0.9\n" for f in range(1, 65)))
+    result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--detections", str(path), "--budget", "4",
+                                 "--out", str(tmp_path / "runs"), "--set", "scoring.signals.committee.enabled=true"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("committee signal needs a model") == 1, result.output
+    import yaml
+
+    config = yaml.safe_load((tmp_path / "runs" / scene_video.stem / "config.yaml").read_text())
+    assert config["scoring"]["signals"]["committee"]["enabled"] is False

@@ -149,6 +149,11 @@ def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mi
         association.enabled = False
         logger.info("tracks from another tracker: the association signal (how close the tracker's match was to "
                     "the next candidate) is left out, as the tracks do not say")
+    committee = config.scoring.signals.get("committee")
+    if imported and committee is not None and committee.enabled:
+        committee.enabled = False
+        logger.warning("the committee signal needs a model to run the views of each frame; %s gives boxes only: "
+                       "it is left out", imported)
     _resolve_class_signals(config, detector)
     if config.dataset.push:
         from vidal.dataset import preflight

@@ -97,6 +97,8 @@ def _default_signals() -> dict[str, SignalConfig]:
         "class_margin": SignalConfig(enabled=None),
         "class_entropy": SignalConfig(enabled=None),
         "variation_ratio": SignalConfig(enabled=None),
+        # Off: one more inference per frame and view (vidal.detectors.committee).
+        "committee": SignalConfig(enabled=False),
     }
 
 
@@ -104,6 +106,10 @@ class ScoringConfig(_Strict):
     """Which per-object signals make the frame score."""
 
     signals: dict[str, SignalConfig] = Field(default_factory=_default_signals)
+    # Mirrored: a view that costs only the inference. The zoomed-out view costs a resize too.
+    committee_views: list[Literal["flip", "scale"]] = Field(
+        default_factory=lambda: ["flip"], min_length=1, description="test-time views of the committee signal"
+    )
 
     @field_validator("signals", mode="before")
     @classmethod

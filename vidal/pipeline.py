@@ -158,8 +158,13 @@ def build_detector(config: VidalConfig) -> Detector:
         return load_imported(detections=d.detections, tracks=d.tracks, classes=d.classes,
                              classes_file=d.classes_file, conf=d.conf)
     signals = config.scoring.signals
-    return load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}),
-                         class_scores=any(signals[name].enabled is True for name in CLASS_SCORE_SIGNALS))
+    detector = load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}),
+                             class_scores=any(signals[name].enabled is True for name in CLASS_SCORE_SIGNALS))
+    if signals["committee"].enabled:
+        from vidal.detectors.committee import ViewCommittee
+
+        return ViewCommittee(detector, config.scoring.committee_views)
+    return detector
 
 
 def build_tracker(config: VidalConfig, detector: Detector) -> ByteTracker | TrackReplay:
@@ -563,6 +568,7 @@ def _process(
                     wanted_classes=wanted_ids,
                     wanted_score=None if wanted is None else history.wanted_score(objects),
                     class_scores=objects.class_scores_of(detections) if class_signals else None,
+                    committee=objects.committee_of(detections),
                 )
                 scored = score_frame(context, weights)
                 record = FrameRecord(

@@ -44,6 +44,9 @@ class SignalContext:
         class_scores: Per object, its detection's score for every class, ``(N, C)``
             float32, NaN rows for predicted boxes (:meth:`ObjectTable.class_scores_of`);
             ``None`` where the detector gives no per-class scores.
+        committee: Per object, its detection's disagreement among the committee of test-time
+            views (:attr:`~vidal.types.Detections.committee`), NaN for predicted boxes,
+            ``(N,)`` float32; ``None`` without a committee.
     """
 
     objects: ObjectTable
@@ -59,6 +62,7 @@ class SignalContext:
     wanted_classes: np.ndarray | None = None
     wanted_score: np.ndarray | None = None
     class_scores: np.ndarray | None = None
+    committee: np.ndarray | None = None
 
 
 def max_overlap(xyxy: np.ndarray) -> np.ndarray:
@@ -456,7 +460,7 @@ def _class_distribution(ctx: SignalContext) -> np.ndarray | None:
     return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
 
 
-def _class_signal_kinds(ctx: SignalContext, out: np.ndarray) -> np.ndarray:
+def _on_detections(ctx: SignalContext, out: np.ndarray) -> np.ndarray:
     """``out`` with predicted boxes at 0 and detections no track took at most the chance that
     they are real (their class matters only if they are a missed object), as in
     :func:`confidence_signal`."""
@@ -487,7 +491,7 @@ def class_margin_signal(ctx: SignalContext) -> np.ndarray:
         return np.zeros(len(ctx.objects))
     top = -np.partition(-p, 1, axis=1)[:, :2]
     scored = p.sum(1) > 0
-    return _class_signal_kinds(ctx, np.where(scored, 1.0 - (top[:, 0] - top[:, 1]), 0.0))
+    return _on_detections(ctx, np.where(scored, 1.0 - (top[:, 0] - top[:, 1]), 0.0))
 
 
 @register_signal("class_entropy")
@@ -507,7 +511,7 @@ def class_entropy_signal(ctx: SignalContext) -> np.ndarray:
     if p is None:
         return np.zeros(len(ctx.objects))
     logs = np.log(p, out=np.zeros_like(p), where=p > 0)
-    return _class_signal_kinds(ctx, np.clip(-(p * logs).sum(1) / np.log(p.shape[1]), 0.0, 1.0))
+    return _on_detections(ctx, np.clip(-(p * logs).sum(1) / np.log(p.shape[1]), 0.0, 1.0))
 
 
 @register_signal("variation_ratio")
@@ -528,4 +532,26 @@ def variation_ratio_signal(ctx: SignalContext) -> np.ndarray:
         return np.zeros(len(ctx.objects))
     c = p.shape[1]
     scored = p.sum(1) > 0
-    return _class_signal_kinds(ctx, np.where(scored, np.clip((1.0 - p.max(1)) * c / (c - 1), 0.0, 1.0), 0.0))
+    return _on_detections(ctx, np.where(scored, np.clip((1.0 - p.max(1)) * c / (c - 1), 0.0, 1.0), 0.0))
+
+
+@register_signal("committee")
+def committee_signal(ctx: SignalContext) -> np.ndarray:
+    """The detector disagrees with itself on views of the frame: query-by-committee.
+
+    Predicts false positives, misses and badly placed boxes: a box the detector finds in the
+    frame but not in its mirror image (or finds elsewhere, or calls by another class) rests
+    on details the model has not learnt to see in every pose, the boxes a label teaches most
+    about. The committee is the detector on the frame and on test-time views of it
+    (:mod:`vidal.detectors.committee`: mirrored, and zoomed out with ``scale``), each view's
+    boxes matched to the frame's by optimal assignment on IoU; the value is ``1 - IoU`` with
+    the match (1 without one), averaged over the views, combined as a noisy-OR with the vote
+    entropy of the classes the members give the box (Seung et al., 1992; Dagan & Engelson,
+    1995; for detection, Kao et al., 2018). 0 where every view finds the box at IoU 1 with the
+    same class. Off by default: each view costs one more inference per frame. Predicted
+    boxes score 0, and a detection no track took at most the chance that it is real, as in
+    :func:`class_margin_signal`; 0 without a committee.
+    """
+    if ctx.committee is None:
+        return np.zeros(len(ctx.objects))
+    return _on_detections(ctx, np.nan_to_num(ctx.committee.astype(np.float64), nan=0.0))
