@@ -192,8 +192,9 @@ def _resolve_class_signals(config: VidalConfig, detector: Detector) -> None:
                     ", ".join(f"the {name} signal ({_CLASS_SIGNAL_MEANING[name]})" for name in resolved))
     wanting = [name for name in present if name not in resolved and signals[name].enabled]
     if wanting and isinstance(detector, ImportedDetections) and not scored:
-        logger.warning("%s on, but %s gives no per-class scores: %s 0", " and ".join(f"the {name} signal" for name in
-                       wanting), source, "they score" if len(wanting) > 1 else "it scores")
+        named = " and ".join(f"the {name} signal" for name in wanting)
+        logger.warning("%s %s on, but %s gives no per-class scores: %s 0", named, "are" if len(wanting) > 1 else "is",
+                       source, "they score" if len(wanting) > 1 else "it scores")
 
 
 @dataclass
