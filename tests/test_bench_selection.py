@@ -67,3 +67,12 @@ def test_the_summary_gives_the_share_of_the_oracle_and_the_goals(bench) -> None:
     text = bench.summary_table([("clip", rows, {"overhead": 0.02})])
     assert "**0.60 / 0.75 (0.80)**" in text and "**0.90 / 1.00 (0.90)**" in text and "**1.20 / 2.40 (0.50)**" in text
     assert "episode coverage >= 0.8 of the oracle's in 1 of 1 videos" in text
+
+
+def test_a_cached_run_is_keyed_on_every_scoring_setting(bench) -> None:
+    """The committee's views change what mining computes (another inference per view): a run
+    mined with other views is not reused."""
+    settings = bench.mining_settings("m.pt", [], ["scoring.committee_views=[flip,scale]", "selection.strategy=vidal",
+                                                  "scoring.signals.committee.enabled=true"])
+    assert "scoring.committee_views=[flip,scale]" in settings and "scoring.signals.committee.enabled=true" in settings
+    assert not any(s.startswith("selection.strategy") for s in settings)

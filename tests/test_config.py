@@ -77,15 +77,18 @@ def test_overriding_one_signal_keeps_the_others_and_its_weight() -> None:
     config = load_config(overrides=["scoring.signals.association.enabled=false"])
     signals = config.scoring.signals
     assert not signals["association"].enabled and signals["association"].weight == 0.8
-    assert all(s.enabled for name, s in signals.items() if name not in ("association", "class_margin"))
-    assert signals["class_margin"].enabled is None  # auto: on where the boxes carry per-class scores
-    assert signals["crowding"].weight == 0.3 and len(signals) == 12
+    auto = ("class_margin", "class_entropy", "variation_ratio")
+    assert all(s.enabled for name, s in signals.items() if name not in ("association", *auto, "committee"))
+    assert all(signals[name].enabled is None for name in auto)  # auto: on where the boxes carry per-class scores
+    assert signals["committee"].enabled is False  # one more inference per view: asked for
+    assert signals["crowding"].weight == 0.3 and len(signals) == 15
 
 
+@pytest.mark.parametrize("name", ["class_margin", "class_entropy", "variation_ratio"])
 @pytest.mark.parametrize(("value", "expected"), [("auto", None), ("true", True), ("false", False)])
-def test_class_margin_switch(value: str, expected: bool | None) -> None:
-    assert load_config(overrides=[f"scoring.signals.class_margin.enabled={value}"]).scoring.signals[
-        "class_margin"].enabled is expected
+def test_class_signal_switch(name: str, value: str, expected: bool | None) -> None:
+    assert load_config(overrides=[f"scoring.signals.{name}.enabled={value}"]).scoring.signals[
+        name].enabled is expected
 
 
 def test_auto_only_for_signals_that_can_be_left_to_the_run() -> None:

@@ -124,7 +124,7 @@ def test_per_class_scores_give_the_class_margin_signal(scene_video: Path, tmp_pa
     folder.mkdir()
     (folder / "classes.txt").write_text("person\ncar\n")
     path = folder / "det.txt"
-    path.write_text("".join(f"{f},-1,10,40,24,24,0.9,1,0.9,0.02\n{f},-1,140,46,24,24,0.9,1,0.9,0.85\n"
+    path.write_text("".join(f"{f},-1,10,40,24,24,0.9,1,0.9,0.002\n{f},-1,140,46,24,24,0.9,1,0.9,0.85\n"
                             for f in range(1, 65)))
     out = tmp_path / "runs"
     result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--detections", str(path), "--budget", "4",
@@ -149,11 +149,32 @@ def test_per_class_scores_give_the_class_margin_signal(scene_video: Path, tmp_pa
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["scoring"]["signals"]["class_margin"]["enabled"] is True
 
+    for name in ("class_entropy", "variation_ratio"):  # the other class-distribution signals, on alike
+        assert summary["config"]["scoring"]["signals"][name]["enabled"] is True
+        assert all((name in r["reasons"]) == (float(r["x1"]) > 100) for r in objects)
+
     plain = folder / "plain.txt"
     plain.write_text("".join(line.rsplit(",", 2)[0] + "\n" for line in path.read_text().splitlines()))
     result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--detections", str(plain), "--budget", "4",
                                  "--out", str(tmp_path / "plain")])
     assert result.exit_code == 0, result.output
     run = tmp_path / "plain" / scene_video.stem
-    assert "class_margin" not in (run / "track_states.csv").read_text()
-    assert yaml.safe_load((run / "config.yaml").read_text())["scoring"]["signals"]["class_margin"]["enabled"] is False
+    text = (run / "track_states.csv").read_text()
+    assert not any(name in text for name in ("class_margin", "class_entropy", "variation_ratio"))
+    signals = yaml.safe_load((run / "config.yaml").read_text())["scoring"]["signals"]
+    assert signals["class_margin"]["enabled"] is signals["class_entropy"]["enabled"] is signals["variation_ratio"][
+        "enabled"] is False
+
+
+def test_committee_is_left_out_without_a_model(scene_video: Path, tmp_path: Path) -> None:
+    """Another system's boxes cannot be run on views of the frame: said, and off in the run's config."""
+    path = tmp_path / "det.txt"
+    path.write_text("".join(f"{f},-1,10,40,24,24,0.9\n" for f in range(1, 65)))
+    result = runner.invoke(app, ["mine", "--no-push", str(scene_video), "--detections", str(path), "--budget", "4",
+                                 "--out", str(tmp_path / "runs"), "--set", "scoring.signals.committee.enabled=true"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("committee signal needs a model") == 1, result.output
+    import yaml
+
+    config = yaml.safe_load((tmp_path / "runs" / scene_video.stem / "config.yaml").read_text())
+    assert config["scoring"]["signals"]["committee"]["enabled"] is False

@@ -147,9 +147,19 @@ def figures(selected: list[int], errors, found: list[Episode], switches: list[in
     }
 
 
-# Settings that change what mining computes (boxes, tracks, signals): a cached run is reused only
-# under the same ones. The rest (selection, frame aggregation) is applied to the cached records.
-MINING_PREFIXES = ("detector.", "tracker.", "input.", "scoring.signals")
+# Settings that change what mining computes (boxes, tracks, signals and the committee's views): a
+# cached run is reused only under the same ones. The rest (selection, frame aggregation) is applied
+# to the cached records.
+MINING_PREFIXES = ("detector.", "tracker.", "input.", "scoring.")
+
+
+def mining_settings(model: Path, classes: list[str], overrides: list[str]) -> list[str]:
+    """The config overrides a mining run depends on: the model, the classes and the mining ones of ``overrides``."""
+    settings = [f"detector.model={model}", "selection.budget=1",
+                *[o for o in overrides if o.startswith(MINING_PREFIXES)]]
+    if classes:
+        settings.append(f"detector.classes=[{', '.join(classes)}]")
+    return settings
 
 
 @dataclass
@@ -177,12 +187,9 @@ def mine_cached(name: str, video: Path, model: Path, classes: list[str], work: P
     from vidal.pipeline import build_detector, mine_source
     from vidal.video import open_source
 
-    settings = [f"detector.model={model}", "selection.budget=1",
-                *[o for o in overrides if o.startswith(MINING_PREFIXES)]]
+    settings = mining_settings(model, classes, overrides)
     if embeddings:
         settings.append("selection.embeddings=always")
-    if classes:
-        settings.append(f"detector.classes=[{', '.join(classes)}]")
     key = hashlib.sha256("\n".join([str(video), *settings]).encode()).hexdigest()[:12]
     slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     cache = work / f"{slug}-{key}.pkl"

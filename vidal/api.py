@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidal.config import VidalConfig, load_config
+from vidal.config import CLASS_SCORE_SIGNALS, VidalConfig, load_config
 from vidal.detectors import Detector
 from vidal.errors import ConfigError, InputError
 from vidal.pipeline import build_detector, check_budget, check_imported, kept_labels
@@ -145,7 +145,12 @@ def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mi
         association.enabled = False
         logger.info("tracks from another tracker: the association signal (how close the tracker's match was to "
                     "the next candidate) is left out, as the tracks do not say")
-    _resolve_class_margin(config, detector)
+    committee = config.scoring.signals.get("committee")
+    if imported and committee is not None and committee.enabled:
+        committee.enabled = False
+        logger.warning("the committee signal needs a model to run the views of each frame; %s gives boxes only: "
+                       "it is left out", imported)
+    _resolve_class_signals(config, detector)
     if config.dataset.push:
         from vidal.dataset import preflight
 
@@ -153,27 +158,39 @@ def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mi
     return Mining(config, detector, loaded)
 
 
-def _resolve_class_margin(config: VidalConfig, detector: Detector) -> None:
-    """Turn the ``class_margin`` signal's ``auto`` into on or off, said once and kept in the run's config.
+# What each class-distribution signal looks for, for the line that says it is on.
+_CLASS_SIGNAL_MEANING = {
+    "class_margin": "top two classes close",
+    "class_entropy": "class scores spread over many classes",
+    "variation_ratio": "best class weak",
+}
+
+
+def _resolve_class_signals(config: VidalConfig, detector: Detector) -> None:
+    """Turn the ``auto`` of the class-distribution signals (``class_margin``, ``class_entropy``,
+    ``variation_ratio``) into on or off, said once and kept in the run's config.
 
     On where another system's file gives per-class scores (the user gave them for it), off for
-    vidal's own detectors: the selection was measured without it (``true`` turns it on, and
+    vidal's own detectors: the selection was measured without them (``true`` turns one on, and
     the detector then computes the scores).
     """
     from vidal.detectors.imported import ImportedDetections
 
-    margin = config.scoring.signals.get("class_margin")
-    if margin is None:
-        return
+    signals = config.scoring.signals
+    present = [name for name in CLASS_SCORE_SIGNALS if name in signals]
     scored = isinstance(detector, ImportedDetections) and detector.has_class_scores
-    if margin.enabled is None:
-        margin.enabled = scored
-        if scored:
-            logger.info("%s gives per-class scores: the class_margin signal (top two classes close) is on",
-                        config.detector.detections or config.detector.tracks)
-    elif margin.enabled and isinstance(detector, ImportedDetections) and not scored:
-        logger.warning("the class_margin signal is on, but %s gives no per-class scores: it scores 0",
-                       config.detector.detections or config.detector.tracks)
+    resolved = [name for name in present if signals[name].enabled is None]
+    for name in resolved:
+        signals[name].enabled = scored
+    source = config.detector.detections or config.detector.tracks
+    if scored and resolved:
+        logger.info("%s gives per-class scores: on: %s", source,
+                    ", ".join(f"the {name} signal ({_CLASS_SIGNAL_MEANING[name]})" for name in resolved))
+    wanting = [name for name in present if name not in resolved and signals[name].enabled]
+    if wanting and isinstance(detector, ImportedDetections) and not scored:
+        named = " and ".join(f"the {name} signal" for name in wanting)
+        logger.warning("%s %s on, but %s gives no per-class scores: %s 0", named, "are" if len(wanting) > 1 else "is",
+                       source, "they score" if len(wanting) > 1 else "it scores")
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,12 @@ class TrackerConfig(_Strict):
     backfill_births: bool = False
 
 
+# The signals read from each box's per-class scores (the class distribution), which a --detections
+# file may give; vidal's own detectors compute them only when one of these is switched on (true).
+CLASS_SCORE_SIGNALS = ("class_margin", "class_entropy", "variation_ratio")
 # Signals that may be left to the run (``enabled: auto``, read as None): on where the boxes
-# carry what they need. class_margin needs per-class scores, which a --detections file may give;
-# vidal's own detectors compute them only when the signal is switched on (true).
-AUTO_SIGNALS = frozenset({"class_margin"})
+# carry what they need.
+AUTO_SIGNALS = frozenset(CLASS_SCORE_SIGNALS)
 
 
 class SignalConfig(_Strict):
@@ -91,8 +93,12 @@ def _default_signals() -> dict[str, SignalConfig]:
         "flicker": SignalConfig(),
         "appearance": SignalConfig(),
         "class_confusion": SignalConfig(),
-        # Off for vidal's own detectors: the selection was measured without it.
+        # Off for vidal's own detectors: the selection was measured without them.
         "class_margin": SignalConfig(enabled=None),
+        "class_entropy": SignalConfig(enabled=None),
+        "variation_ratio": SignalConfig(enabled=None),
+        # Off: one more inference per frame and view (vidal.detectors.committee).
+        "committee": SignalConfig(enabled=False),
     }
 
 
@@ -100,6 +106,10 @@ class ScoringConfig(_Strict):
     """Which per-object signals make the frame score."""
 
     signals: dict[str, SignalConfig] = Field(default_factory=_default_signals)
+    # Mirrored: a view that costs only the inference. The zoomed-out view costs a resize too.
+    committee_views: list[Literal["flip", "scale"]] = Field(
+        default_factory=lambda: ["flip"], min_length=1, description="test-time views of the committee signal"
+    )
 
     @field_validator("signals", mode="before")
     @classmethod

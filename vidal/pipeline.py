@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import yaml
 
-from vidal.config import IDENTITY_BREAKS, VidalConfig
+from vidal.config import CLASS_SCORE_SIGNALS, IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
 from vidal.detectors.imported import ImportedDetections, ImportedTracks
 from vidal.embeddings import EmbeddingStore
@@ -188,9 +188,15 @@ def build_detector(config: VidalConfig) -> Detector:
                                  classes_file=d.classes_file, conf=d.conf)
         check_embeddings(config, imported)
         return imported
-    return load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}),
-                         class_scores=config.scoring.signals["class_margin"].enabled is True,
-                         embeddings=needs_embeddings(config))
+    signals = config.scoring.signals
+    detector = load_detector(**d.model_dump(exclude={"detections", "tracks", "classes_file"}),
+                             class_scores=any(signals[name].enabled is True for name in CLASS_SCORE_SIGNALS),
+                             embeddings=needs_embeddings(config))
+    if signals["committee"].enabled:
+        from vidal.detectors.committee import ViewCommittee
+
+        return ViewCommittee(detector, config.scoring.committee_views)
+    return detector
 
 
 def build_tracker(config: VidalConfig, detector: Detector) -> ByteTracker | TrackReplay:
@@ -565,6 +571,7 @@ def _process(
     tracker = build_tracker(config, detector)
     writer = TrackWriter(run.path(TRACKS_FILE), tracker.history_frames)
     weights = {name: s.weight for name, s in config.scoring.signals.items() if s.enabled}
+    class_signals = any(name in weights for name in CLASS_SCORE_SIGNALS)
     wanted = detector.classes
     wanted_ids = None if wanted is None else np.asarray(wanted, np.int64)
     history = TrackHistory(info.width, info.height, wanted, tc.track_high_thresh)
@@ -604,7 +611,8 @@ def _process(
                     overlap=overlap,
                     wanted_classes=wanted_ids,
                     wanted_score=None if wanted is None else history.wanted_score(objects),
-                    class_scores=objects.class_scores_of(detections) if "class_margin" in weights else None,
+                    class_scores=objects.class_scores_of(detections) if class_signals else None,
+                    committee=objects.committee_of(detections),
                 )
                 scored = score_frame(context, weights)
                 record = FrameRecord(

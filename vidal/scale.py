@@ -104,7 +104,9 @@ class TaskResult:
 def _detector(config: VidalConfig) -> Detector:
     from vidal.pipeline import build_detector
 
-    key = json.dumps(config.detector.model_dump(mode="json"), sort_keys=True)
+    # the scoring section too: it decides whether the detector keeps class scores or runs a committee
+    key = json.dumps({"detector": config.detector.model_dump(mode="json"),
+                      "scoring": config.scoring.model_dump(mode="json")}, sort_keys=True)
     if key not in _DETECTORS:
         _DETECTORS[key] = build_detector(config)
     return _DETECTORS[key]

@@ -90,6 +90,8 @@ class Detections:
         embedding: The frame's embedding from the detector's features (:mod:`vidal.embeddings`),
             ``(D,)`` float32: one for the frame, not per box (row selection keeps it); ``None``
             when not computed.
+        committee: Each box's disagreement among test-time views of the frame, shape ``(N,)``,
+            float32 in ``[0, 1]`` (:mod:`vidal.detectors.committee`); ``None`` without a committee.
     """
 
     xyxy: np.ndarray
@@ -97,6 +99,7 @@ class Detections:
     class_id: np.ndarray
     class_scores: np.ndarray | None = None
     embedding: np.ndarray | None = None
+    committee: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -109,6 +112,9 @@ class Detections:
             self.class_scores = np.asarray(self.class_scores, dtype=np.float32)
             if self.class_scores.ndim != 2 or len(self.class_scores) != n:
                 raise ValueError(f"class_scores must have shape ({n}, C), got {self.class_scores.shape}")
+        if self.committee is not None:
+            self.committee = np.asarray(self.committee, dtype=np.float32)
+            _check_rows("committee", self.committee, n)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -119,9 +125,12 @@ class Detections:
         return len(self.xyxy)
 
     def __getitem__(self, index: np.ndarray | slice) -> Detections:
-        """Select detections by boolean mask, integer indices or slice (class scores included)."""
+        """Select detections by boolean mask, integer indices or slice (class scores and committee included; the
+        frame's embedding kept)."""
         scores = None if self.class_scores is None else self.class_scores[index]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], scores, self.embedding)
+        committee = None if self.committee is None else self.committee[index]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], scores,
+                          embedding=self.embedding, committee=committee)
 
 
 @dataclass

@@ -303,3 +303,17 @@ def test_ray_cluster_with_a_worker_killed_gives_the_serial_run_folders(
     expected_out, expected_lines = serial
     assert run_files(out) == run_files(expected_out)
     assert stdout_lines(stdout) == expected_lines
+
+
+def test_a_worker_loads_the_detector_its_scoring_asks_for() -> None:
+    """A worker keeps its loaded detectors by configuration: a run with the committee (one more
+    inference per view) gets a committee, not the plain detector an earlier run left there."""
+    from vidal import scale
+    from vidal.config import load_config
+    from vidal.detectors.committee import ViewCommittee
+
+    plain = [f"detector.model={SAMPLE_MODEL}"]
+    first = scale._detector(load_config(overrides=plain))
+    committee = scale._detector(load_config(overrides=[*plain, "scoring.signals.committee.enabled=true"]))
+    assert not isinstance(first, ViewCommittee) and isinstance(committee, ViewCommittee)
+    assert scale._detector(load_config(overrides=plain)) is first  # one load per configuration

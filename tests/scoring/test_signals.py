@@ -162,6 +162,39 @@ def test_class_margin_without_scores_predicted_boxes_and_dropped_detections() ->
     assert get_signal("class_margin")(margin_context(one_class, [Kind.TRACKED], [0.9])).tolist() == [0.0]
 
 
+LOG3 = np.log(3)
+
+
+@pytest.mark.parametrize(
+    ("scores", "entropy", "variation"),
+    [
+        ([0.5, 0.5, 0.5], 1.0, 1.0),  # uniform over the three classes: all uncertainty
+        ([0.9, 0.0, 0.0], 0.0, 0.0),  # one class claims the box
+        ([0.6, 0.6, 0.0], np.log(2) / LOG3, 0.5 * 3 / 2),  # two tied, the third out
+        ([0.6, 0.3, 0.1], -(0.6 * np.log(0.6) + 0.3 * np.log(0.3) + 0.1 * np.log(0.1)) / LOG3, 0.4 * 3 / 2),
+        ([0.2, 0.1, 0.1], -(0.5 * np.log(0.5) + 2 * 0.25 * np.log(0.25)) / LOG3, 0.5 * 3 / 2),  # normalised
+        ([0.0, 0.0, 0.0], 0.0, 0.0),  # no class scores anything
+    ],
+)
+def test_class_entropy_and_variation_ratio_on_hand_made_distributions(scores, entropy, variation) -> None:
+    """Normalised Shannon entropy over log C, and (1 - p_max) * C / (C - 1), of the normalised scores."""
+    table = margin_context(np.array([scores], np.float32), [Kind.TRACKED], [0.9])
+    assert get_signal("class_entropy")(table).tolist() == [pytest.approx(entropy)]
+    assert get_signal("variation_ratio")(table).tolist() == [pytest.approx(variation)]
+
+
+@pytest.mark.parametrize("name", ["class_entropy", "variation_ratio"])
+def test_class_distribution_signals_without_scores_predicted_boxes_and_dropped_detections(name: str) -> None:
+    kinds = [Kind.TRACKED, Kind.PREDICTED, Kind.UNMATCHED]
+    tied = np.array([[0.5, 0.5], [np.nan, np.nan], [0.5, 0.5]], np.float32)
+    values = get_signal(name)(margin_context(tied, kinds, [0.9, float("nan"), 0.12]))
+    assert values[0] == pytest.approx(1.0) and values[1] == 0.0
+    assert 0 < values[2] < 0.2  # a dropped 0.12 detection: at most the chance that it is real
+    assert get_signal(name)(margin_context(None, kinds, [0.9, float("nan"), 0.12])).tolist() == [0, 0, 0]
+    one_class = np.array([[0.9]], np.float32)
+    assert get_signal(name)(margin_context(one_class, [Kind.TRACKED], [0.9])).tolist() == [0.0]
+
+
 def test_object_table_takes_its_detections_class_scores() -> None:
     tracker = ByteTracker()
     scores = np.array([[0.9, 0.1], [0.5, 0.4]], np.float32)

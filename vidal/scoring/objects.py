@@ -74,6 +74,16 @@ class ObjectTable(TrackColumns):
         columns["missed"].append(np.zeros(n_free, np.int32))
         return cls(**{name: np.concatenate(values) for name, values in columns.items()})
 
+    def committee_of(self, detections: Detections) -> np.ndarray | None:
+        """Each object's detection's committee disagreement (:attr:`Detections.committee`),
+        ``(N,)`` float32, NaN for predicted boxes; ``None`` if the detections have none."""
+        if detections.committee is None:
+            return None
+        out = np.full(len(self), np.nan, np.float32)
+        has = self.det_index >= 0
+        out[has] = detections.committee[self.det_index[has]]
+        return out
+
     def class_scores_of(self, detections: Detections) -> np.ndarray | None:
         """Each object's detection's per-class scores (:attr:`Detections.class_scores`),
         ``(N, C)`` float32, NaN rows for predicted boxes (no detection); ``None`` if the

@@ -44,6 +44,9 @@ class SignalContext:
         class_scores: Per object, its detection's score for every class, ``(N, C)``
             float32, NaN rows for predicted boxes (:meth:`ObjectTable.class_scores_of`);
             ``None`` where the detector gives no per-class scores.
+        committee: Per object, its detection's disagreement among the committee of test-time
+            views (:attr:`~vidal.types.Detections.committee`), NaN for predicted boxes,
+            ``(N,)`` float32; ``None`` without a committee.
     """
 
     objects: ObjectTable
@@ -59,6 +62,7 @@ class SignalContext:
     wanted_classes: np.ndarray | None = None
     wanted_score: np.ndarray | None = None
     class_scores: np.ndarray | None = None
+    committee: np.ndarray | None = None
 
 
 def max_overlap(xyxy: np.ndarray) -> np.ndarray:
@@ -441,6 +445,32 @@ def appearance_signal(ctx: SignalContext) -> np.ndarray:
     return np.clip((distance - APPEARANCE_SAME) / (APPEARANCE_DIFFERENT - APPEARANCE_SAME), 0.0, 1.0)
 
 
+def _class_distribution(ctx: SignalContext) -> np.ndarray | None:
+    """The objects' class scores normalised to sum 1 per row, ``(N, C)`` float64 (rows that no
+    class scores are all 0); ``None`` without per-class scores or with a single class.
+
+    A YOLO head scores each class independently (a sigmoid per class): normalising reads the
+    scores as a distribution over the classes, which the margin, entropy and variation ratio need.
+    """
+    scores = ctx.class_scores
+    if scores is None or scores.ndim != 2 or scores.shape[1] < 2:
+        return None
+    scores = np.nan_to_num(scores.astype(np.float64), nan=0.0)
+    total = scores.sum(1, keepdims=True)
+    return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
+
+
+def _on_detections(ctx: SignalContext, out: np.ndarray) -> np.ndarray:
+    """``out`` with predicted boxes at 0 and detections no track took at most the chance that
+    they are real (their class matters only if they are a missed object), as in
+    :func:`confidence_signal`."""
+    objects = ctx.objects
+    out[objects.kind == Kind.PREDICTED] = 0.0
+    dropped = objects.kind == Kind.UNMATCHED
+    out[dropped] = np.minimum(out[dropped], decision_probability(objects.confidence[dropped], ctx.decision_threshold))
+    return out
+
+
 @register_signal("class_margin")
 def class_margin_signal(ctx: SignalContext) -> np.ndarray:
     """The detector barely prefers the box's class over the next one: 1 minus the margin
@@ -456,16 +486,72 @@ def class_margin_signal(ctx: SignalContext) -> np.ndarray:
     is a missed object). It needs per-class scores (:attr:`~vidal.types.Detections.class_scores`):
     0 without them, for predicted boxes, for a single class and for a box every class scores 0.
     """
-    objects = ctx.objects
-    scores = ctx.class_scores
-    if scores is None or scores.ndim != 2 or scores.shape[1] < 2:
-        return np.zeros(len(objects))
-    scores = np.nan_to_num(scores.astype(np.float64), nan=0.0)
-    total = scores.sum(1)
-    top = -np.partition(-scores, 1, axis=1)[:, :2]
-    margin = np.divide(top[:, 0] - top[:, 1], total, out=np.ones(len(scores)), where=total > 0)
-    out = 1.0 - margin
-    out[objects.kind == Kind.PREDICTED] = 0.0
-    dropped = objects.kind == Kind.UNMATCHED
-    out[dropped] = np.minimum(out[dropped], decision_probability(objects.confidence[dropped], ctx.decision_threshold))
-    return out
+    p = _class_distribution(ctx)
+    if p is None:
+        return np.zeros(len(ctx.objects))
+    top = -np.partition(-p, 1, axis=1)[:, :2]
+    scored = p.sum(1) > 0
+    return _on_detections(ctx, np.where(scored, 1.0 - (top[:, 0] - top[:, 1]), 0.0))
+
+
+@register_signal("class_entropy")
+def class_entropy_signal(ctx: SignalContext) -> np.ndarray:
+    """The box's class scores spread over many classes: their Shannon entropy, over ``log C``.
+
+    Predicts classification errors, like :func:`class_margin_signal`, but counts every class:
+    a box that three or four classes claim alike (a small, blurred or half-hidden object the
+    model cannot place) scores high even where its top two are apart, while the margin sees
+    only the top two. This is entropy sampling (Shannon entropy as uncertainty measure,
+    Settles, 2009, section 3.1), on the box's class scores normalised to sum 1:
+    ``-sum(p_k log p_k) / log C`` for ``C`` classes, 1 for a uniform distribution, 0 for a box
+    only one class claims. Predicted boxes, detections no track took, and boxes without
+    per-class scores as in :func:`class_margin_signal`.
+    """
+    p = _class_distribution(ctx)
+    if p is None:
+        return np.zeros(len(ctx.objects))
+    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
+    return _on_detections(ctx, np.clip(-(p * logs).sum(1) / np.log(p.shape[1]), 0.0, 1.0))
+
+
+@register_signal("variation_ratio")
+def variation_ratio_signal(ctx: SignalContext) -> np.ndarray:
+    """How little the box's best class claims of it: the variation ratio ``1 - p_max``, scaled
+    to ``[0, 1]`` by ``C / (C - 1)``.
+
+    Predicts classification errors where the model's best guess is weak, whatever the other
+    classes do: the variation ratio (Freeman, 1965) is the share of the distribution off its
+    mode, and sampling by it is least-confident sampling (Settles, 2009, section 3.1) on the
+    box's class scores normalised to sum 1. It reaches ``(C - 1) / C`` for a uniform
+    distribution over ``C`` classes, hence the scaling: 1 for uniform, 0 for a box only one
+    class claims. Predicted boxes, detections no track took, and boxes without per-class
+    scores as in :func:`class_margin_signal`.
+    """
+    p = _class_distribution(ctx)
+    if p is None:
+        return np.zeros(len(ctx.objects))
+    c = p.shape[1]
+    scored = p.sum(1) > 0
+    return _on_detections(ctx, np.where(scored, np.clip((1.0 - p.max(1)) * c / (c - 1), 0.0, 1.0), 0.0))
+
+
+@register_signal("committee")
+def committee_signal(ctx: SignalContext) -> np.ndarray:
+    """The detector disagrees with itself on views of the frame: query-by-committee.
+
+    Predicts false positives, misses and badly placed boxes: a box the detector finds in the
+    frame but not in its mirror image (or finds elsewhere, or calls by another class) rests
+    on details the model has not learnt to see in every pose, the boxes a label teaches most
+    about. The committee is the detector on the frame and on test-time views of it
+    (:mod:`vidal.detectors.committee`: mirrored, and zoomed out with ``scale``), each view's
+    boxes matched to the frame's by optimal assignment on IoU; the value is ``1 - IoU`` with
+    the match (1 without one), averaged over the views, combined as a noisy-OR with the vote
+    entropy of the classes the members give the box (Seung et al., 1992; Dagan & Engelson,
+    1995; for detection, Kao et al., 2018). 0 where every view finds the box at IoU 1 with the
+    same class. Off by default: each view costs one more inference per frame. Predicted
+    boxes score 0, and a detection no track took at most the chance that it is real, as in
+    :func:`class_margin_signal`; 0 without a committee.
+    """
+    if ctx.committee is None:
+        return np.zeros(len(ctx.objects))
+    return _on_detections(ctx, np.nan_to_num(ctx.committee.astype(np.float64), nan=0.0))
