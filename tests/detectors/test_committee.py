@@ -121,3 +121,17 @@ def test_scale_view_finds_the_boxes_where_they_are() -> None:
     values = np.concatenate([d.committee[d.confidence > 0.5] for _, d in
                              ViewCommittee(load_detector(str(SAMPLE_MODEL)), ["scale"]).stream(frames)])
     assert len(values) > 10 and np.median(values) < 0.3
+
+
+def test_a_committee_keeps_the_frames_own_embedding() -> None:
+    # The embedding strategies (coreset, typiclust, density) and the committee signal together:
+    # each frame keeps the embedding of its own pass, not a view's.
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=3))
+    detector = load_detector(str(SAMPLE_MODEL), embeddings=True)
+    alone = [d.embedding for _, d in detector.stream(frames)]
+    committee = ViewCommittee(detector, ["flip"])
+    assert committee.embeddings
+    out = [d for _, d in committee.stream(frames)]
+    for own, embedding in zip(out, alone, strict=True):
+        assert own.committee is not None and own.embedding is not None
+        np.testing.assert_allclose(own.embedding, embedding, atol=1e-5)
