@@ -4,7 +4,7 @@ Each input is one :class:`MineTask`, and :func:`mine_task` mines it, whichever r
 serial loop (with the detector the parent loaded), a pool process or a Ray task (each loads
 the detector once per process). A task skips an input already mined with the same content,
 model and config (:func:`vidal.resume.find_mined`) unless ``force``, so a run killed midway
-resumes where it stopped, and a retried Ray task does not mine an input twice.
+resumes where it stopped, and a retried task (Ray, or a pool made again) does not mine an input twice.
 
 Pushing to FiftyOne stays in the parent, as do the console and the one-line errors: a
 worker's :class:`~vidal.errors.VidalError` comes back as a :class:`TaskResult` with its
@@ -41,7 +41,7 @@ LOCAL = "local"
 _ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # The parent's mark in the output folder, which each worker checks it sees (check_shared).
 SHARED_MARK = ".vidal-parent-"
-# A Ray task whose worker dies (killed, out of memory, a node lost) runs again this many times.
+# An input whose worker dies (killed, out of memory, a node lost) runs again this many times (Ray, pool).
 MAX_RETRIES = 3
 # Loaded detectors of this process by their configuration: a pool or Ray worker mines several
 # inputs with one load. The parent passes its own detector instead.
@@ -188,16 +188,47 @@ def portable(task: MineTask) -> MineTask:
     return MineTask(config, task.path.resolve(), task.labelled, task.force, task.shared)
 
 
+def _finished(future: concurrent.futures.Future[TaskResult] | None) -> bool:
+    """Whether ``future`` holds a result (of a pool that is shut down: it is done or cancelled)."""
+    return future is not None and not future.cancelled() and future.exception() is None
+
+
 def _pool_results(tasks: Sequence[MineTask], workers: int) -> Iterator[TaskResult]:
+    """Results of ``tasks`` from a pool of ``workers`` processes, in order.
+
+    A worker that dies (killed, out of memory) breaks the whole pool: a new pool runs the tasks
+    not finished yet again, as Ray retries its tasks, each :data:`MAX_RETRIES` times at most
+    (an input finished meanwhile is found and skipped, :func:`mine_task`).
+    """
     # Spawned, not forked: the parent holds a loaded detector and threads (OpenVINO, torch, the prefetch).
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(run_task, task) for task in tasks]
-        for task, future in zip(tasks, futures, strict=True):
-            try:
-                yield future.result()
-            except concurrent.futures.process.BrokenProcessPool as error:
-                yield _died(task, str(error) or "killed")
+    retries = [0] * len(tasks)
+    futures: list[concurrent.futures.Future[TaskResult] | None] = [None] * len(tasks)
+    pool: concurrent.futures.ProcessPoolExecutor | None = None
+    try:
+        for index, task in enumerate(tasks):
+            while True:
+                if pool is None:
+                    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+                    for later in range(index, len(tasks)):
+                        if not _finished(futures[later]):  # never run, or lost with the broken pool
+                            futures[later] = pool.submit(run_task, tasks[later])
+                try:
+                    result = futures[index].result()  # type: ignore[union-attr]
+                    break
+                except concurrent.futures.process.BrokenProcessPool as error:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = None
+                    retries[index] += 1
+                    if retries[index] > MAX_RETRIES:
+                        result = _died(task, f"{error or 'killed'}, after {MAX_RETRIES} retries")
+                        futures[index] = None
+                        break
+                    logger.warning("a worker process died (%s); running the unfinished inputs again", error or "killed")
+            yield result
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _loopback(address: str) -> bool:
