@@ -23,6 +23,7 @@ import yaml
 
 from vidal.config import CLASS_SCORE_SIGNALS, IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
+from vidal.detectors.boxes import clip_boxes
 from vidal.detectors.imported import ImportedDetections, ImportedTracks
 from vidal.embeddings import EmbeddingStore
 from vidal.errors import ConfigError, DecodeError, InputError, PartialRunError
@@ -140,14 +141,6 @@ class RunResult:
     def fps(self) -> float:
         """Processed frames per second."""
         return self.processed / self.seconds if self.seconds > 0 else 0.0
-
-
-def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Clip ``xyxy`` boxes ``(N, 4)`` to the image (predicted boxes can leave it)."""
-    out = xyxy.copy()
-    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
-    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
-    return out
 
 
 def needs_embeddings(config: VidalConfig) -> bool:

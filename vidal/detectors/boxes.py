@@ -36,6 +36,14 @@ class Letterbox:
     height: int
 
 
+def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip ``xyxy`` boxes ``(N, 4)`` to a ``width`` x ``height`` image; a copy, of the same dtype."""
+    out = xyxy.copy()
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
+    return out
+
+
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping the aspect ratio and pad to ``size`` = ``(height, width)``.
 
@@ -114,7 +122,5 @@ def decode_yolo(
     xyxy[:, 1] = (xywh[chosen, 1] - box.pad_y) / box.gain
     xyxy[:, 2] = (xywh[chosen, 0] + xywh[chosen, 2] - box.pad_x) / box.gain
     xyxy[:, 3] = (xywh[chosen, 1] + xywh[chosen, 3] - box.pad_y) / box.gain
-    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, box.width)
-    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, box.height)
     scores = None if kept_scores is None else kept_scores[:, chosen].T
-    return Detections(xyxy, score[chosen], class_id[chosen], scores)
+    return Detections(clip_boxes(xyxy, box.width, box.height), score[chosen], class_id[chosen], scores)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidal.detectors.base import Detector
-from vidal.detectors.boxes import PAD_VALUE
+from vidal.detectors.boxes import PAD_VALUE, clip_boxes
 from vidal.errors import ConfigError
 from vidal.tracking.matching import box_iou, linear_assignment
 from vidal.types import Detections, Frame
@@ -74,10 +74,8 @@ def _shrink(image: np.ndarray) -> np.ndarray:
 
 def _unshrink(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     w, h = _shrunk_size(width, height)
-    out = xyxy.astype(np.float32) * np.array([width / w, height / h, width / w, height / h], np.float32)
-    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
-    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
-    return out
+    scale = np.array([width / w, height / h, width / w, height / h], np.float32)
+    return clip_boxes(xyxy.astype(np.float32) * scale, width, height)
 
 
 VIEWS: dict[str, View] = {

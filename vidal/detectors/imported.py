@@ -39,6 +39,7 @@ import numpy as np
 
 from vidal.concurrency import prefetch
 from vidal.detectors.base import resolve_classes
+from vidal.detectors.boxes import clip_boxes
 from vidal.errors import ConfigError, InputError
 from vidal.mot import check_seqinfo_size, read_classes, refuse_rows
 from vidal.types import ArrayTable, Detections, Frame
@@ -329,10 +330,7 @@ class ImportedDetections:
         if not self.tracks_file:
             chosen = chosen[chosen.confidence > self.conf]
         height, width = frame.image.shape[:2]
-        xyxy = chosen.xyxy.copy()
-        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
-        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
-        chosen.xyxy = xyxy
+        chosen.xyxy = clip_boxes(chosen.xyxy, width, height)
         return chosen
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
