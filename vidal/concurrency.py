@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+# Frames a stream decodes (and prepares) ahead of its consumer: 8 frames of 1080p BGR are 50 MB.
+PREFETCH_FRAMES = 8
 
 _DONE = object()
 
@@ -21,7 +23,7 @@ class _Failure:
         self.error = error
 
 
-def prefetch(items: Iterable[T], size: int = 8) -> Iterator[T]:
+def prefetch(items: Iterable[T], size: int = PREFETCH_FRAMES) -> Iterator[T]:
     """Iterate ``items`` in a worker thread, keeping at most ``size`` items ready.
 
     Memory stays bounded by ``size`` items whatever the length of ``items``. An exception

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidal.concurrency import prefetch
+from vidal.concurrency import PREFETCH_FRAMES, prefetch
 from vidal.detectors.base import resolve_classes
 from vidal.detectors.boxes import clip_boxes
 from vidal.errors import ConfigError, InputError
@@ -67,8 +67,6 @@ NO_SCORE = -1.0
 # MOTChallenge ground truth extrapolated over the hidden part): by up to a quarter of the image
 # on MOT17-05. A box reaching beyond by more than half the image belongs to a larger image.
 MAX_OVERSHOOT = 0.5
-# Frames decoded ahead of tracking and scoring (8 frames of 1080p BGR: 50 MB).
-PREFETCH_FRAMES = 8
 
 
 @dataclass

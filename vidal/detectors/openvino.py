@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from vidal.concurrency import UntilError, prefetch
+from vidal.concurrency import PREFETCH_FRAMES, UntilError, prefetch
 from vidal.detectors.base import openvino_files, resolve_classes
 from vidal.detectors.boxes import Letterbox, decode_yolo, letterbox
 from vidal.errors import ModelError
@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 # Input size of a dynamic-shape export whose metadata names none (Ultralytics' default).
 DEFAULT_IMGSZ = 640
-# Frames decoded and letterboxed ahead of inference.
-PREFETCH_FRAMES = 8
 # The first convolution of each scale's box branch in an Ultralytics export of a YOLO detection
 # head (``model.23.cv2.0.0.conv`` of a YOLO11, ``model.22...`` of a YOLOv8): its input is the
 # feature map the head reads at that scale.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidal.concurrency import UntilError, prefetch
+from vidal.concurrency import PREFETCH_FRAMES, UntilError, prefetch
 from vidal.detectors.base import OPENVINO_FOLDER_SUFFIX, openvino_files, resolve_classes
 from vidal.detectors.cpu import all_cores
 from vidal.errors import ModelError
@@ -20,7 +20,6 @@ from vidal.types import Detections, Frame
 
 logger = logging.getLogger(__name__)
 
-PREFETCH_FRAMES = 8
 
 
 def _check_path(path: Path) -> None:
