@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,7 @@ import pytest
 from vidal.errors import DecodeError, InputError
 from vidal.video import DEFAULT_IMAGE_FPS, expand_inputs, frame_numbers, open_source
 
-from conftest import SCENE_FRAMES, SCENE_SIZE, write_scene_video
+from conftest import REPO, SCENE_FRAMES, SCENE_SIZE, write_scene_video
 
 
 def test_video_info_and_all_frames(scene_video: Path) -> None:
@@ -47,6 +48,24 @@ def test_frames_decoded_with_stride_are_the_right_ones(scene_video: Path) -> Non
     picked = list(source.read([40, 7, 40, 12]))
     assert [f.index for f in picked] == [7, 12, 40]
     assert all(np.array_equal(f.image, every[f.index]) for f in picked)
+
+
+# MPEG-4 part 2 (written here, and the sample clip) and H.264 with B-frames (a real camera's file).
+SEEKABLE = ["scene", "sample_videos/crossing.mp4", "../shared/data/videos/intel_car-detection.mp4"]
+
+
+@pytest.mark.parametrize("name", SEEKABLE)
+def test_a_seek_lands_on_the_frame_sequential_decoding_gives(tmp_path: Path, name: str) -> None:
+    video = write_scene_video(tmp_path / "scene.mp4") if name == "scene" else REPO / name
+    if not video.is_file():
+        pytest.skip(f"{video} is not here")
+    source = open_source(video)
+    every = {f.index: hashlib.sha1(f.image.tobytes()).digest() for f in source.frames()}
+    last = max(every)
+    for start, end, stride in [(1, 10, 1), (17, 40, 1), (33, None, 3), (last - 20, None, 1), (last, None, 1)]:
+        sought = list(source.frames(start, end, stride, seek=True))
+        assert [f.index for f in sought] == [f.index for f in source.frames(start, end, stride)]
+        assert all(hashlib.sha1(f.image.tobytes()).digest() == every[f.index] for f in sought), (start, end, stride)
 
 
 @pytest.mark.parametrize(("start", "end", "stride"), [(1, None, 0), (0, None, 1), (10, 5, 1)])

@@ -22,16 +22,17 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from vidal.chunks import StoredDetections, plan_chunks, remove_chunks
 from vidal.config import CLASS_SCORE_SIGNALS, VidalConfig, load_config
 from vidal.detectors import Detector
-from vidal.errors import ConfigError, InputError
+from vidal.errors import ConfigError, InputError, VidalError
 from vidal.pipeline import build_detector, check_budget, check_imported, kept_labels
 from vidal.runs import MinedRun, load_run
-from vidal.scale import MineTask, TaskResult
+from vidal.scale import MineTask, TaskResult, parallel
 from vidal.video import FrameSource, expand_inputs, open_source
 
 logger = logging.getLogger(__name__)
@@ -251,10 +252,8 @@ def mine_inputs(
             are mined and pushed); :class:`~vidal.errors.ConfigError` for both ``workers`` > 1
             and ``ray``, or Ray missing or unreachable.
     """
-    from vidal.scale import map_tasks, mine_task
+    from vidal.scale import mine_task
 
-    if workers > 1 and ray is not None:
-        raise ConfigError("--workers runs processes on this machine, --ray on a Ray cluster: give one")
     tasks = [MineTask(m.config, s.info.path, tuple(m.reviewed(s)), force) for m, s in runs]
 
     def serial() -> Iterator[TaskResult]:
@@ -262,16 +261,57 @@ def mine_inputs(
             with progress_for(source, task) if progress_for else contextlib.nullcontext() as progress:
                 yield mine_task(task, source=source, detector=mining.detector, progress=progress)
 
-    parallel = workers > 1 or ray is not None
-    results = map_tasks(tasks, workers=workers, ray_address=ray) if parallel else serial()
+    results = _parallel_results(runs, tasks, workers, ray) if parallel(workers, ray) else serial()
     for (_, source), task, result in zip(runs, tasks, results, strict=True):
-        mined = Mined(source, task, result, None)
-        if result.error is None and task.config.dataset.push:
-            config = task.config
-            mined = Mined(source, task, result, push(mined.run_dir, dataset=config.dataset.name,
-                                                     media_dir=config.dataset.media_dir,
-                                                     draft_conf=config.dataset.draft_conf))
+        mined, config = Mined(source, task, result, None), task.config
+        if result.error is None and config.dataset.push:
+            mined = replace(mined, pushed=push(mined.run_dir, dataset=config.dataset.name,
+                                               media_dir=config.dataset.media_dir, draft_conf=config.dataset.draft_conf))
         yield mined
+
+
+def _parallel_results(
+    runs: Sequence[tuple[Mining, FrameSource]], tasks: Sequence[MineTask], workers: int, ray: str | None
+) -> Iterator[TaskResult]:
+    """The results of ``tasks`` run in workers or on Ray, in order.
+
+    A video longer than ``scale.chunk_s`` is detected in chunks, each a task of its own, and
+    then mined here from their detections (:mod:`vidal.chunks`), while the workers go on with
+    the tasks after it.
+    """
+    from vidal.resume import find_mined
+    from vidal.scale import map_tasks
+
+    plans = []
+    for (_, source), task in zip(runs, tasks, strict=True):
+        mined = None if task.force else find_mined(Path(task.config.output.out), source, task.config, task.labelled)
+        plans.append([] if mined is not None else plan_chunks(task, source))  # a run found: the worker skips it
+    results = map_tasks([part for task, plan in zip(tasks, plans, strict=True) for part in plan or [task]],
+                        workers=workers, ray_address=ray)
+    for (mining, source), task, plan in zip(runs, tasks, plans, strict=True):
+        if not plan:
+            yield next(results)
+            continue
+        parts = [next(results) for _ in plan]
+        failed = next((part for part in parts if part.error is not None), None)
+        yield failed or _mine_chunked(task, source, mining.detector, plan[0].chunk.folder)  # type: ignore[union-attr]
+
+
+def _mine_chunked(task: MineTask, source: FrameSource, detector: Detector, folder: str) -> TaskResult:
+    """Mine ``task``'s video here from the detections its chunk tasks left in ``folder``;
+    the chunk folder goes once the run folder is made."""
+    from vidal.scale import failed_result, mine_task
+
+    out = Path(task.config.output.out)
+    stored = StoredDetections(out / folder, detector)
+    try:
+        result = mine_task(replace(task, force=True), source=source, detector=stored)
+    except VidalError as error:
+        return failed_result(task, error)
+    # the rate of the whole work, the chunks' detection and this pass, as a serial run's
+    seconds = stored.chunk_timings()["chunk_seconds"] + (result.processed / result.fps if result.fps > 0 else 0.0)
+    remove_chunks(out, [folder])
+    return replace(result, fps=result.processed / seconds if seconds > 0 else 0.0)
 
 
 def mine_all(
@@ -299,6 +339,7 @@ def mine_all(
             before it are mined and pushed; with workers or Ray, once the others are mined and
             pushed, as a :class:`~vidal.errors.WorkerError` with its message and exit code.
     """
+    in_workers = parallel(workers, ray)  # before any model loads
     cfg = mine_config(config, overrides, options)
     resolve_model(cfg)
     sources = [open_source(path) for path in expand_inputs([Path(p) for p in inputs])]
@@ -321,7 +362,7 @@ def mine_all(
         elif result.skipped:
             logger.info("%s: mined already with this model and config: %s (force=True mines it again)",
                         mined.source.info.name, mined.run_dir)
-        elif progress is not None and (workers > 1 or ray is not None):
+        elif progress is not None and in_workers:
             progress(result.processed)
         runs.append(load_run(mined.run_dir))
     if failed is not None:

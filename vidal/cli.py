@@ -168,8 +168,6 @@ def mine(
         for each, sources in jobs:
             for source in sources:
                 check_budget(source, each)
-        if workers > 1 and ray_address is not None:  # before any model loads
-            raise ConfigError("--workers runs processes on this machine, --ray on a Ray cluster: give one")
         partial = _mine_sources(jobs, force, workers, ray_address)
         if partial:  # each one's reason is in its warning above
             raise PartialRunError(
@@ -189,14 +187,15 @@ def _mine_sources(jobs: list[tuple[Any, list[Any]]], force: bool, workers: int, 
     """
     from vidal.api import mine_inputs, start_mining
     from vidal.pipeline import expected_frames
+    from vidal.scale import parallel as in_parallel
 
+    parallel = in_parallel(workers, address)  # before any model loads
     runs = []
     for cfg, sources in jobs:
         mining = start_mining(cfg, sources)
         console.print(f"model: {mining.detector.description} ({mining.load_seconds:.1f} s to load)",
                       highlight=False, soft_wrap=True)
         runs += [(mining, source) for source in sources]
-    parallel = workers > 1 or address is not None
     if parallel:
         console.print(f"mining {len(runs)} inputs " + (f"as Ray tasks on {address}" if address else
                                                       f"in {workers} processes"), highlight=False)

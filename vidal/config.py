@@ -226,6 +226,15 @@ class OutputConfig(_Strict):
     jpeg_quality: int = Field(95, ge=1, le=100)
 
 
+class ScaleConfig(_Strict):
+    """How ``vidal mine --workers/--ray`` shares out its work (a run folder does not depend on it)."""
+
+    chunk_s: float = Field(
+        120.0, ge=0.0, description="a video longer than this many seconds is detected in chunks of this length, "
+        "each a task of its own (vidal.chunks); 0: never split"
+    )
+
+
 class DatasetConfig(_Strict):
     """The FiftyOne dataset that ``vidal mine`` pushes its selection into."""
 
@@ -286,6 +295,7 @@ class VidalConfig(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     propagation: PropagationConfig = Field(default_factory=PropagationConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
 
 
 def _format_error(error: ValidationError, source: str) -> str:

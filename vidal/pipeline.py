@@ -533,6 +533,9 @@ def _mine(
         summary = _write(run, source, detector, config, done, table, chosen, budget, min_gap, labelled, wall_started)
     summary.timings["stages"] = {stage: round(seconds, 3) for stage, seconds in watch.seconds.items()}
     summary.timings["writing_seconds"] = round(watch.seconds["write"], 3)
+    chunk_timings = getattr(detector, "chunk_timings", None)  # detected in chunks (vidal.chunks)
+    if chunk_timings is not None:
+        summary.timings["chunks"] = chunk_timings()
     write_summary(run.staging, summary)
     final = run.commit()
     selected = [int(table.frame[i]) for i in chosen]

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 # Sections and fields of the configuration that do not change a run folder's content (the
 # model is compared by its resolved path: a relative path names it from one directory only).
-_IGNORED = {"dataset": None, "output": ("out",), "detector": ("model",)}
+_IGNORED = {"dataset": None, "output": ("out",), "detector": ("model",), "scale": None}
 
 
 def mining_key(config: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from vidal.chunks import Chunk, detect_chunk
 from vidal.config import VidalConfig
 from vidal.detectors import Detector
 from vidal.errors import ConfigError, OutputError, VidalError, WorkerError
@@ -59,6 +60,8 @@ class MineTask:
         force: Mine even if a run of the same content, model and config exists.
         shared: The name of a file the parent made in the output folder, which the worker must
             see there (:func:`check_shared`); ``None`` in the parent's own process.
+        chunk: Only detect these frames of the video, into a chunk file (:mod:`vidal.chunks`);
+            ``None``: mine the whole input.
     """
 
     config: VidalConfig
@@ -66,6 +69,7 @@ class MineTask:
     labelled: tuple[int, ...] = ()
     force: bool = False
     shared: str | None = None
+    chunk: Chunk | None = None
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,21 @@ def check_shared(task: MineTask) -> None:
 
 
 def run_task(task: MineTask) -> TaskResult:
-    """:func:`mine_task` in a worker: a :class:`VidalError` comes back as the result's ``error``."""
+    """:func:`mine_task` (or a chunk's :func:`~vidal.chunks.detect_chunk`) in a worker: a
+    :class:`VidalError` comes back as the result's ``error``."""
     try:
+        if task.chunk is not None:
+            check_shared(task)
+            return detect_chunk(task, _detector(task.config))
         return mine_task(task)
     except VidalError as error:
-        return TaskResult(task.path, error=str(error).splitlines()[0] if str(error) else type(error).__name__,
-                          exit_code=error.exit_code)
+        return failed_result(task, error)
+
+
+def failed_result(task: MineTask, error: VidalError) -> TaskResult:
+    """``task``'s result for ``error``: its one-line message and exit code."""
+    return TaskResult(task.path, error=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                      exit_code=error.exit_code)
 
 
 def _died(task: MineTask, why: str) -> TaskResult:
@@ -185,7 +198,7 @@ def portable(task: MineTask) -> MineTask:
         value = getattr(part, name)
         if value is not None and (name == "out" or Path(value).exists()):
             setattr(part, name, str(Path(value).resolve()))
-    return MineTask(config, task.path.resolve(), task.labelled, task.force, task.shared)
+    return replace(task, config=config, path=task.path.resolve())
 
 
 def _finished(future: concurrent.futures.Future[TaskResult] | None) -> bool:
@@ -229,6 +242,17 @@ def _pool_results(tasks: Sequence[MineTask], workers: int) -> Iterator[TaskResul
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def parallel(workers: int, ray_address: str | None) -> bool:
+    """Whether inputs are mined in other processes (``--workers`` above 1, or ``--ray``).
+
+    Raises:
+        ConfigError: Both are given.
+    """
+    if workers > 1 and ray_address is not None:
+        raise ConfigError("--workers runs processes on this machine, --ray on a Ray cluster: give one")
+    return workers > 1 or ray_address is not None
 
 
 def _loopback(address: str) -> bool:
@@ -290,12 +314,12 @@ def map_tasks(tasks: Sequence[MineTask], *, workers: int = 1, ray_address: str |
     Raises:
         ConfigError: Ray is not installed, or the cluster cannot be reached.
     """
-    roots = {Path(portable(task).config.output.out) for task in tasks}
     mark = f"{SHARED_MARK}{uuid.uuid4().hex}"
+    tasks = [portable(replace(task, shared=mark)) for task in tasks]
+    roots = {Path(task.config.output.out) for task in tasks}
     for root in roots:
         root.mkdir(parents=True, exist_ok=True)
         (root / mark).write_text(f"{socket.gethostname()} {os.getpid()}\n")
-    tasks = [portable(replace(task, shared=mark)) for task in tasks]
     try:
         if ray_address is not None:
             yield from _ray_results(tasks, ray_address)

@@ -99,13 +99,17 @@ class FrameSource:
         """The frame images of an image folder, in frame order (frame ``k`` is image ``k``); empty for a video."""
         return list(self._images)
 
-    def frames(self, start: int = 1, end: int | None = None, stride: int = 1) -> Iterator[Frame]:
+    def frames(self, start: int = 1, end: int | None = None, stride: int = 1, *, seek: bool = False) -> Iterator[Frame]:
         """Decode frames in order.
 
         Args:
             start: First frame, 1-based, inclusive.
             end: Last frame, inclusive; ``None`` for the end.
             stride: Keep every ``stride``-th frame.
+            seek: Jump to ``start`` (OpenCV seeks to the key frame before it and decodes on from
+                there) instead of decoding every frame before it. A container can make the jump
+                land on another frame; callers that need the exact frame check what they got
+                (:mod:`vidal.chunks` compares each frame's fingerprint with a sequential decode).
 
         Yields:
             The decoded frames. Memory does not grow with the length of the source.
@@ -117,7 +121,7 @@ class FrameSource:
         if self.info.kind == "images":
             yield from self._image_frames(wanted)
         else:
-            yield from self._video_frames(wanted, end)
+            yield from self._video_frames(wanted, end, seek=seek)
 
     def content_hash(self) -> str:
         """A SHA-256 of the source's content: the video file's bytes, or the images' bytes in order.
@@ -176,14 +180,16 @@ class FrameSource:
             yield Frame(index, (index - 1) / self.info.fps, image)
 
     def _video_frames(
-        self, wanted: range, end: int | None, keep: set[int] | None = None
+        self, wanted: range, end: int | None, keep: set[int] | None = None, *, seek: bool = False
     ) -> Iterator[Frame]:
         capture = cv2.VideoCapture(str(self.info.path))
         try:
             if not capture.isOpened():
                 raise InputError(f"cannot open video {self.info.path}")
             index = 0
-            last_good = 0
+            if seek and wanted and wanted[0] > 1 and capture.set(cv2.CAP_PROP_POS_FRAMES, wanted[0] - 1):
+                index = wanted[0] - 1  # the next frame grabbed is frame wanted[0]
+            last_good = index
             for target in wanted:
                 while index < target:
                     grabbed = capture.grab()

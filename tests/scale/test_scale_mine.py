@@ -3,6 +3,7 @@ mined and ``--force``, against a serial run of the same inputs (byte for byte)."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,8 +30,8 @@ runner = CliRunner()
 VARYING = {"summary.json", "config.yaml"}
 
 
-def write_clips(folder: Path, count: int = 3, frames: int = 16) -> Path:
-    """``count`` clips of ``frames`` frames of the sample clip in ``folder``."""
+def write_clips(folder: Path, count: int = 3, frames: int = 16, name: str = "clip") -> Path:
+    """``count`` clips of ``frames`` frames of the sample clip in ``folder``, ``{name}{index}.mp4``."""
     folder.mkdir(parents=True, exist_ok=True)
     capture = cv2.VideoCapture(str(CLIP))
     for index in range(count):
@@ -40,7 +41,7 @@ def write_clips(folder: Path, count: int = 3, frames: int = 16) -> Path:
             assert ok
             if writer is None:
                 size = (image.shape[1], image.shape[0])
-                writer = cv2.VideoWriter(str(folder / f"clip{index}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
+                writer = cv2.VideoWriter(str(folder / f"{name}{index}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
             writer.write(image)
         writer.release()
     capture.release()
@@ -68,12 +69,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clips(tmp_path_factory.mktemp("clips") / "videos")
 
 
-def mine_serial(inputs: Path, out: Path) -> list[str]:
+def mine_serial(out: Path, *inputs: Path) -> list[str]:
     """Mine ``inputs`` one at a time in a process of one thread, as each worker is (PyTorch's
     float sums differ in their last digits with the thread count); return the result lines."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-c", "from vidal.cli import app; app()", "mine", "--no-push", "--model",
-               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(inputs), "--out", str(out)]
+               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", *map(str, inputs), "--out", str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     return stdout_lines(done.stdout)
@@ -82,7 +83,22 @@ def mine_serial(inputs: Path, out: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def serial(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     out = tmp_path_factory.mktemp("serial") / "runs"
-    return out, mine_serial(clips, out)
+    return out, mine_serial(out, clips)
+
+
+# A video of 4 s, cut into chunks of 1.6 s (40, 40 and 20 frames) by --set scale.chunk_s=1.6.
+CHUNKS = "scale.chunk_s=1.6"
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clips(tmp_path_factory.mktemp("long"), count=1, frames=100, name="long") / "long0.mp4"
+
+
+@pytest.fixture(scope="module")
+def serial_with_long(clips: Path, long_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("serial-long") / "runs"
+    return out, mine_serial(out, clips, long_clip)
 
 
 def test_workers_give_the_serial_run_folders(clips: Path, serial: tuple[Path, list[str]], tmp_path: Path) -> None:
@@ -96,6 +112,21 @@ def test_workers_give_the_serial_run_folders(clips: Path, serial: tuple[Path, li
     assert any(name.endswith("tracks.txt") and data for name, data in files.items())  # walkers were tracked
     assert files == run_files(expected_out)
     assert stdout_lines(result.output) == expected_lines and len(expected_lines) == 3
+
+
+def test_workers_detect_a_long_video_in_chunks_and_give_the_serial_run_folder(
+    clips: Path, long_clip: Path, serial_with_long: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    out = tmp_path / "runs"
+    result = mine(str(clips), str(long_clip), "--out", str(out), "--workers", "2", "--set", CHUNKS)
+    assert result.exit_code == 0, result.output
+    expected_out, expected_lines = serial_with_long
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2", "long0"]  # no chunk folder left
+    assert run_files(out) == run_files(expected_out)
+    assert stdout_lines(result.output) == expected_lines
+    chunks = json.loads((out / "long0" / "summary.json").read_text())["timings"]["chunks"]
+    assert chunks["chunks"] == 3 and chunks["detected_again"] == 0 and chunks["chunk_seconds"] > 0
+    assert "chunks" not in json.loads((out / "clip0" / "summary.json").read_text())["timings"]
 
 
 def test_the_api_mines_in_workers_and_skips_what_it_mined(clips: Path, serial: tuple[Path, list[str]],
@@ -257,11 +288,15 @@ def listening_beyond_loopback() -> list[str]:
 
 
 def kill_a_worker(mining: subprocess.Popen, out: Path) -> int:
-    """Kill the first worker seen mining (a task's staging folder is named after its process); its pid."""
+    """Kill the first worker seen mining an input or detecting a chunk (a task's staging folder,
+    or chunk file, is named after its process); its pid."""
     deadline = time.monotonic() + 300
     while mining.poll() is None and time.monotonic() < deadline:
-        for staging in out.glob(".*.partial-*") if out.is_dir() else []:
+        working = [*out.glob(".*.partial-*"), *out.glob(".*.chunks-*/*.partial-*")] if out.is_dir() else []
+        for staging in working:
             pid = int(staging.name.rsplit(".partial-", 1)[1].split("-")[0])
+            if pid == mining.pid:  # the parent, mining a chunked video from its chunks' detections
+                continue
             os.kill(pid, signal.SIGKILL)
             return pid
         time.sleep(0.02)
@@ -288,21 +323,25 @@ def test_a_pool_worker_killed_is_run_again_and_every_input_mined_once(
 
 @pytest.mark.slow
 def test_ray_cluster_with_a_worker_killed_gives_the_serial_run_folders(
-    clips: Path, serial: tuple[Path, list[str]], ray_cluster: str, tmp_path: Path
+    clips: Path, long_clip: Path, serial_with_long: tuple[Path, list[str]], ray_cluster: str, tmp_path: Path
 ) -> None:
+    # Several videos and a long one cut into chunks, on a cluster of two nodes; one worker is killed.
     out = tmp_path / "runs"
     command = [sys.executable, "-c", "from vidal.cli import app; app()", "mine", "--no-push", "--model",
-               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(clips), "--out", str(out), "--ray", ray_cluster]
+               str(SAMPLE_MODEL), "--imgsz", "320", "--budget", "3", str(clips), str(long_clip), "--out", str(out),
+               "--ray", ray_cluster, "--set", CHUNKS]
     env = {**os.environ, **ONE_MACHINE}
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as mining:
         kill_a_worker(mining, out)
         assert not listening_beyond_loopback()
         stdout, stderr = mining.communicate(timeout=600)
     assert mining.returncode == 0, stderr
-    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2"]  # each once, no staging left
-    expected_out, expected_lines = serial
-    assert run_files(out) == run_files(expected_out)
+    # each once, no staging folder, no chunk folder, no mark left
+    assert sorted(p.name for p in out.iterdir()) == ["clip0", "clip1", "clip2", "long0"]
+    expected_out, expected_lines = serial_with_long
+    assert run_files(out) == run_files(expected_out)  # the long video's tracks too: its MOTA and IDF1 are the serial run's
     assert stdout_lines(stdout) == expected_lines
+    assert json.loads((out / "long0" / "summary.json").read_text())["timings"]["chunks"]["chunks"] == 3
 
 
 def test_a_worker_loads_the_detector_its_scoring_asks_for() -> None:
