@@ -194,7 +194,7 @@ def find_service(folder: Path) -> LocalService | None:
     return next((s for s in find_services() if _same_folder(s.folder, folder)), None)
 
 
-def _fiftyone_file(relative: str) -> Path:
+def fiftyone_file(relative: str) -> Path:
     """A file of the installed fiftyone package, found without importing it."""
     spec = importlib.util.find_spec("fiftyone")
     roots = list(spec.submodule_search_locations or []) if spec else []
@@ -211,8 +211,8 @@ def service_command(folder: Path) -> list[str]:
     """The command FiftyOne runs for its database service (``DatabaseService`` in
     ``fiftyone/core/service.py``): same ``mongod``, data folder, log and arguments."""
     return [
-        sys.executable, str(_fiftyone_file("service/main.py")), *SERVICE_ARGS,
-        str(_fiftyone_file("db/bin/mongod")), "--dbpath", str(folder),
+        sys.executable, str(fiftyone_file("service/main.py")), *SERVICE_ARGS,
+        str(fiftyone_file("db/bin/mongod")), "--dbpath", str(folder),
         "--logpath", str(folder / "log" / "mongo.log"), "--port", "0", "--nounixsocket",
     ]
 
