@@ -42,7 +42,7 @@ Progress = Callable[[int], None]
 # The options of ``vidal mine`` (and keyword arguments of :func:`mine`) and the fields they set.
 OPTIONS = {
     "model": "detector.model", "classes": "detector.classes", "conf": "detector.conf", "imgsz": "detector.imgsz",
-    "device": "detector.device", "budget": "selection.budget", "strategy": "selection.strategy",
+    "device": "detector.device", "batch": "detector.batch", "budget": "selection.budget", "strategy": "selection.strategy",
     "stride": "input.stride", "start": "input.start", "end": "input.end", "out": "output.out",
     "dataset": "dataset.name", "push": "dataset.push", "media_dir": "dataset.media_dir",
     "detections": "detector.detections", "tracks": "detector.tracks", "classes_file": "detector.classes_file",

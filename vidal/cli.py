@@ -110,6 +110,7 @@ def mine(
     conf: Annotated[float | None, typer.Option("--conf", help="Minimum detection score.")] = None,
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference image size.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda:0, ...")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Frames per inference call (Ultralytics backend; on a GPU, 8-32) \\[default: 1].")] = None,
     budget: Annotated[str | None, typer.Option("--budget", "-b", help="Frames to select: a count (20) or a share (5%).")] = None,
     strategy: Annotated[str | None, typer.Option("--strategy", help="Selection (default cover): cover, vidal, coverage, propagate, coreset, typiclust, density, random, uniform, confidence, entropy, boxcount.")] = None,
     stride: Annotated[int | None, typer.Option("--stride", help="Process every n-th frame.")] = None,
@@ -139,7 +140,7 @@ def mine(
         from vidal.video import expand_inputs, open_source
 
         cfg = mine_config(config, set_ or [], {
-            "model": model, "classes": _parse_classes(classes), "conf": conf, "imgsz": imgsz, "device": device,
+            "model": model, "classes": _parse_classes(classes), "conf": conf, "imgsz": imgsz, "device": device, "batch": batch,
             "budget": budget, "strategy": strategy, "stride": stride, "start": start, "end": end, "out": out_dir,
             "dataset": dataset, "push": False if no_push else None, "media_dir": media_dir,
             "detections": detections, "tracks": tracks, "classes_file": classes_file,

@@ -33,6 +33,7 @@ class DetectorConfig(_Strict):
     imgsz: int | None = Field(None, ge=32, le=4096, description="None: the model's own size")
     device: str = "cpu"
     batch: int = Field(1, ge=1, le=256)
+    half: bool | None = Field(None, description="half precision (Ultralytics backend); None: on a CUDA device only")
     max_det: int = Field(300, ge=1)
     backend: Literal["auto", "ultralytics", "openvino"] = "auto"
     # Another system's output instead of a model (vidal.detectors.imported): one input per run.

@@ -92,6 +92,25 @@ def test_ultralytics_backend_gives_class_scores_on_the_sample_model() -> None:
     assert any((d.class_scores.min(1) > 0).any() for d in found)  # more than the best class's score
 
 
+def test_half_precision_is_on_for_a_cuda_device_only_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidal.detectors import device as devices
+    from vidal.detectors.device import DeviceRequest
+
+    default = load_detector(str(SAMPLE_MODEL))
+    asked = load_detector(str(SAMPLE_MODEL), half=True)
+    assert default._kwargs["half"] is False and asked._kwargs["half"] is True
+    assert "half" not in default.description and "half" in asked.description
+    # a CUDA device (this machine has none: the request is taken as checked; the model loads lazily on it)
+    monkeypatch.setattr(devices, "check_device", lambda text: DeviceRequest(text, "cuda", (0,)))
+    on_gpu = load_detector(str(SAMPLE_MODEL), device="cuda:0")
+    assert on_gpu._kwargs["half"] is True and on_gpu._kwargs["device"] == "cuda:0"
+    assert load_detector(str(SAMPLE_MODEL), device="cuda:0", half=False)._kwargs["half"] is False
+    # on the CPU, Ultralytics runs a PyTorch model in full precision whatever is asked
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=3))
+    for (_, a), (_, b) in zip(asked.stream(frames), default.stream(frames)):
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+
+
 @pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")
 def test_openvino_backend_gives_class_scores_on_the_sample_video() -> None:
     frames = list(open_source(SAMPLE_VIDEO).frames(end=4))

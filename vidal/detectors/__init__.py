@@ -28,6 +28,7 @@ def load_detector(
     imgsz: int | None = None,
     device: str = "cpu",
     batch: int = 1,
+    half: bool | None = None,
     max_det: int = 300,
     backend: str = "auto",
     class_scores: bool = False,
@@ -46,7 +47,10 @@ def load_detector(
             training size, or an export's input size).
         device: ``cpu``, ``cuda:0``, ``intel:gpu``, ... (Ultralytics' device strings, checked
             against the machine by :func:`~vidal.detectors.device.check_device`).
-        batch: Frames per inference call (Ultralytics backend).
+        batch: Frames per inference call (Ultralytics backend; frames are decoded ahead in a
+            thread whatever the batch).
+        half: Half-precision inference (Ultralytics backend: PyTorch models on a GPU, ONNX,
+            OpenVINO and TensorRT exports); ``None``: on for a CUDA device, off elsewhere.
         max_det: Most detections kept per frame.
         backend: ``auto`` (OpenVINO folders run on OpenVINO directly, the rest through
             Ultralytics), ``ultralytics`` or ``openvino``.
@@ -88,7 +92,7 @@ def load_detector(
 
     return UltralyticsDetector(
         model, classes=classes, conf=conf, iou=iou, imgsz=imgsz, device=device, batch=batch, max_det=max_det,
-        class_scores=class_scores, embeddings=embeddings,
+        class_scores=class_scores, embeddings=embeddings, half=request.kind == "cuda" if half is None else half,
     )
 
 

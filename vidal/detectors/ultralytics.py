@@ -171,6 +171,8 @@ class UltralyticsDetector:
         embeddings: Give each frame's embedding (:attr:`Detections.embedding`): the pooled
             inputs of the detection head, from the same forward pass (:class:`_HeadFeatures`);
             a PyTorch model only.
+        half: Half-precision inference where Ultralytics allows it (a PyTorch model on a GPU,
+            ONNX, OpenVINO and TensorRT exports; ignored for a PyTorch model on the CPU).
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class UltralyticsDetector:
         max_det: int = 300,
         class_scores: bool = False,
         embeddings: bool = False,
+        half: bool = False,
     ) -> None:
         self._model = _load(model)
         task = getattr(self._model, "task", "detect")
@@ -200,14 +203,14 @@ class UltralyticsDetector:
         # Without an explicit size Ultralytics predicts at the size the model was trained at.
         self.imgsz = imgsz or int(getattr(self._model, "overrides", {}).get("imgsz") or 640)
         self._kwargs = dict(
-            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, verbose=False
+            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, half=half, verbose=False
         )
         self.class_scores = class_scores
         if class_scores:
             self._kwargs["predictor"] = _class_score_predictor()
         self.embeddings = embeddings
         self._features = _HeadFeatures(self._model, model) if embeddings else None
-        self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz})"
+        self.description = f"{model} (Ultralytics, batch {self.batch}, imgsz {self.imgsz}{', half' if half else ''})"
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
         with all_cores():  # the first call sets the model up, and PyTorch's thread count with it
