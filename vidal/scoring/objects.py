@@ -77,20 +77,19 @@ class ObjectTable(TrackColumns):
     def committee_of(self, detections: Detections) -> np.ndarray | None:
         """Each object's detection's committee disagreement (:attr:`Detections.committee`),
         ``(N,)`` float32, NaN for predicted boxes; ``None`` if the detections have none."""
-        if detections.committee is None:
-            return None
-        out = np.full(len(self), np.nan, np.float32)
-        has = self.det_index >= 0
-        out[has] = detections.committee[self.det_index[has]]
-        return out
+        return self._per_object(detections.committee)
 
     def class_scores_of(self, detections: Detections) -> np.ndarray | None:
         """Each object's detection's per-class scores (:attr:`Detections.class_scores`),
         ``(N, C)`` float32, NaN rows for predicted boxes (no detection); ``None`` if the
         detections have none. ``detections`` are the frame's, as given to :meth:`build`."""
-        if detections.class_scores is None:
+        return self._per_object(detections.class_scores)
+
+    def _per_object(self, rows: np.ndarray | None) -> np.ndarray | None:
+        """``rows`` (one per detection) mapped to this table's objects: NaN for predicted boxes."""
+        if rows is None:
             return None
-        out = np.full((len(self), detections.class_scores.shape[1]), np.nan, np.float32)
+        out = np.full((len(self), *rows.shape[1:]), np.nan, np.float32)
         has = self.det_index >= 0
-        out[has] = detections.class_scores[self.det_index[has]]
+        out[has] = rows[self.det_index[has]]
         return out
