@@ -66,7 +66,7 @@ def test_mine_coreset_writes_embeddings_and_pushes_them(fo, dataset_name: str, t
 
 def test_only_the_representation_strategies_compute_embeddings() -> None:
     assert not needs_embeddings(load_config())  # the default, cover
-    for name in ("coreset", "typiclust", "density"):
+    for name in ("coreset", "typiclust", "density", "diverse"):
         assert needs_embeddings(load_config(overrides=[f"selection.strategy={name}"]))
     assert needs_embeddings(load_config(overrides=["selection.embeddings=always"]))
 

@@ -1,4 +1,4 @@
-"""The representation strategies (coreset, typiclust, density) on hand-made 2-D point clouds."""
+"""The representation strategies (coreset, typiclust, density, diverse) on hand-made 2-D point clouds."""
 
 from __future__ import annotations
 
@@ -124,13 +124,39 @@ def test_density_weights_the_score_by_the_similarity_to_the_rest() -> None:
     assert select(table, 3, strategy="density", density_beta=2.0).tolist() == [2, 0, 1]
 
 
+# Four near-identical uncertain frames (one confusing scene) and two of another scene, a little less uncertain.
+SCENES = [(0.0, 0.0), (0.01, 0.0), (0.0, 0.01), (0.01, 0.01), (10.0, 0.0), (10.0, 0.01)]
+SCENE_SCORES = [1.0, 0.99, 0.98, 0.97, 0.8, 0.79]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_diverse_takes_the_most_uncertain_frame_then_another_scene(seed: int) -> None:
+    table = table_of(SCENES, score=SCENE_SCORES)
+    assert select(table, 2, strategy="cover").tolist() == [0, 1]  # uncertainty alone: one scene twice
+    picked = select(table, 2, strategy="diverse", rng=np.random.default_rng(seed))
+    assert picked[0] == 0 and picked[1] in (4, 5)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_diverse_looks_away_from_the_labelled_frames(seed: int) -> None:
+    # a frame of the first scene is labelled: the first pick goes to the other scene, though less
+    # uncertain (the candidates, 4 per frame of the budget, hold both scenes)
+    table = table_of([*SCENES, (0.0, 0.005)], score=[*SCENE_SCORES, 0.0])
+    picked = select(table, 2, strategy="diverse", labelled=[70], rng=np.random.default_rng(seed))
+    assert picked.tolist()[0] in (4, 5)
+    # and the other way round
+    table = table_of([*SCENES, (10.0, 0.005)], score=[*SCENE_SCORES, 0.0])
+    picked = select(table, 2, strategy="diverse", labelled=[70], rng=np.random.default_rng(seed))
+    assert picked.tolist()[0] in (0, 1, 2, 3)
+
+
 def test_representation_strategies_never_pick_labelled_frames_and_refuse_without_embeddings() -> None:
     rng = np.random.default_rng(3)
     points = normalise(rng.normal(size=(40, 8)))
     table = table_of([tuple(p) for p in points], score=rng.random(40).tolist(), step=1)
     table.embedding = points
     labelled = [3, 4, 20]
-    for name in ("coreset", "typiclust", "density"):
+    for name in ("coreset", "typiclust", "density", "diverse"):
         picked = select(table, 10, strategy=name, labelled=labelled, min_gap=1)
         frames = table.frame[picked]
         assert len(picked) == 10 and len(set(picked.tolist())) == 10

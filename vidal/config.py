@@ -172,7 +172,7 @@ class SelectionConfig(_Strict):
     fill: Literal["spread", "none"] = Field(
         "spread", description="frames with score 0 fill the budget spread over the uncovered time (none: stop short)"
     )
-    # coreset, typiclust and density rank frames by the detector's own features (vidal.embeddings),
+    # coreset, typiclust, density and diverse rank frames by the detector's own features (vidal.embeddings),
     # computed in the detection's pass only for them; always: for every strategy (for the dataset).
     embeddings: Literal["auto", "always"] = Field(
         "auto", description="frame embeddings: auto (for the strategies that need them) or always"

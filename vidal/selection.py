@@ -497,7 +497,9 @@ def refine_grid(frames: np.ndarray, labelled: np.ndarray, count: int) -> np.ndar
 
 # The strategies that need frame embeddings (FrameTable.embedding): the pipeline computes them
 # only for these, or when selection.embeddings is "always".
-EMBEDDING_STRATEGIES = frozenset({"coreset", "typiclust", "density"})
+EMBEDDING_STRATEGIES = frozenset({"coreset", "typiclust", "density", "diverse"})
+# ``diverse`` draws its picks from this many candidates per frame of the budget.
+DIVERSE_POOL = 4
 # Information density's exponent (Settles & Craven, 2008): 1 weighs uncertainty and density alike.
 DENSITY_BETA = 1.0
 
@@ -599,6 +601,49 @@ def select_density(
     points, _ = _embedding(table, "density")
     values = np.asarray(table.score, np.float64) * density(points) ** beta
     return greedy_events(values, table.frame, {}, budget, min_gap, covered=table.labelled)
+
+
+@register_strategy("diverse")
+def select_diverse(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Uncertain, then diverse: ``cover``'s best :data:`DIVERSE_POOL` x ``budget`` frames are the
+    candidates, and the picks are drawn from them by k-means++ seeding on the frame embeddings,
+    each candidate's chance its frame score times its squared distance to the nearest labelled
+    frame or earlier pick (the first pick, with nothing labelled: ``cover``'s first).
+
+    After PPAL (Yang et al., "Plug and play active learning for object detection", CVPR 2024):
+    uncertainty first, then diversity among the uncertain, so the budget does not go to many
+    views of one confusing scene; with labels accumulating, the labelled frames push the picks
+    elsewhere. The candidates keep ``cover``'s ``min_gap``; the draw is seeded by ``rng``.
+    """
+    points, seeds = _embedding(table, "diverse")
+    pool = select_cover(table, min(len(table), DIVERSE_POOL * budget), min_gap, rng)
+    if len(pool) <= budget:
+        return pool
+    candidates = points[pool].astype(np.float64)
+    weight = np.maximum(np.asarray(table.score, np.float64)[pool], 1e-6)  # spread fill frames: a last resort
+    nearest = np.full(len(pool), np.inf)
+    for seed in seeds.astype(np.float64):
+        np.minimum(nearest, ((candidates - seed) ** 2).sum(1), out=nearest)
+    frames = table.frame[pool]
+    open_ = np.ones(len(pool), bool)  # more than min_gap frames from every pick
+    picked: list[int] = []
+    for _ in range(budget):
+        if np.isinf(nearest).all():
+            pick = 0  # nothing labelled, nothing picked: the most uncertain candidate
+        else:
+            left = open_ if open_.any() else np.isin(np.arange(len(pool)), picked, invert=True)
+            chance = np.where(left, weight * np.where(np.isinf(nearest), 0.0, nearest), 0.0)
+            total = chance.sum()
+            if total <= 0.0:  # every candidate left sits on a pick or a labelled frame: the best ranked
+                pick = int(np.flatnonzero(left)[0])
+            else:
+                pick = int(rng.choice(len(pool), p=chance / total))
+        picked.append(pick)
+        open_[pick] = False
+        if min_gap > 0:
+            open_ &= np.abs(frames - frames[pick]) > min_gap
+        np.minimum(nearest, ((candidates - candidates[pick]) ** 2).sum(1), out=nearest)
+    return pool[np.asarray(picked, np.int64)]
 
 
 def _labelled_embedding(table: FrameTable, labelled: np.ndarray) -> np.ndarray | None:
