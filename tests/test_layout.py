@@ -2,7 +2,7 @@
 
 Floors, bottom up: errors and array types; decoding, detection and tracking adapters;
 scoring and selection; configuration (it checks names against the scoring and selection
-registries), outputs, the run-folder format, the mining pipeline and propagation; the FiftyOne and
+registries), outputs, the run-folder format, the mining pipeline, its chunks and propagation; the FiftyOne and
 training adapters; the Python API; the CLI.
 """
 
@@ -17,7 +17,7 @@ FLOORS = [
     ("vidal.video", "vidal.mot", "vidal.evaluation", "vidal.yolo", "vidal.detectors", "vidal.tracking"),
     ("vidal.scoring", "vidal.representation", "vidal.selection"),
     ("vidal.config", "vidal.outputs", "vidal.runs", "vidal.embeddings", "vidal.resolve", "vidal.resume",
-     "vidal.pipeline", "vidal.propagation"),
+     "vidal.pipeline", "vidal.chunks", "vidal.propagation"),
     ("vidal.dataset", "vidal.training", "vidal.scale"),
     ("vidal.api",),
     ("vidal.cli",),

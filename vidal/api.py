@@ -285,7 +285,8 @@ def _parallel_results(
     plans = []
     for (_, source), task in zip(runs, tasks, strict=True):
         mined = None if task.force else find_mined(Path(task.config.output.out), source, task.config, task.labelled)
-        plans.append([] if mined is not None else plan_chunks(task, source))  # a run found: the worker skips it
+        chunks = [] if mined is not None else plan_chunks(task.config, source)  # a run found: the worker skips it
+        plans.append([replace(task, chunk=chunk) for chunk in chunks])
     results = map_tasks([part for task, plan in zip(tasks, plans, strict=True) for part in plan or [task]],
                         workers=workers, ray_address=ray)
     for (mining, source), task, plan in zip(runs, tasks, plans, strict=True):

@@ -34,7 +34,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,7 @@ from vidal.types import Detections, Frame
 from vidal.video import FrameSource, frame_numbers, open_source
 
 if TYPE_CHECKING:
-    from vidal.scale import MineTask, TaskResult
+    from vidal.config import VidalConfig
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,24 @@ def fingerprint(image: np.ndarray) -> int:
     return int.from_bytes(hashlib.blake2b(sample.tobytes(), digest_size=8).digest(), "little")
 
 
-def chunk_folder(source: FrameSource, task: MineTask) -> str:
-    """The name of ``task``'s chunk folder: the input's name, and a key of its file (path, size,
-    time) and of every setting the detections depend on, so a changed file or model makes new chunks."""
-    info, config = source.info, task.config
+@dataclass(frozen=True)
+class DetectedChunk:
+    """What :func:`detect_chunk` did: ``processed`` frames in ``seconds``, or ``skipped`` (its file exists)."""
+
+    processed: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+def chunk_folder(source: FrameSource, config: VidalConfig) -> str:
+    """The name of the chunk folder of ``source`` mined with ``config``: the input's name, and a
+    key of its file (path, size, time) and of every setting the detections depend on, so a
+    changed file or model makes new chunks."""
+    info = source.info
     stat = info.path.stat()
     key = json.dumps({"path": str(info.path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns,
                       "detector": config.detector.model_dump(mode="json"),
@@ -93,11 +107,12 @@ def chunk_folder(source: FrameSource, task: MineTask) -> str:
     return f".{info.name}{CHUNKS_SUFFIX}{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def plan_chunks(task: MineTask, source: FrameSource) -> list[MineTask]:
-    """``task`` cut into chunk tasks, or ``[]`` when it is not cut: an image folder (its frames
-    are read one by one wherever they are), a video no longer than ``scale.chunk_s``, or a
-    setting that feeds the detector from a file (``detector.detections``, ``detector.tracks``)."""
-    info, config = source.info, task.config
+def plan_chunks(config: VidalConfig, source: FrameSource) -> list[Chunk]:
+    """The chunks ``source`` mined with ``config`` is cut into, or ``[]`` when it is not cut: an
+    image folder (its frames are read one by one wherever they are), a video no longer than
+    ``scale.chunk_s``, or a setting that feeds the detector from a file (``detector.detections``,
+    ``detector.tracks``)."""
+    info = source.info
     seconds = config.scale.chunk_s
     if info.kind != "video" or seconds <= 0 or config.detector.detections or config.detector.tracks:
         return []
@@ -105,52 +120,49 @@ def plan_chunks(task: MineTask, source: FrameSource) -> list[MineTask]:
     size = max(1, round(seconds * info.fps / config.input.stride))
     if len(numbers) <= size:
         return []
-    folder = chunk_folder(source, task)
-    tasks = []
+    folder = chunk_folder(source, config)
+    chunks = []
     for at in range(0, len(numbers), size):
         part = numbers[at : at + size]
         last = None if at + size >= len(numbers) and config.input.end is None else part[-1]
-        tasks.append(replace(task, chunk=Chunk(folder, part[0], last, config.input.stride)))
-    return tasks
+        chunks.append(Chunk(folder, part[0], last, config.input.stride))
+    return chunks
 
 
 def _partial_name(name: str) -> str:
     return f"{name}.partial-{os.getpid()}-{socket.gethostname()}"
 
 
-def detect_chunk(task: MineTask, detector: Detector) -> TaskResult:
-    """Detect the frames of ``task.chunk`` and write them to its chunk file (whole, or not at all).
+def detect_chunk(path: Path, out: Path, chunk: Chunk, detector: Detector) -> DetectedChunk:
+    """Detect ``chunk``'s frames of the video at ``path`` and write them to its chunk file in the
+    output folder ``out`` (whole, or not at all).
 
     A chunk whose file exists is not detected again. Decoding that breaks midway ends the chunk
     at the last good frame: the final pass decodes the video again and stops where it stops.
     """
-    from vidal.scale import TaskResult
-
-    chunk = task.chunk
-    assert chunk is not None
-    folder = Path(task.config.output.out) / chunk.folder
+    folder = out / chunk.folder
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.glob(f"chunk-{chunk.first:08d}-*.npz")):
-        return TaskResult(task.path, skipped=True)
+        return DetectedChunk(skipped=True)
     partial = folder / _partial_name(f"chunk-{chunk.first:08d}")
     partial.touch()  # a worker killed midway leaves this (the chunk folder goes with the run)
     started = time.perf_counter()
-    source = open_source(task.path)
+    source = open_source(path)
     table = _ChunkTable()
     frames = source.frames(chunk.first, chunk.last, chunk.stride, seek=True)
     try:
         for frame, detections in detector.stream(frames):
             table.add(frame, detections)
     except DecodeError as error:
-        logger.info("chunk from frame %d of %s: %s", chunk.first, task.path, error)
+        logger.info("chunk from frame %d of %s: %s", chunk.first, path, error)
     if not table.frames:
         partial.unlink(missing_ok=True)
-        return TaskResult(task.path, processed=0)
+        return DetectedChunk()
     end, seconds = table.frames[-1], time.perf_counter() - started
     with partial.open("wb") as handle:
         np.savez(handle, seconds=np.float64(seconds), **table.arrays())
     os.replace(partial, folder / chunk.file_name(end))
-    return TaskResult(task.path, processed=len(table.frames), fps=len(table.frames) / seconds)
+    return DetectedChunk(processed=len(table.frames), seconds=seconds)
 
 
 class _ChunkTable:

@@ -172,7 +172,8 @@ def run_task(task: MineTask) -> TaskResult:
     try:
         if task.chunk is not None:
             check_shared(task)
-            return detect_chunk(task, _detector(task.config))
+            done = detect_chunk(task.path, Path(task.config.output.out), task.chunk, _detector(task.config))
+            return TaskResult(task.path, processed=done.processed, fps=done.fps, skipped=done.skipped)
         return mine_task(task)
     except VidalError as error:
         return failed_result(task, error)

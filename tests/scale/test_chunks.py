@@ -57,7 +57,7 @@ def test_a_long_video_is_cut_into_chunks_that_hold_each_frame_once(video: Path, 
                                                                     expected: list[tuple[int, int | None]]) -> None:
     task = task_for(video, tmp_path / "runs", "scale.chunk_s=1", *overrides)
     source = open_source(video)
-    chunks = [part.chunk for part in plan_chunks(task, source)]
+    chunks = plan_chunks(task.config, source)
     assert [(c.first, c.last) for c in chunks] == expected
     assert len({c.folder for c in chunks}) == 1
     numbers = [f.index for c in chunks for f in source.frames(c.first, c.last, c.stride)]
@@ -68,25 +68,25 @@ def test_a_long_video_is_cut_into_chunks_that_hold_each_frame_once(video: Path, 
 @pytest.mark.parametrize("overrides", [["scale.chunk_s=0"], ["scale.chunk_s=3"], ["input.stride=2", "scale.chunk_s=2.6"]])
 def test_a_video_no_longer_than_a_chunk_is_not_cut(video: Path, tmp_path: Path, overrides: list[str]) -> None:
     assert SCENE_FRAMES / 25 < 3
-    assert plan_chunks(task_for(video, tmp_path, *overrides), open_source(video)) == []
+    assert plan_chunks(task_for(video, tmp_path, *overrides).config, open_source(video)) == []
 
 
 def test_frames_from_files_are_not_cut(video: Path, scene_images: Path, tmp_path: Path) -> None:
-    assert plan_chunks(task_for(scene_images, tmp_path, "scale.chunk_s=1"), open_source(scene_images)) == []
+    assert plan_chunks(task_for(scene_images, tmp_path, "scale.chunk_s=1").config, open_source(scene_images)) == []
     detections = tmp_path / "det.txt"
     detections.write_text("1,-1,10,10,20,20,0.9,-1,-1,-1\n")
     imported = task_for(video, tmp_path, "scale.chunk_s=1", f"detector.detections={detections}")
-    assert plan_chunks(imported, open_source(video)) == []
+    assert plan_chunks(imported.config, open_source(video)) == []
 
 
 def detect_all(task: MineTask, source_path: Path, detector: ScriptedDetector) -> Path:
     """Every chunk of ``task`` detected (as workers would); the chunk folder."""
-    parts = plan_chunks(task, open_source(source_path))
-    assert len(parts) == 3
-    for part in parts:
-        result = detect_chunk(part, detector)
-        assert result.error is None and result.processed > 0
-    return Path(task.config.output.out) / parts[0].chunk.folder
+    out = Path(task.config.output.out)
+    chunks = plan_chunks(task.config, open_source(source_path))
+    assert len(chunks) == 3
+    for chunk in chunks:
+        assert detect_chunk(source_path, out, chunk, detector).processed > 0
+    return out / chunks[0].folder
 
 
 def test_the_run_mined_from_chunks_is_the_serial_run(video: Path, tmp_path: Path) -> None:
@@ -123,12 +123,13 @@ def test_a_frame_that_decoded_otherwise_in_its_chunk_or_is_in_none_is_detected_a
 
 def test_a_chunk_detected_already_is_not_detected_again(video: Path, tmp_path: Path) -> None:
     task = task_for(video, tmp_path / "runs", "scale.chunk_s=1")
-    part = plan_chunks(task, open_source(video))[1]
+    out = Path(task.config.output.out)
+    chunk = plan_chunks(task.config, open_source(video))[1]
     detector = CountingDetector()
-    assert detect_chunk(part, detector).processed == 25
-    [(_, _, written)] = chunk_files(Path(task.config.output.out) / part.chunk.folder)
+    assert detect_chunk(video, out, chunk, detector).processed == 25
+    [(_, _, written)] = chunk_files(out / chunk.folder)
     before = written.stat().st_mtime_ns
-    again = detect_chunk(part, detector)
+    again = detect_chunk(video, out, chunk, detector)
     assert again.skipped and detector.seen == list(range(26, 51))
     assert written.stat().st_mtime_ns == before
     assert not list(written.parent.glob("*.partial-*"))  # written whole, its temporary file gone
