@@ -90,7 +90,10 @@ def test_parking_lot_cars_the_model_calls_cell_phones_are_shown_as_confusions(
     run = Path(result.output.split(" -> ")[1].split()[0])
     regions = list(csv.DictReader((run / "regions.csv").open()))
     confusions = [r for r in regions if "class_confusion" in r["reasons"]]
-    assert confusions and {r["class"] for r in confusions} <= {"cell phone", "suitcase", "dining table"}
+    # what else the model calls the car varies with the OpenVINO release (mouse, parking meter,
+    # suitcase...); the cell phone of full view stays
+    confused_with = {r["class"] for r in confusions}
+    assert "cell phone" in confused_with and "car" not in confused_with
     selection = list(csv.DictReader((run / "selection.csv").open()))
     assert len(selection) == 5 and all(float(r["score"]) > 0.3 for r in selection)
     assert sum(71 <= int(r["frame"]) <= 103 for r in selection) >= 2
@@ -98,5 +101,6 @@ def test_parking_lot_cars_the_model_calls_cell_phones_are_shown_as_confusions(
     assert dataset.default_classes == ["car"]
     assert set(dataset.distinct("predictions.detections.label")) <= {"car"}
     assert set(dataset.distinct("ground_truth.detections.label")) <= {"car"}
-    suspects = [d for s in dataset for d in s.suspect_regions.detections if d.label == "class_confusion"]
+    # a region's label is its first reason; the car's confusion may come after a class flip
+    suspects = [d for s in dataset for d in s.suspect_regions.detections if "class_confusion" in d.reasons]
     assert suspects and "cell phone" in {d.class_name for d in suspects}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -92,23 +93,26 @@ def test_ultralytics_backend_gives_class_scores_on_the_sample_model() -> None:
     assert any((d.class_scores.min(1) > 0).any() for d in found)  # more than the best class's score
 
 
-def test_half_precision_is_on_for_a_cuda_device_only_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_half_precision_is_on_for_a_cuda_device_only_unless_asked(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     from vidal.detectors import device as devices
     from vidal.detectors.device import DeviceRequest
 
     default = load_detector(str(SAMPLE_MODEL))
     asked = load_detector(str(SAMPLE_MODEL), half=True)
-    assert default._kwargs["half"] is False and asked._kwargs["half"] is True
+    assert default.half is False and asked.half is True
     assert "half" not in default.description and "half" in asked.description
     # a CUDA device (this machine has none: the request is taken as checked; the model loads lazily on it)
     monkeypatch.setattr(devices, "check_device", lambda text: DeviceRequest(text, "cuda", (0,)))
     on_gpu = load_detector(str(SAMPLE_MODEL), device="cuda:0")
-    assert on_gpu._kwargs["half"] is True and on_gpu._kwargs["device"] == "cuda:0"
-    assert load_detector(str(SAMPLE_MODEL), device="cuda:0", half=False)._kwargs["half"] is False
+    assert on_gpu.half is True and on_gpu._kwargs["device"] == "cuda:0"
+    assert load_detector(str(SAMPLE_MODEL), device="cuda:0", half=False).half is False
     # on the CPU, Ultralytics runs a PyTorch model in full precision whatever is asked
+    monkeypatch.setattr(logging.getLogger("ultralytics"), "propagate", True)  # its warnings, to caplog
     frames = list(open_source(SAMPLE_VIDEO).frames(end=3))
     for (_, a), (_, b) in zip(asked.stream(frames), default.stream(frames)):
         np.testing.assert_array_equal(a.xyxy, b.xyxy)
+    assert "deprecated" not in caplog.text  # the argument this Ultralytics takes (half, or quantize from 8.4.190)
 
 
 @pytest.mark.skipif(not SHARED_MODEL.exists(), reason="../shared model absent")

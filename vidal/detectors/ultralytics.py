@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,17 @@ def _reason(error: BaseException) -> str:
         return type(error).__name__
     # A KeyError's text is the bare key ('backbone'): say what kind of error it is.
     return f"{type(error).__name__} {text}" if isinstance(error, LookupError) else text.splitlines()[0]
+
+
+def _precision(half: bool) -> dict[str, Any]:
+    """Ultralytics' argument for half precision: ``quantize=16`` where it has one (8.4.190 on;
+    ``half`` is then deprecated, with a warning at every call), else ``half=True``; nothing for
+    full precision, which both default to."""
+    if not half:
+        return {}
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
 
 
 def _load(model: str) -> object:
@@ -202,8 +214,9 @@ class UltralyticsDetector:
         self.batch = max(1, batch)
         # Without an explicit size Ultralytics predicts at the size the model was trained at.
         self.imgsz = imgsz or int(getattr(self._model, "overrides", {}).get("imgsz") or 640)
+        self.half = half
         self._kwargs = dict(
-            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, half=half, verbose=False
+            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, verbose=False, **_precision(half)
         )
         self.class_scores = class_scores
         if class_scores:
