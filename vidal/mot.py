@@ -130,6 +130,18 @@ def refuse_rows(path: Path, lines: np.ndarray, bad: np.ndarray, message: str) ->
         raise InputError(f"{path}:{int(lines[np.argmax(bad)])}: {message}")
 
 
+def refuse_repeated_ids(path: Path, lines: np.ndarray, frame: np.ndarray, track_id: np.ndarray, noun: str = "id") -> None:
+    """Refuse, as TrackEval does, an identity twice in one frame (no box can be chosen), naming
+    the line of its second row and of its first."""
+    order = np.lexsort((track_id, frame))  # stable: a repeated pair keeps file order
+    repeated = (np.diff(frame[order]) == 0) & (np.diff(track_id[order]) == 0)
+    if repeated.any():
+        at = int(np.argmax(repeated))
+        first, again = order[at], order[at + 1]
+        raise InputError(f"{path}:{lines[again]}: {noun} {track_id[again]} again in frame {frame[again]} "
+                         f"(first at line {lines[first]})")
+
+
 def check_seqinfo_size(found: Path, width: int, height: int, video: Path, question: str) -> None:
     """Refuse a MOTChallenge ``seqinfo.ini`` whose ``imWidth``/``imHeight`` differ from the video's.
 
@@ -200,15 +212,7 @@ def read_gt(path: str | Path) -> MotGroundTruth:
         f"class must be an integer from 1 (or {NO_CLASS}: none)",
     )
     frame, track_id = data[:, 0].astype(np.int64), data[:, 1].astype(np.int64)
-    # As TrackEval does, refuse an identity twice in one frame: no box can be chosen.
-    order = np.lexsort((track_id, frame))  # stable: a repeated pair keeps file order
-    repeated = (np.diff(frame[order]) == 0) & (np.diff(track_id[order]) == 0)
-    if repeated.any():
-        at = int(np.argmax(repeated))
-        first, again = order[at], order[at + 1]
-        raise InputError(
-            f"{path}:{line[again]}: id {track_id[again]} again in frame {frame[again]} (first at line {line[first]})"
-        )
+    refuse_repeated_ids(path, line, frame, track_id)
     xyxy = np.c_[data[:, 2], data[:, 3], data[:, 2] + data[:, 4], data[:, 3] + data[:, 5]].astype(np.float32)
     return MotGroundTruth(
         frame,

@@ -41,7 +41,7 @@ from vidal.concurrency import PREFETCH_FRAMES, prefetch
 from vidal.detectors.base import resolve_classes
 from vidal.detectors.boxes import clip_boxes
 from vidal.errors import ConfigError, InputError
-from vidal.mot import check_seqinfo_size, read_classes, refuse_rows
+from vidal.mot import check_seqinfo_size, read_classes, refuse_repeated_ids, refuse_rows
 from vidal.types import ArrayTable, Detections, Frame
 from vidal.video import FRAME_COUNT_TOLERANCE, VideoInfo
 
@@ -204,16 +204,8 @@ def read_rows(path: str | Path, *, tracks: bool, names: dict[int, str]) -> Impor
                "pass --classes-file")
         )
     frame, track_id = frame.astype(np.int64), ids.astype(np.int64)
-    if tracks:  # as TrackEval does: an identity twice in one frame has no box to choose
-        order = np.lexsort((track_id, frame))  # stable: a repeated pair keeps file order
-        repeated = (np.diff(frame[order]) == 0) & (np.diff(track_id[order]) == 0)
-        if repeated.any():
-            at = int(np.argmax(repeated))
-            first, again = order[at], order[at + 1]
-            raise InputError(
-                f"{path}:{lines[again]}: track {track_id[again]} again in frame {frame[again]} "
-                f"(first at line {lines[first]})"
-            )
+    if tracks:
+        refuse_repeated_ids(path, lines, frame, track_id, "track")
     x, y, w, h = data[:, 2], data[:, 3], data[:, 4], data[:, 5]
     xyxy = np.stack([x, y, x + w, y + h], axis=1).astype(np.float32)
     return ImportedRows(frame, track_id, xyxy, score.astype(np.float32), class_id, lines, class_scores)
