@@ -24,19 +24,20 @@ from pathlib import Path
 
 from benchmark_common import SHARED, measure, offline_ultralytics, scratch_folder, write_section
 
+from vidal.detectors.ultralytics import precision_args
 from vidal.video import open_source
 
 VIDEO = SHARED / "data" / "mot" / "SNMOT-116" / "SNMOT-116.mp4"
 MODEL = SHARED / "models" / "yolo11n_coco_from_openvino.pt"
 
 ULTRALYTICS = r"""
-import sys, time
+import json, sys, time
 from ultralytics import YOLO
-model_path, video, imgsz, device, half, frames = sys.argv[1:7]
+model_path, video, imgsz, device, precision, frames = sys.argv[1:7]
 model = YOLO(model_path, task="detect")
 n, first = 0, None
 stream = model.track(video, tracker="bytetrack.yaml", classes=[0], conf=0.1, imgsz=int(imgsz), device=device,
-                     half=half == "1", stream=True, verbose=False)
+                     stream=True, verbose=False, **json.loads(precision))
 for result in stream:
     n += 1
     if first is None:
@@ -66,12 +67,12 @@ def main() -> int:
         if not torch.cuda.is_available():
             raise SystemExit(f"no CUDA device here for --device {args.device}: run this on a machine with a GPU")
     gpu = torch.cuda.get_device_name(0) if cuda else "none (a dry run)"
-    half = "1" if cuda else "0"
+    precision = json.dumps(precision_args(cuda))  # vidal's argument for it, whichever Ultralytics is here
     frames = open_source(args.video).info.frame_count
     frames = min(frames, args.frames) if args.frames else frames
     work = scratch_folder("vidal-bench-gpu-")
-    ultra = [sys.executable, "-c", ULTRALYTICS, str(args.model), str(args.video), str(args.imgsz), args.device, half,
-             str(frames)]
+    ultra = [sys.executable, "-c", ULTRALYTICS, str(args.model), str(args.video), str(args.imgsz), args.device,
+             precision, str(frames)]
 
     def vidal(batch: int, out: Path) -> list[str]:
         return [sys.executable, "-m", "vidal.cli", "mine", "--no-push", str(args.video), "--model", str(args.model),

@@ -48,7 +48,7 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__} {text}" if isinstance(error, LookupError) else text.splitlines()[0]
 
 
-def _precision(half: bool) -> dict[str, Any]:
+def precision_args(half: bool) -> dict[str, Any]:
     """Ultralytics' argument for half precision: ``quantize=16`` where it has one (8.4.190 on;
     ``half`` is then deprecated, with a warning at every call), else ``half=True``; nothing for
     full precision, which both default to."""
@@ -216,7 +216,7 @@ class UltralyticsDetector:
         self.imgsz = imgsz or int(getattr(self._model, "overrides", {}).get("imgsz") or 640)
         self.half = half
         self._kwargs = dict(
-            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, verbose=False, **_precision(half)
+            conf=conf, iou=iou, imgsz=self.imgsz, device=device, max_det=max_det, verbose=False, **precision_args(half)
         )
         self.class_scores = class_scores
         if class_scores:
