@@ -110,7 +110,7 @@ def _dated(hand: str, old_figures: str, stamp: str) -> str:
     return f"{note}\n\n{hand.strip()}\n"
 
 
-def write_section(name: str, body: str) -> None:
+def write_section(name: str, body: str, machine_text: str | None = None) -> None:
     """Write a script's figures into the section ``## name`` of BENCHMARKS.md.
 
     Only the text between the section's :data:`BEGIN` and :data:`END` lines is replaced;
@@ -118,11 +118,12 @@ def write_section(name: str, body: str) -> None:
     figures. A section of the earlier layout is converted: its text up to
     :data:`HAND_WRITTEN` was the script's and is replaced; a section with neither marker is
     kept whole below the new figures, since which of its lines were written by hand is
-    unknown. A missing section is appended.
+    unknown. A missing section is appended. ``machine_text`` names the machine the figures
+    were measured on, where that is not this one (rows measured elsewhere, summarised here).
     """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     begin, end = BEGIN.format(name=name), END.format(name=name)
-    figures = f"Measured {stamp} on {machine()} with:\n\n```\n{command_line()}\n```\n\n{body.strip()}\n"
+    figures = f"Measured {stamp} on {machine_text or machine()} with:\n\n```\n{command_line()}\n```\n\n{body.strip()}\n"
     block = f"{begin}\n\n{figures}\n{end}\n"
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
         "# Benchmarks\n\nEvery figure here is written by a script in `tools/`, with the command that "
