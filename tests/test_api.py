@@ -37,7 +37,11 @@ def test_the_readme_example_runs_as_written(fo, tmp_path: Path) -> None:
     run = vidal.load_run(tmp_path / "vidal-runs" / "crossing")
     assert f"{run.path.relative_to(tmp_path)} 5 frames selected" in done.stdout
     assert len(run.selected) == 5 and run.summary.frames["last"] == 100
-    assert set(run.summary.timings["stages"]) == {"detect", "track", "score", "select", "write"}
+    timings = run.summary.timings
+    assert set(timings["stages"]) == {"detect", "track", "score", "select", "write"}
+    assert 0 < timings["first_frame_seconds"] < timings["processing_seconds"]
+    after_first = 99 / (timings["processing_seconds"] - timings["first_frame_seconds"])  # 100 frames processed
+    assert abs(timings["steady_frames_per_second"] - after_first) < 0.1
     assert "5 new samples" in done.stdout and len(fo.load_dataset("street")) == 5
     fo.delete_dataset("street")
 

@@ -193,3 +193,12 @@ def test_classes_report_the_wanted_objects_and_their_confusions(tmp_path: Path, 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["labels"] == ["car"] and summary["counts"]["tracks"] == 1
     assert summary["counts"]["class_confusions"] == 24 == summary["counts"]["class_confusion_frames"]
+
+
+def test_the_steady_rate_leaves_the_first_frame_out() -> None:
+    from vidal.pipeline import steady_rate
+
+    # 100 frames in 12 s, of which the first took 3 s (imports, a GPU's start): 99 frames in 9 s
+    assert steady_rate(100, 12.0, 3.0) == {"first_frame_seconds": 3.0, "steady_frames_per_second": 11.0}
+    assert steady_rate(1, 2.0, 2.0) == {"first_frame_seconds": 2.0, "steady_frames_per_second": None}
+    assert steady_rate(0, 0.0, None) == {}

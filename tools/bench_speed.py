@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 
-from benchmark_common import SHARED_MODEL, TUD, measure, offline_ultralytics, scratch_folder, write_section
+from benchmark_common import SHARED_MODEL, TUD, measure, offline_ultralytics, scratch_folder, steady_rate, write_section
 
 ULTRALYTICS_SCRIPT = r"""
 import sys, time
@@ -94,7 +94,7 @@ def main() -> int:
         walls["vidal"].append(wall)
         peak_one.append(rss)
         summary = json.loads((work / f"runs-{k}" / args.video.stem / "summary.json").read_text())
-        steady["vidal"].append(summary["timings"]["frames_per_second"])
+        steady["vidal"].append(steady_rate(summary))
         print(f"round {k + 1}: ultralytics {walls['ultralytics'][-1]:.2f} s, vidal {walls['vidal'][-1]:.2f} s")
     long_video = work / f"{args.video.stem}-x{args.times}.mp4"
     long_frames = concatenate(args.video, args.times, long_video)

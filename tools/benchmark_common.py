@@ -55,6 +55,13 @@ def measure(command: list[str], env: dict[str, str] | None = None, cwd: Path | N
     return Measured(float(wall), float(rss_kib) / 1024, float(cpu), output)
 
 
+def steady_rate(summary: dict) -> float:
+    """A ``vidal mine`` run's processing rate after its first frame, from its ``summary.json``
+    (a run of a version without ``steady_frames_per_second``: the rate over every frame)."""
+    timings = summary["timings"]
+    return timings.get("steady_frames_per_second") or timings["frames_per_second"]
+
+
 def scratch_folder(prefix: str) -> Path:
     """A new folder in the temp folder, removed when the script exits (clips, mined runs, weights)."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))

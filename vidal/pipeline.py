@@ -493,6 +493,23 @@ class _Processed:
     failure: DecodeError | None
     seconds: float
     embeddings: EmbeddingStore | None = None
+    first_frame_seconds: float | None = None
+    """Seconds until the first frame was scored: lazy imports, the first inference (a GPU's
+    start-up, kernel choice) and any seek; ``None`` without frames."""
+
+
+def steady_rate(processed: int, seconds: float, first_frame_seconds: float | None) -> dict[str, float | None]:
+    """``summary.json``'s first-frame time and the processing rate after the first frame.
+
+    The first frame carries one-off costs (lazy imports, a GPU's start-up and kernel
+    choice) that a rate over few frames would spread over all of them; the steady rate is
+    what compares with another tool's rate after its first frame.
+    """
+    if first_frame_seconds is None:
+        return {}
+    rest = seconds - first_frame_seconds
+    return {"first_frame_seconds": round(first_frame_seconds, 3),
+            "steady_frames_per_second": round((processed - 1) / rest, 2) if processed > 1 and rest > 0 else None}
 
 
 def _mine(
@@ -577,6 +594,7 @@ def _process(
     embeddings = EmbeddingStore(run.staging) if needs_embeddings(config) else None
     detections_total = 0
     failure: DecodeError | None = None
+    first_frame_seconds: float | None = None
     started = time.perf_counter()
     frames = detector.stream(source.frames(inputs.start, inputs.end, inputs.stride))
     try:
@@ -625,6 +643,8 @@ def _process(
                 _resolve_ended(step.removed, history, records, weights)
                 records.settle(history.open_from(len(records)))
             detections_total += record.detections
+            if first_frame_seconds is None:
+                first_frame_seconds = time.perf_counter() - started
             if progress is not None:
                 progress(1)
     except DecodeError as error:
@@ -650,7 +670,7 @@ def _process(
             raise InputError(f"{failure} (no frame could be processed)") from failure
         raise InputError(f"no frames decoded from {info.path}")
     return _Processed(resolved.table, resolved.store, track_ids, detections_total, track_rows, resolved.confusions,
-                      resolved.confusion_frames, failure, seconds, embeddings)
+                      resolved.confusion_frames, failure, seconds, embeddings, first_frame_seconds)
 
 
 def _write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:
@@ -748,6 +768,7 @@ def _write(
         timings={
             "processing_seconds": round(done.seconds, 3),
             "frames_per_second": round(processed / done.seconds, 2) if done.seconds > 0 else None,
+            **steady_rate(processed, done.seconds, done.first_frame_seconds),
         },
         complete=failure is None,
         stopped_after_frame=None if failure is None else failure.frame,
