@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,10 @@ def test_scratch_folder_is_removed_when_the_script_exits(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     folder = Path(done.stdout.strip())
     assert folder.parent == tmp_path and not folder.exists()
+
+
+def test_a_failed_measured_command_shows_its_output(common, capsys) -> None:
+    with pytest.raises(subprocess.CalledProcessError):
+        common.measure([sys.executable, "-c", "import sys; print('made it this far'); sys.exit('the reason it failed')"])
+    err = capsys.readouterr().err
+    assert "made it this far" in err and "the reason it failed" in err

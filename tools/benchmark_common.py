@@ -48,8 +48,12 @@ class Measured:
 
 def measure(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
     """Run ``command`` in a fresh process; its wall time, peak resident memory, CPU time and output."""
-    done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True,
-                          env=env, cwd=cwd)
+    try:
+        done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True,
+                              env=env, cwd=cwd)
+    except subprocess.CalledProcessError as error:  # the command's own output says why it failed
+        sys.stderr.write(error.stdout[-4000:] + error.stderr[-4000:])
+        raise
     head, _, output = done.stdout.partition("\n")
     wall, rss_kib, cpu = head.split()
     return Measured(float(wall), float(rss_kib) / 1024, float(cpu), output)
