@@ -30,16 +30,23 @@ def core_window(shape: tuple[int, ...], box: np.ndarray) -> tuple[int, int, int,
     """The pixel rows and columns ``(y1, y2, x1, x2)`` of the core of a box (see
     :data:`CORE_X`, :data:`CORE_Y`) in an image of ``shape``, or ``None`` where the core is
     outside the image or smaller than :data:`MIN_CORE_PIXELS`."""
+    return core_windows(shape, np.asarray(box, np.float64).reshape(1, 4))[0]
+
+
+def core_windows(shape: tuple[int, ...], boxes: np.ndarray) -> list[tuple[int, int, int, int] | None]:
+    """:func:`core_window` of each of ``boxes`` ``(N, 4)``, in one pass over the array."""
     height, width = shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in box)
-    w, h = x2 - x1, y2 - y1
-    cx1 = int(min(max(x1 + CORE_X[0] * w, 0.0), width))
-    cx2 = int(min(max(x1 + CORE_X[1] * w, 0.0), width))
-    cy1 = int(min(max(y1 + CORE_Y[0] * h, 0.0), height))
-    cy2 = int(min(max(y1 + CORE_Y[1] * h, 0.0), height))
-    if (cx2 - cx1) * (cy2 - cy1) < MIN_CORE_PIXELS:
-        return None
-    return cy1, cy2, cx1, cx2
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1, y1 = boxes[:, 0], boxes[:, 1]
+    w, h = boxes[:, 2] - x1, boxes[:, 3] - y1
+    # truncation of values clipped to >= 0: int() of each, as a float64 array
+    cx1 = np.minimum(np.maximum(x1 + CORE_X[0] * w, 0.0), width).astype(np.int64)
+    cx2 = np.minimum(np.maximum(x1 + CORE_X[1] * w, 0.0), width).astype(np.int64)
+    cy1 = np.minimum(np.maximum(y1 + CORE_Y[0] * h, 0.0), height).astype(np.int64)
+    cy2 = np.minimum(np.maximum(y1 + CORE_Y[1] * h, 0.0), height).astype(np.int64)
+    large = (cx2 - cx1) * (cy2 - cy1) >= MIN_CORE_PIXELS
+    return [(a, b, c, d) if ok else None
+            for a, b, c, d, ok in zip(cy1.tolist(), cy2.tolist(), cx1.tolist(), cx2.tolist(), large.tolist())]
 
 
 def box_core(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vidal.scoring.appearance import bhattacharyya, box_core, core_histogram, core_window
+from vidal.scoring.appearance import bhattacharyya, box_core, core_histogram, core_windows
 from vidal.scoring.objects import Kind, ObjectTable
 from vidal.scoring.signals import (
     CLEAN_IOU,
@@ -101,6 +101,7 @@ class TrackHistory:
         self._tracks: dict[int, _TrackMemory] = {}
         self._pending: tuple[np.ndarray, np.ndarray] | None = None  # this frame's clean mask and image
         self._previous: tuple[int, np.ndarray] | None = None  # the last frame's record index and image
+        self._now: tuple[ObjectTable, np.ndarray] | None = None  # the last table's _wanted_now
 
     def majority_class(self, objects: ObjectTable) -> np.ndarray:
         """Per object, the class its track had most often before this frame (-1 if none)."""
@@ -117,7 +118,7 @@ class TrackHistory:
         this frame included: its track's detections, its own, or a detection of a wanted
         class on the same box (IoU of at least
         :data:`~vidal.scoring.signals.CONFUSION_IOU`); 0 if never; ``(N,)`` float64."""
-        out = self._wanted_now(objects)
+        out = self._wanted_now(objects).copy()
         for k, track_id in enumerate(objects.track_id.tolist()):
             memory = self._tracks.get(track_id)
             if memory is not None and memory.wanted_score > out[k]:
@@ -125,10 +126,19 @@ class TrackHistory:
         return out
 
     def _wanted_now(self, objects: ObjectTable) -> np.ndarray:
-        """Per object, the best score of a wanted class given to its box in this frame."""
+        """Per object, the best score of a wanted class given to its box in this frame (kept
+        for the frame's table: :meth:`wanted_score` and :meth:`record` both ask; do not modify)."""
+        if self._now is not None and self._now[0] is objects:
+            return self._now[1]
+        out = self._compute_wanted_now(objects)
+        self._now = (objects, out)
+        return out
+
+    def _compute_wanted_now(self, objects: ObjectTable) -> np.ndarray:
         own = objects.kind != Kind.PREDICTED
         wanted = own & is_wanted(objects.class_id, self.wanted_classes)
-        out = np.nan_to_num(np.where(wanted, objects.confidence, 0.0).astype(np.float64), nan=0.0)
+        out = np.where(wanted, objects.confidence, 0.0).astype(np.float64)
+        out[np.isnan(out)] = 0.0
         if wanted.any() and (own & ~wanted).any():
             from vidal.tracking.matching import box_iou
 
@@ -193,6 +203,7 @@ class TrackHistory:
         wanted_now = self._wanted_now(objects).tolist() if self.wanted_classes is not None else None
         clean, image = pending if pending is not None else (None, None)
         clean_list = clean.tolist() if clean is not None else None
+        windows = core_windows(image.shape, objects.xyxy) if image is not None else None
         for k in np.flatnonzero(objects.kind == Kind.TRACKED).tolist():
             memory = self._tracks.get(track_ids[k])
             if memory is None:
@@ -210,7 +221,7 @@ class TrackHistory:
             if memory.regained:
                 memory.regained = [r for r in memory.regained if record_index - r < FLICKER_WINDOW]
             if image is not None:
-                window = core_window(image.shape, objects.xyxy[k]) if clean_list[k] else None
+                window = windows[k] if clean_list[k] else None
                 if window is not None:
                     memory.clean_view, memory.interrupted = (record_index, window), False
                     memory.reference = memory.reference_histogram = None

@@ -27,6 +27,10 @@ class Kind(IntEnum):
     """A detection that no track took and that started no track."""
 
 
+# TrackColumns' field names, read once (dataclasses.fields costs more than a frame's columns).
+_TRACK_COLUMNS = tuple(f.name for f in fields(TrackColumns))
+
+
 @dataclass(kw_only=True)
 class ObjectTable(TrackColumns):
     """Objects of one frame as parallel arrays (``N`` objects): the :class:`TrackColumns`
@@ -57,8 +61,8 @@ class ObjectTable(TrackColumns):
         columns: dict[str, list[np.ndarray]] = {name: [] for name in cls.__dataclass_fields__}
         for kind, ts in parts:
             columns["kind"].append(np.full(len(ts), kind, np.int8))
-            for column in fields(TrackColumns):
-                columns[column.name].append(getattr(ts, column.name))
+            for name in _TRACK_COLUMNS:
+                columns[name].append(getattr(ts, name))
         columns["kind"].append(np.full(n_free, Kind.UNMATCHED, np.int8))
         columns["track_id"].append(np.full(n_free, -1, np.int64))
         columns["xyxy"].append(detections.xyxy[free])

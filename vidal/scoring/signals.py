@@ -109,7 +109,7 @@ def get_signal(name: str | Signal) -> Signal:
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
     """Entropy of a Bernoulli(p) in bits, in ``[0, 1]``; NaN stays NaN."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-9, 1 - 1e-9)
+    p = np.minimum(np.maximum(np.asarray(p, dtype=np.float64), 1e-9), 1 - 1e-9)  # np.clip's wrapper costs more
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
@@ -124,7 +124,7 @@ def decision_probability(score: np.ndarray, threshold: float) -> np.ndarray:
     tracker's decision threshold: ``sigmoid(2 * (logit(score) - logit(threshold)))`` (the
     threshold maps to 0.5; see :func:`confidence_signal`), ``(N,)`` float64."""
     threshold = min(max(float(threshold), 1e-3), 1 - 1e-3)
-    score = np.clip(np.asarray(score, np.float64), 1e-6, 1 - 1e-6)
+    score = np.minimum(np.maximum(np.asarray(score, np.float64), 1e-6), 1 - 1e-6)
     # sigmoid(s * (logit(c) - logit(t))) = 1 / (1 + ((1 - c) t / (c (1 - t)))^s)
     return 1.0 / (1.0 + ((1.0 - score) * threshold / (score * (1.0 - threshold))) ** CONFIDENCE_SHARPNESS)
 
@@ -167,7 +167,9 @@ def entropy_signal(ctx: SignalContext) -> np.ndarray:
     as the baseline that uses no tracking. Predicted boxes score 0.
     """
     objects = ctx.objects
-    out = binary_entropy(np.nan_to_num(objects.confidence.astype(np.float64), nan=1.0))
+    confidence = objects.confidence.astype(np.float64)
+    confidence[np.isnan(confidence)] = 1.0
+    out = binary_entropy(confidence)
     out[objects.kind == Kind.PREDICTED] = 0.0
     return out
 
@@ -270,6 +272,8 @@ def is_wanted(class_id: np.ndarray, wanted_classes: np.ndarray | None) -> np.nda
     """Per class id ``(N,)``, whether it is a class of interest (all are for ``None``)."""
     if wanted_classes is None:
         return np.ones(len(class_id), bool)
+    if len(wanted_classes) == 1:  # the usual --classes person: a comparison, not np.isin's sort
+        return np.asarray(class_id) == wanted_classes[0]
     return np.isin(class_id, wanted_classes)
 
 
@@ -408,7 +412,7 @@ def flicker_signal(ctx: SignalContext) -> np.ndarray:
     objects = ctx.objects
     if ctx.recent_gaps is None:
         return np.zeros(len(objects))
-    value = np.clip((ctx.recent_gaps.astype(np.float64) - 1) / (FLICKER_GAPS - 1), 0.0, 1.0)
+    value = np.minimum(np.maximum((ctx.recent_gaps.astype(np.float64) - 1) / (FLICKER_GAPS - 1), 0.0), 1.0)
     return np.where(objects.kind == Kind.UNMATCHED, 0.0, value)
 
 
@@ -441,8 +445,9 @@ def appearance_signal(ctx: SignalContext) -> np.ndarray:
     objects = ctx.objects
     if ctx.appearance_distance is None:
         return np.zeros(len(objects))
-    distance = np.nan_to_num(ctx.appearance_distance.astype(np.float64), nan=0.0)
-    return np.clip((distance - APPEARANCE_SAME) / (APPEARANCE_DIFFERENT - APPEARANCE_SAME), 0.0, 1.0)
+    distance = ctx.appearance_distance.astype(np.float64)
+    distance[np.isnan(distance)] = 0.0
+    return np.minimum(np.maximum((distance - APPEARANCE_SAME) / (APPEARANCE_DIFFERENT - APPEARANCE_SAME), 0.0), 1.0)
 
 
 def _class_distribution(ctx: SignalContext) -> np.ndarray | None:
