@@ -40,6 +40,8 @@ def test_the_readme_example_runs_as_written(fo, tmp_path: Path) -> None:
     timings = run.summary.timings
     assert set(timings["stages"]) == {"detect", "track", "score", "select", "write"}
     assert 0 < timings["first_frame_seconds"] < timings["processing_seconds"]
+    assert set(timings["stages_cpu"]) == set(timings["stages"]) and timings["stages_cpu"]["score"] > 0
+    assert timings["processing_cpu_seconds"] >= timings["stages_cpu"]["score"]
     after_first = 99 / (timings["processing_seconds"] - timings["first_frame_seconds"])  # 100 frames processed
     assert abs(timings["steady_frames_per_second"] - after_first) < 0.1
     assert "5 new samples" in done.stdout and len(fo.load_dataset("street")) == 5

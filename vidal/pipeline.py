@@ -86,14 +86,19 @@ class Stopwatch:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        # CPU seconds of the thread that runs the stage (vidal's own work in it, not the
+        # detector's inference threads): on a machine whose cores the detector keeps busy, a
+        # stage's wall time also counts the waits for a core.
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.thread_time() - cpu
 
     def iterate(self, stage: str, items: Iterable[T]) -> Iterator[T]:
         """Yield from ``items``, counting the time spent producing each item as ``stage``."""
@@ -120,6 +125,8 @@ class RunResult:
         table: The per-frame figures the selection used.
         timings: Seconds per stage (:class:`Stopwatch`).
         store: The final records of every processed frame, on disk (:attr:`records`).
+        cpu_timings: CPU seconds of each stage's thread (:attr:`Stopwatch.cpu_seconds`).
+        cpu_seconds: CPU seconds of the whole process (every thread) while processing.
     """
 
     run_dir: Path
@@ -130,6 +137,8 @@ class RunResult:
     table: FrameTable | None = None
     timings: dict[str, float] = field(default_factory=dict)
     store: SpillFile | None = None
+    cpu_timings: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
 
     @cached_property
     def records(self) -> list[FrameRecord]:
@@ -493,6 +502,8 @@ class _Processed:
     failure: DecodeError | None
     seconds: float
     embeddings: EmbeddingStore | None = None
+    cpu_seconds: float = 0.0
+    """CPU seconds of the process (every thread: decoding, inference, vidal's own) while processing."""
     first_frame_seconds: float | None = None
     """Seconds until the first frame was scored: lazy imports, the first inference (a GPU's
     start-up, kernel choice) and any seek; ``None`` without frames."""
@@ -549,6 +560,8 @@ def _mine(
     with watch("write"):
         summary = _write(run, source, detector, config, done, table, chosen, budget, min_gap, labelled, wall_started)
     summary.timings["stages"] = {stage: round(seconds, 3) for stage, seconds in watch.seconds.items()}
+    summary.timings["stages_cpu"] = {stage: round(seconds, 3) for stage, seconds in watch.cpu_seconds.items()}
+    summary.timings["processing_cpu_seconds"] = round(done.cpu_seconds, 3)
     summary.timings["writing_seconds"] = round(watch.seconds["write"], 3)
     chunk_timings = getattr(detector, "chunk_timings", None)  # detected in chunks (vidal.chunks)
     if chunk_timings is not None:
@@ -556,7 +569,8 @@ def _mine(
     write_summary(run.staging, summary)
     final = run.commit()
     selected = [int(table.frame[i]) for i in chosen]
-    result = RunResult(final, processed, selected, done.seconds, summary, table, dict(watch.seconds), done.store)
+    result = RunResult(final, processed, selected, done.seconds, summary, table, dict(watch.seconds), done.store,
+                       dict(watch.cpu_seconds), done.cpu_seconds)
     if done.failure is not None:
         raise PartialRunError(
             f"{done.failure}; kept the {processed} frames processed up to frame {table.frame[-1]} in {final}",
@@ -595,7 +609,7 @@ def _process(
     detections_total = 0
     failure: DecodeError | None = None
     first_frame_seconds: float | None = None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     frames = detector.stream(source.frames(inputs.start, inputs.end, inputs.stride))
     try:
         for frame, detections in watch.iterate("detect", frames):
@@ -664,13 +678,13 @@ def _process(
     finally:
         resolved.close()
         records.close()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if not len(records):
         if failure is not None:
             raise InputError(f"{failure} (no frame could be processed)") from failure
         raise InputError(f"no frames decoded from {info.path}")
     return _Processed(resolved.table, resolved.store, track_ids, detections_total, track_rows, resolved.confusions,
-                      resolved.confusion_frames, failure, seconds, embeddings, first_frame_seconds)
+                      resolved.confusion_frames, failure, seconds, embeddings, cpu_seconds, first_frame_seconds)
 
 
 def _write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:

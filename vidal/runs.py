@@ -176,7 +176,8 @@ class Summary:
         frames: ``convention``, ``processed``, ``first``, ``last``, ``stride``.
         counts: ``detections``, ``tracks``, ``track_rows``, ``selected``, class confusions.
         selection: Strategy, budget, gaps, frames and how the budget was filled.
-        timings: Seconds per stage (``stages``), processing rate, the first frame's seconds and
+        timings: Seconds per stage (``stages``; CPU seconds of its thread: ``stages_cpu``; of the
+            whole process while processing: ``processing_cpu_seconds``), processing rate, the first frame's seconds and
             the rate after it (``first_frame_seconds``, ``steady_frames_per_second``), writing time.
         complete: ``False`` when decoding stopped early (``stopped_after_frame``, ``error``).
         config: The resolved configuration; ``versions`` the packages'.
