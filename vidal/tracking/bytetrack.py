@@ -87,6 +87,12 @@ class _Track:
         return xyah_to_xyxy(self.mean[:4])
 
 
+def kalman_boxes(tracks: list[_Track]) -> np.ndarray:
+    """The Kalman filter's boxes of ``tracks`` as ``xyxy``, ``(N, 4)`` float64: each track's
+    :attr:`_Track.kalman_xyxy`, converted in one call rather than one per track."""
+    return xyah_to_xyxy(np.array([t.mean[:4] for t in tracks], np.float64).reshape(len(tracks), 4))
+
+
 @dataclass(kw_only=True)
 class TrackSet(TrackColumns):
     """Tracks of one step as parallel arrays (``N`` tracks): the :class:`TrackColumns`
@@ -101,7 +107,7 @@ class TrackSet(TrackColumns):
     @classmethod
     def from_tracks(cls, tracks: list[_Track], step: int, predicted: bool) -> TrackSet:
         n = len(tracks)
-        kalman = np.array([t.kalman_xyxy for t in tracks], np.float32).reshape(n, 4)
+        kalman = kalman_boxes(tracks).astype(np.float32)
         if predicted:
             boxes = kalman
         else:
@@ -381,7 +387,7 @@ class ByteTracker:
     def _iou_cost(self, tracks: list[_Track], boxes: np.ndarray) -> np.ndarray:
         if not tracks or len(boxes) == 0:
             return np.zeros((len(tracks), len(boxes)))
-        predicted = np.stack([t.kalman_xyxy for t in tracks])
+        predicted = kalman_boxes(tracks)
         return 1.0 - box_iou(predicted, boxes)
 
     def _apply(
@@ -467,7 +473,7 @@ class ByteTracker:
         if not tracked or not lost:
             return tracked, lost
         distance = 1.0 - box_iou(
-            np.stack([t.kalman_xyxy for t in tracked]), np.stack([t.kalman_xyxy for t in lost])
+            kalman_boxes(tracked), kalman_boxes(lost)
         )
         drop_tracked: set[int] = set()
         drop_lost: set[int] = set()
