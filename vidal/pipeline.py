@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import logging
+import math
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -331,16 +332,29 @@ def kept_labels(detector: Detector) -> list[str]:
     return [detector.names[i] for i in ids]
 
 
+def _reasons_of(record: FrameRecord, rows: np.ndarray, floor: float) -> list[list[str]]:
+    """:func:`_reasons` of each object in ``rows``, read from one matrix of the frame's signals."""
+    names = list(record.signals)
+    if not names or not len(rows):
+        return [[] for _ in range(len(rows))]
+    values = np.stack([record.signals[name][rows] for name in names], axis=1).tolist()
+    return [[name for name, _ in sorted(((n, v) for n, v in zip(names, row) if v >= floor), key=lambda nv: -nv[1])]
+            for row in values]
+
+
 def track_state_rows(records: Iterable[FrameRecord]) -> Iterator[list[Any]]:
     """The rows of ``track_states.csv``: every tracked or predicted object of every frame."""
     for record in records:
         objects = record.objects
-        for k in np.flatnonzero(objects.kind != Kind.UNMATCHED):
-            confidence = float(objects.confidence[k])
+        rows = np.flatnonzero(objects.kind != Kind.UNMATCHED)
+        # Python lists: one element at a time, numpy's indexing costs more than the formatting
+        columns = zip(objects.track_id[rows].tolist(), objects.kind[rows].tolist(), objects.class_id[rows].tolist(),
+                      objects.confidence[rows].tolist(), record.uncertainty[rows].tolist(),
+                      _reasons_of(record, rows, SUSPECT_MIN_UNCERTAINTY))
+        for track_id, kind, class_id, confidence, uncertainty, reasons in columns:
             yield [
-                record.frame, int(objects.track_id[k]), KIND_NAMES[Kind(int(objects.kind[k]))],
-                int(objects.class_id[k]), f"{confidence:.4f}" if np.isfinite(confidence) else "",
-                f"{float(record.uncertainty[k]):.4f}", ";".join(_reasons(record, int(k), SUSPECT_MIN_UNCERTAINTY)),
+                record.frame, track_id, KIND_NAMES[Kind(kind)], class_id,
+                f"{confidence:.4f}" if math.isfinite(confidence) else "", f"{uncertainty:.4f}", ";".join(reasons),
             ]
 
 
