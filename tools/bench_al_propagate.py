@@ -109,7 +109,7 @@ class Bench:
         self.tests = {}
         for test, (name, first, last, step) in TESTS.items():
             frames = list(range(first, last + 1, step))
-            root = self.work / "test" / test.replace(" ", "-").replace(",", "")
+            root = folder_of_test(self.work, test)
             self.write_set(root, name, {f: self.gt_boxes(name, f) for f in frames})
             self.tests[test] = self.yaml(root)
 
@@ -134,10 +134,7 @@ class Bench:
             write_yolo_labels(labels / f"{stem}.txt", xyxy, class_ids, width, height)
 
     def yaml(self, root: Path) -> Path:
-        names = "\n".join(f"  {i}: {n}" for i, n in sorted(self.names.items()))
-        path = root / "dataset.yaml"
-        path.write_text(f"train: {root / 'images'}\nval: {root / 'images'}\nnames:\n{names}\n")
-        return path
+        return dataset_yaml(root, self.names)
 
     def mine_pool(self):
         """vidal's run over the pool with the base detector (cached in the work folder)."""
@@ -195,7 +192,7 @@ class Bench:
         return boxes, human, spread
 
     def train(self, arm: str, share: float, seed: int, boxes) -> tuple[str, float]:
-        root = self.work / "train" / f"{arm}-{share:g}-{seed}".replace("+", "_").replace(" ", "_")
+        root = folder_of_fine_tune(self.work, arm, share, seed)
         weights = root / "ultralytics" / "weights" / "last.pt"
         if weights.is_file():
             return str(weights), float("nan")
@@ -296,10 +293,25 @@ def yolo_set(root: Path, frames: Path, labels: dict[str, list[str]], names: dict
         if not image.exists():
             image.symlink_to((frames / f"{stem}.jpg").resolve())
         (root / "labels" / f"{stem}.txt").write_text("".join(f"{r}\n" for r in rows))
-    yaml = root / "dataset.yaml"
-    listed = "\n".join(f"  {k}: {v}" for k, v in sorted(names.items(), key=lambda kv: int(kv[0])))
-    yaml.write_text(f"train: {root / 'images'}\nval: {root / 'images'}\nnames:\n{listed}\n")
-    return yaml
+    return dataset_yaml(root, {int(k): v for k, v in names.items()})
+
+
+def dataset_yaml(root: Path, names: dict[int, str]) -> Path:
+    """``root/dataset.yaml``: ``root/images`` as both splits, and the class ``names``."""
+    listed = "\n".join(f"  {i}: {n}" for i, n in sorted(names.items()))
+    path = root / "dataset.yaml"
+    path.write_text(f"train: {root / 'images'}\nval: {root / 'images'}\nnames:\n{listed}\n")
+    return path
+
+
+def folder_of_test(work: Path, test: str) -> Path:
+    """The folder of a test set in ``work``."""
+    return work / "test" / test.replace(" ", "-").replace(",", "")
+
+
+def folder_of_fine_tune(work: Path, arm: str, share: float, seed: int) -> Path:
+    """The folder of one fine-tune (its training set, weights and logs) in ``work``."""
+    return work / "train" / f"{arm}-{share:g}-{seed}".replace("+", "_").replace(" ", "_")
 
 
 BASE_JOB = {"arm": "base", "share": 0.0, "seed": 0, "reviewed": 0, "human_boxes": 0, "propagated_boxes": 0,
@@ -337,8 +349,8 @@ def _run_job(folder: str, work: str, index: int, args: argparse.Namespace) -> li
     folder_, work_ = Path(folder), Path(work)
     manifest = json.loads((folder_ / "manifest.json").read_text())
     job = manifest["jobs"][index] if index >= 0 else BASE_JOB
-    tests = {t: work_ / "test" / t.replace(" ", "-").replace(",", "") / "dataset.yaml" for t in manifest["tests"]}
-    root = work_ / "train" / f"{job['arm']}-{job['share']:g}-{job['seed']}".replace("+", "_").replace(" ", "_")
+    tests = {t: folder_of_test(work_, t) / "dataset.yaml" for t in manifest["tests"]}
+    root = folder_of_fine_tune(work_, job["arm"], job["share"], job["seed"])
     started = time.perf_counter()
     if job["arm"] == "base":
         model, seconds = str(folder_ / manifest["base"]), 0.0
@@ -364,7 +376,7 @@ def run_exported(args: argparse.Namespace) -> int:
     manifest = json.loads((folder / "manifest.json").read_text())
     work = (args.work or scratch_folder("vidal-bench-exported-")).resolve()
     for test, labels in manifest["tests"].items():
-        yolo_set(work / "test" / test.replace(" ", "-").replace(",", ""), folder / "frames", labels, manifest["names"])
+        yolo_set(folder_of_test(work, test), folder / "frames", labels, manifest["names"])
     out = args.rows or work / "rows.csv"
     jobs = [-1, *range(len(manifest["jobs"]))]  # -1: the base model, scored untrained
     if args.skip_done:  # the fine-tunes of an earlier invocation's rows are not run again

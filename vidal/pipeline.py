@@ -276,12 +276,15 @@ def frame_table(
     return builder.table()
 
 
-def _reasons(record: FrameRecord, k: int, floor: float) -> list[str]:
-    """The signals of object ``k`` of a frame at ``floor`` or above, strongest first."""
-    return sorted(
-        (name for name, values in record.signals.items() if values[k] >= floor),
-        key=lambda name: -record.signals[name][k],
-    )
+def _reasons_of(record: FrameRecord, rows: np.ndarray, floor: float) -> list[list[str]]:
+    """For each object in ``rows``, the signals at ``floor`` or above, strongest first (ties in the
+    signals' order), read from one matrix of the frame's signals."""
+    names = list(record.signals)
+    if not names or not len(rows):
+        return [[] for _ in range(len(rows))]
+    values = np.stack([record.signals[name][rows] for name in names], axis=1).tolist()
+    return [[name for name, _ in sorted(((n, v) for n, v in zip(names, row) if v >= floor), key=lambda nv: -nv[1])]
+            for row in values]
 
 
 def object_rows(record: FrameRecord, names: dict[int, str]) -> tuple[ObjectRow, ...]:
@@ -294,8 +297,8 @@ def object_rows(record: FrameRecord, names: dict[int, str]) -> tuple[ObjectRow, 
     """
     rows = []
     objects = record.objects
-    for k in np.argsort(-record.uncertainty, kind="stable"):
-        reasons = _reasons(record, int(k), REGION_REASON_MIN)
+    order = np.argsort(-record.uncertainty, kind="stable")
+    for k, reasons in zip(order, _reasons_of(record, order, REGION_REASON_MIN)):
         x1, y1, x2, y2 = (float(v) for v in objects.xyxy[k])
         confidence = float(objects.confidence[k])
         class_id = int(objects.class_id[k])
@@ -330,16 +333,6 @@ def kept_labels(detector: Detector) -> list[str]:
     """The class names a detector reports: all of the model's, or the ``--classes`` kept."""
     ids = sorted(detector.names) if detector.classes is None else detector.classes
     return [detector.names[i] for i in ids]
-
-
-def _reasons_of(record: FrameRecord, rows: np.ndarray, floor: float) -> list[list[str]]:
-    """:func:`_reasons` of each object in ``rows``, read from one matrix of the frame's signals."""
-    names = list(record.signals)
-    if not names or not len(rows):
-        return [[] for _ in range(len(rows))]
-    values = np.stack([record.signals[name][rows] for name in names], axis=1).tolist()
-    return [[name for name, _ in sorted(((n, v) for n, v in zip(names, row) if v >= floor), key=lambda nv: -nv[1])]
-            for row in values]
 
 
 def track_state_rows(records: Iterable[FrameRecord]) -> Iterator[list[Any]]:

@@ -82,14 +82,10 @@ class _Track:
     next_cost: float = float("inf")
     reactivated: bool = False
 
-    @property
-    def kalman_xyxy(self) -> np.ndarray:
-        return xyah_to_xyxy(self.mean[:4])
-
 
 def kalman_boxes(tracks: list[_Track]) -> np.ndarray:
-    """The Kalman filter's boxes of ``tracks`` as ``xyxy``, ``(N, 4)`` float64: each track's
-    :attr:`_Track.kalman_xyxy`, converted in one call rather than one per track."""
+    """The Kalman filter's boxes of ``tracks`` as ``xyxy``, ``(N, 4)`` float64, converted in one
+    call rather than one per track."""
     return xyah_to_xyxy(np.array([t.mean[:4] for t in tracks], np.float64).reshape(len(tracks), 4))
 
 
