@@ -458,7 +458,7 @@ def propagate(
     Example::
 
         report = vidal.propagate(dataset="street", stride=5, mot_out="labels")
-        report.videos[0].labels   # {"human": ..., "track": ..., "followed": ..., "unconfirmed": ...}
+        report.videos[0].labels   # {"human": ..., "track": ..., "followed": ..., "interpolated": ..., "unconfirmed": ...}
 
     Args:
         dataset: The FiftyOne dataset.

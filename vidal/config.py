@@ -271,6 +271,11 @@ class PropagationConfig(_Strict):
     follow_max_error: float = Field(
         0.05, gt=0.0, description="stop following when the forward-backward flow error exceeds this share of the box"
     )
+    interpolate_iou: float | None = Field(
+        0.5, gt=0.0, le=1.0,
+        description="boxes added on two neighbouring reviewed frames that the flow did not join are one object from "
+                    "this IoU, interpolated between them; null: off",
+    )
     duplicate_iou: float = Field(0.6, gt=0.0, le=1.0, description="of two labels overlapping this much, the surer stays")
     stride: int = Field(1, ge=1, description="every n-th frame becomes a propagated sample")
 

@@ -12,7 +12,7 @@ import pytest
 from vidal.config import PropagationConfig
 from vidal.propagation import Keyframe, Propagation, Source, TrackRows, propagate
 from vidal.propagation.follow import follow
-from vidal.propagation.propagate import FOLLOWED, LINKED
+from vidal.propagation.propagate import FOLLOWED, INTERPOLATED, LINKED
 from vidal.propagation.spread import BOTH_SIDES, ONE_SIDE
 from vidal.video import open_source
 
@@ -183,3 +183,51 @@ def test_propagate_without_a_source_leaves_added_boxes_on_their_keyframes() -> N
     b = labels[labels.label == "person"]
     assert b.frame.tolist() == list(KEYS) and set(b.source.tolist()) == {Source.HUMAN}
     assert b.object_id.tolist() == [5, 6]  # not followed, so not known to be one object
+
+
+# A square the flow cannot follow (its texture changes on every frame, as an occluded person's
+# pixels do), drawn by the human on both keyframes 10 px apart (IoU 0.6).
+def c_corner(frame: int) -> tuple[int, int]:
+    return 100 + frame, 150
+
+
+def write_flicker_video(path: Path) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, SIZE)
+    for frame in range(1, FRAMES + 1):
+        grey = canvas(*SIZE, [(texture(100 + frame), *c_corner(frame))])
+        writer.write(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path
+
+
+def propagate_flicker(tmp_path: Path, shift: int = 0, **settings: object) -> Propagation:
+    empty = TrackRows(frame=np.zeros(0, np.int64), track_id=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32),
+                      confidence=np.zeros(0, np.float32), class_id=np.zeros(0, np.int64), breaks=np.zeros(0, bool))
+    keyframes = {f: Keyframe(frame=f, xyxy=box_at(*c_corner(f))[None] + (f == KEYS[1]) * shift,
+                             label=np.array(["person"], object)) for f in KEYS}
+    source = open_source(write_flicker_video(tmp_path / "flicker.mp4"))
+    return propagate(empty, keyframes, {}, PropagationConfig(**settings), list(range(1, FRAMES + 1)), source)
+
+
+def test_boxes_added_on_two_keyframes_the_flow_cannot_join_are_interpolated(tmp_path: Path) -> None:
+    result = propagate_flicker(tmp_path)
+    labels = result.labels
+    assert max(result.follow.frames) < KEYS[1] - KEYS[0]  # the flow gave up before the other keyframe
+    assert set(labels.object_id.tolist()) == {1}  # one object
+    between = labels[(labels.frame > KEYS[0]) & (labels.frame < KEYS[1])]
+    assert between.frame.tolist() == list(range(KEYS[0] + 1, KEYS[1]))
+    interpolated = between.source == Source.INTERPOLATED
+    # the flow's few sure frames next to each keyframe stay; every other frame is interpolated
+    assert interpolated.sum() >= 5
+    np.testing.assert_allclose(between.confidence[interpolated], INTERPOLATED)
+    expected = np.stack([box_at(*c_corner(int(f))) for f in between.frame[interpolated]])
+    np.testing.assert_allclose(between.xyxy[interpolated], expected, atol=1e-3)
+    assert {between.keyframes(k) for k in np.flatnonzero(interpolated)} == {KEYS}
+
+
+@pytest.mark.parametrize(("shift", "settings"), [(0, {"interpolate_iou": None}), (25, {})])
+def test_added_boxes_are_not_interpolated_when_off_or_too_far_apart(tmp_path: Path, shift: int,
+                                                                     settings: dict) -> None:
+    labels = propagate_flicker(tmp_path, shift, **settings).labels
+    assert Source.INTERPOLATED not in labels.source.tolist()
+    assert len(set(labels.object_id.tolist())) == 2  # two objects, as far as propagation knows

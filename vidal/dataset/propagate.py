@@ -80,7 +80,7 @@ class VideoPropagation:
         processed: Frames the run processed (the frames propagation can label).
         keyframes: Reviewed frames of the video (their ``ground_truth`` propagated).
         labels: Labels produced on every processed frame, by source (``human``, ``track``,
-            ``followed``, ``unconfirmed``).
+            ``followed``, ``interpolated``, ``unconfirmed``).
         frames: Frames that got ``pseudo_labels`` (every ``stride``-th processed frame not
             reviewed, and other samples of the video already in the dataset).
         added: Of those, new samples.

@@ -21,8 +21,8 @@ One sample is one mined frame. Its fields:
 
 - ``pseudo_labels``: the labels propagation gave the frame, never ``ground_truth`` (which
   stays the human's): each detection's ``confidence``, its identity in ``index``, and the
-  attributes ``source`` (``track``, ``followed``, ``unconfirmed``) and ``keyframes`` (the
-  reviewed frames it came from);
+  attributes ``source`` (``track``, ``followed``, ``interpolated``, ``unconfirmed``) and
+  ``keyframes`` (the reviewed frames it came from);
 - ``propagation_run``: the mining run whose tracks carried them;
 - tag ``propagated`` (frames propagation wrote or labelled) and the saved view
   ``propagated``, least confident first, for spot checks.

@@ -24,6 +24,8 @@ class Source(IntEnum):
     """A box the human added, followed by optical flow."""
     UNCONFIRMED = 3
     """A tracker box no reviewed frame speaks for, kept for its detection scores."""
+    INTERPOLATED = 4
+    """A box the human added on two neighbouring reviewed frames, moved linearly between them."""
 
 
 @dataclass(kw_only=True)

@@ -3,7 +3,9 @@
 :func:`propagate` puts the two halves together: the tracks carry the keyframes' verdicts
 (:mod:`vidal.propagation.spread`), optical flow follows the boxes the human added where no
 track was (:mod:`vidal.propagation.follow`), and of overlapping labels of one class the surer
-stays.
+stays. Boxes the human added on two neighbouring keyframes that the flow did not join (an
+occluded person the detector never saw, whose pixels the flow loses) are joined by optimal
+assignment on IoU and interpolated between them, as keyframe interpolation does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from vidal.propagation.follow import Followed, follow
 from vidal.propagation.labels import Labels, Source, drop_duplicates
 from vidal.propagation.spread import Keyframe, Verdicts, match_keyframes, spread_tracks
 from vidal.propagation.tracks import TrackRows
-from vidal.tracking.matching import box_iou
+from vidal.tracking.matching import box_iou, linear_assignment
 from vidal.video import FrameSource
 
 # A followed box's confidence: FOLLOWED at the keyframe, falling linearly to half of it at
@@ -28,6 +30,9 @@ from vidal.video import FrameSource
 FOLLOWED = 0.8
 LINKED = 0.9
 LINK_IOU = 0.5
+# A box interpolated between two added boxes the flow did not join: both ends are the
+# human's, nothing in between is seen.
+INTERPOLATED = 0.75
 
 
 @dataclass
@@ -167,6 +172,7 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
     """Follow the boxes added on keyframe ``a`` forward and on ``b`` backward through ``frames``."""
     frames = [f for f in frames if f in images]
     seq = [images[f] for f in frames]
+    linked_a: set[int] = set()
     linked_b: set[int] = set()
     added_b_set = set(added_b.tolist())
     for start, end, added, order in ((a, b, added_a, 1), (b, a, added_b, -1)):
@@ -183,6 +189,7 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
             if link is not None and end is not None:
                 # One object: the followed box takes the identity of the human box it reached
                 # (its track's where a track has it).
+                linked_a.add(k if order == 1 else link[0])
                 if order == 1 and link[0] in added_b_set:
                     linked_b.add(link[0])
                 track = verdicts.track_of.get((end, link[0]))
@@ -193,6 +200,40 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
                     same[second[1]] = first[1]
             parts.append(_follow_labels(followed, start, end, str(key.label[k]), new_ids[(start, k)], link,
                                         config.follow_frames))
+    if a is not None and b is not None and config.interpolate_iou is not None:
+        left = np.setdiff1d(added_a, np.array(sorted(linked_a), np.int64))
+        right = np.setdiff1d(added_b, np.array(sorted(linked_b), np.int64))
+        inner = np.array([f for f in frames if a < f < b], np.int64)
+        for i, j in _pair_added(keyframes[a], keyframes[b], left, right, config.interpolate_iou):
+            object_id = new_ids[(a, i)]
+            same[new_ids[(b, j)]] = object_id
+            parts.append(_interpolated(keyframes[a], keyframes[b], i, j, inner, object_id))
+
+
+def _pair_added(key_a: Keyframe, key_b: Keyframe, left: np.ndarray, right: np.ndarray,
+                min_iou: float) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of boxes added on keyframe ``a`` (indices ``left``) and on the next
+    keyframe ``b`` (``right``) that are one object: same class, optimal assignment on IoU from
+    ``min_iou``."""
+    if not len(left) or not len(right):
+        return []
+    iou = box_iou(key_a.xyxy[left], key_b.xyxy[right])
+    iou[key_a.label[left][:, None] != key_b.label[right][None, :]] = 0.0
+    matches = linear_assignment(1.0 - iou, 1.0 - min_iou).matches
+    return [(int(left[i]), int(right[j])) for i, j in matches.tolist()]
+
+
+def _interpolated(key_a: Keyframe, key_b: Keyframe, i: int, j: int, frames: np.ndarray, object_id: int) -> Labels:
+    """Box ``i`` of keyframe ``a`` moved linearly to box ``j`` of keyframe ``b`` over ``frames``
+    (those between the two)."""
+    a, b = key_a.frame, key_b.frame
+    t = ((frames - a) / (b - a)).astype(np.float32)[:, None]
+    xyxy = (1 - t) * key_a.xyxy[i] + t * key_b.xyxy[j]
+    n = len(frames)
+    return Labels(frame=frames, object_id=np.full(n, object_id, np.int64), xyxy=xyxy.astype(np.float32),
+                  label=np.full(n, str(key_a.label[i]), object), confidence=np.full(n, INTERPOLATED, np.float32),
+                  source=np.full(n, Source.INTERPOLATED, np.int8), keyframe_before=np.full(n, a, np.int64),
+                  keyframe_after=np.full(n, b, np.int64))
 
 
 def _resolve(same: dict[int, int], object_id: int) -> int:

@@ -146,6 +146,8 @@ def spread_tracks(rows: TrackRows, keyframes: dict[int, Keyframe], verdicts: Ver
     boxes are left to the caller. With ``processed`` (the run's frame numbers), a track matched
     to one class on two keyframes is also labelled on the frames it lost between them."""
     rows = rows.sorted()
+    if not len(rows):  # nothing tracked: the keyframes' own boxes are all there is
+        return Labels.empty()
     starts = np.flatnonzero(np.r_[True, rows.track_id[1:] != rows.track_id[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     key_frames = np.array(sorted(keyframes), np.int64)
