@@ -626,7 +626,7 @@ def _process(
                 embeddings.add(frame.index, detections.embedding)
             with watch("track"):
                 step = tracker.update(detections, frame.index)
-                _write_tracks(writer, step, tc.output_box, tc.backfill_births, info.width, info.height)
+                write_tracks(writer, step, tc.output_box, tc.backfill_births, info.width, info.height)
                 track_ids.update(int(t) for t in step.output.track_id)
             with watch("score"):
                 objects = ObjectTable.build(step, detections)
@@ -694,7 +694,7 @@ def _process(
                       resolved.confusion_frames, failure, seconds, embeddings, cpu_seconds, first_frame_seconds)
 
 
-def _write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:
+def write_tracks(writer: TrackWriter, step: TrackerStep, output_box: str, backfill_births: bool, width: int, height: int) -> None:
     """Add a tracker step's boxes (and the boxes it filled in late) to ``tracks.txt``."""
     output = step.output
     boxes = output.xyxy if output_box == "detection" else output.kalman_xyxy
