@@ -180,11 +180,15 @@ class OpenVINODetector:
         pending: deque[tuple[Any, Frame, Letterbox]] = deque()
         source = UntilError(prefetch(self._prepare(frames), PREFETCH_FRAMES))
         for frame, blob, box in source:
-            if not idle:
-                yield self._collect(pending.popleft(), idle)
+            # The oldest request's result is read first and its request is given the next
+            # frame before the result goes to the caller: while the caller tracks and scores,
+            # every request is busy (refilled after the caller, one would idle meanwhile).
+            done = self._collect(pending.popleft(), idle) if not idle else None
             request = idle.popleft()
             request.start_async({0: blob})
             pending.append((request, frame, box))
+            if done is not None:
+                yield done
         while pending:  # frames in flight when decoding failed were decoded: they are kept
             yield self._collect(pending.popleft(), idle)
         source.reraise()
