@@ -23,6 +23,7 @@ as a share of the run's processing time (decode, detect, track, score, select), 
 by timing those calls inside the same ``mine_source`` run; beside it, their CPU time as a share
 of the CPU time the run used (every thread), which is what leaving them out would save where
 the detector keeps every core busy (their wall time then also counts waits for a core).
+What they add to the run, measured by leaving them out: ``tools/bench_overhead.py``.
 
     python tools/bench_selection.py          # writes the tables to BENCHMARKS.md
 """
