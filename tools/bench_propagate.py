@@ -97,7 +97,7 @@ def by_class(truth: Truth, labels: tuple[np.ndarray, np.ndarray, np.ndarray], pr
         g, p = truth.label == name, labels[2] == name
         q = label_quality((truth.frame[g], truth.xyxy[g], truth.label[g]), (labels[0][p], labels[1][p], labels[2][p]),
                           processed, truth.ignore)
-        out[name] = (q.precision, q.recall)
+        out[name] = (q.precision if q.true_positives + q.false_positives else float("nan"), q.recall)
     return out
 
 
@@ -267,7 +267,8 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         share = "none" if r["share"] == 0 else f"{100 * r['share']:.0f}% ({r['reviewed']})"
-        classes = ", ".join(f"{name} {p:.3f} / {q:.3f}" for name, (p, q) in r.get("by_class", {}).items())
+        classes = ", ".join(f"{name} {'-' if np.isnan(p) else f'{p:.3f}'} / {q:.3f}"
+                            for name, (p, q) in r.get("by_class", {}).items())  # -: no label of the class
         seconds = "" if r["strategy"] == REFERENCE else f"{r['seconds']:.1f}"
         lines.append(f"| {r['video']} | {share} | {r['strategy']} | {r['precision']:.3f} | {r['recall']:.3f} | "
                      f"{r['f1']:.3f} | {classes} | {seconds} |")

@@ -189,9 +189,13 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
             if link is not None and end is not None:
                 # One object: the followed box takes the identity of the human box it reached
                 # (its track's where a track has it).
-                linked_a.add(k if order == 1 else link[0])
-                if order == 1 and link[0] in added_b_set:
-                    linked_b.add(link[0])
+                if order == 1:
+                    linked_a.add(k)
+                    if link[0] in added_b_set:
+                        linked_b.add(link[0])
+                else:  # neither end may be paired again below: the flow joined them
+                    linked_b.add(k)
+                    linked_a.add(link[0])
                 track = verdicts.track_of.get((end, link[0]))
                 if track is not None:
                     same[new_ids[(start, k)]] = track
