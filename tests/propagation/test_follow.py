@@ -240,7 +240,7 @@ def test_a_box_the_flow_joined_backward_is_not_paired_again(tmp_path: Path, monk
 
     x5, x15, y5 = box_at(100, 100), box_at(110, 100), box_at(112, 104)
 
-    def fake_follow(images, frames, box, max_error):  # noqa: ARG001 - the signature of follow
+    def fake_follow(images, frames, box, max_error):  # the signature of follow
         numbers = np.asarray(frames, np.int64)
         if np.allclose(box, x15) and numbers[0] == KEYS[1]:  # X backward: reaches X' on keyframe 5
             t = ((numbers[1:] - KEYS[0]) / (KEYS[1] - KEYS[0]))[:, None]
