@@ -65,10 +65,10 @@ def interpolate_truth(truth: Truth, keyframes: list[int]) -> tuple[np.ndarray, n
     """Keyframe interpolation that knows every identity (a reference, not a method): each
     ground-truth object's boxes on the keyframes, moved linearly between consecutive keyframes
     it is on; nothing before its first keyframe or after its last."""
-    keys = np.asarray(sorted(keyframes), np.int64)
+    on_key = np.isin(truth.frame, np.asarray(sorted(keyframes), np.int64))
     frames, boxes, labels = [], [], []
     for object_id in np.unique(truth.track_id):
-        rows = np.flatnonzero((truth.track_id == object_id) & np.isin(truth.frame, keys))
+        rows = np.flatnonzero((truth.track_id == object_id) & on_key)
         rows = rows[np.argsort(truth.frame[rows], kind="stable")]
         for a, b in zip(rows, rows[1:]):
             fa, fb = int(truth.frame[a]), int(truth.frame[b])
