@@ -205,3 +205,32 @@ def test_openvino_device_runs_an_export_on_openvino() -> None:
     assert "OpenVINO" in load_detector(str(SHARED_MODEL), device="intel:cpu").description
     with pytest.raises(ConfigError, match="OpenVINO device"):
         load_detector(str(SAMPLE_MODEL), device="intel:cpu")
+
+
+def test_a_dynamic_openvino_export_runs_fitted_to_the_frame(tmp_path: Path) -> None:
+    # A dynamic-shape export runs, as Ultralytics runs it, on the smallest multiple of the stride
+    # that holds the frame at imgsz, not on an imgsz square: a 16:9 frame at 1280 is 1280x736.
+    from ultralytics import YOLO
+
+    model = tmp_path / SAMPLE_MODEL.name
+    model.write_bytes(SAMPLE_MODEL.read_bytes())
+    export = Path(YOLO(str(model)).export(format="openvino", dynamic=True, half=False, imgsz=320))
+    detector = load_detector(str(export), imgsz=320)
+    assert "OpenVINO" in detector.description and "fitted to the frame" in detector.description
+    assert detector.input_for(1080, 1920) == (192, 320)
+    assert detector.input_for(1920, 1080) == (320, 192)
+    assert detector.input_for(480, 640) == (256, 320)
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=6))
+    height, width = frames[0].image.shape[:2]
+    assert detector.input_for(height, width) != (320, 320)  # the sample clip is not square
+    ours = [d for _, d in detector.stream(frames)]
+    theirs = [d for _, d in load_detector(str(export), imgsz=320, backend="ultralytics").stream(frames)]
+    assert sum(len(d) for d in ours) > 5
+    for a, b in zip(ours, theirs):
+        assert len(a) == len(b)
+        assert (box_iou(a.xyxy, b.xyxy).max(1) > 0.99).all()
+        np.testing.assert_allclose(np.sort(a.confidence), np.sort(b.confidence), atol=5e-3)  # kernels differ
+    # frames of another size (a folder of images) get their own input
+    small = [type(f)(index=f.index + 100, timestamp=f.timestamp, image=f.image[: height // 2]) for f in frames[:2]]
+    mixed = [frame.index for frame, _ in detector.stream([*frames[:2], *small])]
+    assert mixed == [f.index for f in frames[:2]] + [f.index for f in small]

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 # Input size of a dynamic-shape export whose metadata names none (Ultralytics' default).
 DEFAULT_IMGSZ = 640
+# A YOLO's largest stride, where the export's metadata names none: a dynamic export's input
+# sides are multiples of it.
+STRIDE = 32
 # The first convolution of each scale's box branch in an Ultralytics export of a YOLO detection
 # head (``model.23.cv2.0.0.conv`` of a YOLO11, ``model.22...`` of a YOLOv8): its input is the
 # feature map the head reads at that scale.
@@ -134,33 +137,61 @@ class OpenVINODetector:
         except RuntimeError as error:
             raise ModelError(f"cannot read OpenVINO model {xml}: {_reason(error)}") from error
         shape = model.input().get_partial_shape()
-        if shape.is_static:
+        self.dynamic = not shape.is_static
+        if self.dynamic:
+            size = imgsz or int(max(metadata.get("imgsz", [DEFAULT_IMGSZ])))
+            self.input_size = (size, size)
+            model.reshape([1, 3, size, size])
+        else:
             self.input_size = (int(shape[2].get_length()), int(shape[3].get_length()))
             if imgsz is not None and imgsz != max(self.input_size):
                 logger.warning(
                     "%s has a static input of %dx%d; running at that size, not imgsz=%d",
                     path, self.input_size[1], self.input_size[0], imgsz,
                 )
-        else:
-            size = imgsz or int(max(metadata.get("imgsz", [DEFAULT_IMGSZ])))
-            self.input_size = (size, size)
-            model.reshape([1, 3, size, size])
+        self.stride = int(metadata.get("stride", STRIDE))
         self.embeddings = embeddings
         if embeddings:
             add_embedding_output(model, str(path))
-        try:
-            self._compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": "THROUGHPUT"})
-        except RuntimeError as error:
-            raise ModelError(f"cannot compile OpenVINO model {xml} for {device}: {_reason(error)}") from error
-        optimal = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._core, self._model, self._device, self._xml = core, model, device, xml
+        self._compiled: dict[tuple[int, int], Any] = {}
+        optimal = int(self._compile(self.input_size).get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.requests = requests if requests > 0 else max(optimal, 1)
         self.imgsz = max(self.input_size)
         on = "" if device == "CPU" else f" on {device}"
-        self.description = f"{path} (OpenVINO{on}, THROUGHPUT, {self.requests} requests, imgsz {self.imgsz})"
+        shape_text = ", input fitted to the frame" if self.dynamic else ""
+        self.description = f"{path} (OpenVINO{on}, THROUGHPUT, {self.requests} requests, imgsz {self.imgsz}{shape_text})"
+
+    def _compile(self, size: tuple[int, int]) -> Any:
+        """The model compiled for input ``size`` = ``(height, width)`` (a dynamic export is
+        reshaped to it first), compiled once per size."""
+        if size not in self._compiled:
+            if self.dynamic:
+                self._model.reshape([1, 3, *size])
+            try:
+                self._compiled[size] = self._core.compile_model(self._model, self._device,
+                                                                {"PERFORMANCE_HINT": "THROUGHPUT"})
+            except RuntimeError as error:
+                raise ModelError(f"cannot compile OpenVINO model {self._xml} for {self._device}: {_reason(error)}") from error
+        return self._compiled[size]
+
+    def input_for(self, height: int, width: int) -> tuple[int, int]:
+        """The network input ``(height, width)`` for a frame of this size.
+
+        A static export runs at its own size. A dynamic one runs, as Ultralytics runs it, at
+        the smallest multiple of the stride that holds the frame scaled to ``imgsz`` on its long
+        side: a 16:9 frame at imgsz 1280 is 1280x736, not 1280x1280, close to half the work
+        (LetterBox ``auto``).
+        """
+        if not self.dynamic:
+            return self.input_size
+        gain = min(self.input_size[0] / height, self.input_size[1] / width)
+        new_h, new_w = max(round(height * gain), 1), max(round(width * gain), 1)
+        return (new_h + (self.input_size[0] - new_h) % self.stride, new_w + (self.input_size[1] - new_w) % self.stride)
 
     def _prepare(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray, Letterbox]]:
         for frame in frames:
-            blob, box = letterbox(frame.image, self.input_size)
+            blob, box = letterbox(frame.image, self.input_for(*frame.image.shape[:2]))
             yield frame, blob, box
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
@@ -176,10 +207,17 @@ class OpenVINODetector:
             Exception: Whatever ``frames`` raised (a :class:`~vidal.errors.DecodeError`), once
                 the frames decoded before it are yielded.
         """
-        idle = deque(self._compiled.create_infer_request() for _ in range(self.requests))
+        idle: deque[Any] = deque()
         pending: deque[tuple[Any, Frame, Letterbox]] = deque()
+        size: tuple[int, int] | None = None
         source = UntilError(prefetch(self._prepare(frames), PREFETCH_FRAMES))
         for frame, blob, box in source:
+            if blob.shape[2:] != size:  # the first frame, or a frame of another size (a folder of images)
+                while pending:
+                    yield self._collect(pending.popleft(), idle)
+                size = (int(blob.shape[2]), int(blob.shape[3]))
+                compiled = self._compile(size)
+                idle = deque(compiled.create_infer_request() for _ in range(self.requests))
             # The oldest request's result is read first and its request is given the next
             # frame before the result goes to the caller: while the caller tracks and scores,
             # every request is busy (refilled after the caller, one would idle meanwhile).
