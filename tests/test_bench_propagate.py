@@ -39,3 +39,21 @@ def test_by_class_scores_each_class_alone(bench) -> None:
     assert found["sports ball"] == (1.0, pytest.approx(1 / 3))
     one_class = bench.Truth(t.frame[:9], t.xyxy[:9], t.label[:9], t.ignore, t.track_id[:9])
     assert bench.by_class(one_class, labels, list(range(1, 10))) == {}
+
+
+def test_mining_line_names_the_detector_and_its_time_per_frame(bench, tmp_path) -> None:
+    import json
+
+    run = tmp_path / "runs" / "clip_one"
+    run.mkdir(parents=True)
+    summary = {
+        "run_id": "r", "started": "2026-12-04T00:00:00Z", "model": "m_openvino_model (OpenVINO, imgsz 1280)",
+        "model_path": "m", "classes": {"0": "person"}, "labels": ["person"],
+        "input": {"path": "clip.mp4", "sha256": "", "kind": "video", "width": 1920, "height": 1080, "fps": 25.0,
+                  "frame_count": 100},
+        "frames": {"processed": 100}, "timings": {"processing_seconds": 3.2},
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    video = bench.Video("clip one", tmp_path / "clip.mp4", tmp_path / "gt.txt", tmp_path / "m", ["person"])
+    assert bench.mining_line(video, tmp_path) == (
+        "- clip one: m_openvino_model (OpenVINO, imgsz 1280); 32 ms per frame (decode, detect, track, score)")

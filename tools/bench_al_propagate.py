@@ -52,12 +52,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark_common import SHARED, SHARED_MODEL, offline_ultralytics, scratch_folder, write_section
+from benchmark_common import SHARED, SHARED_MODEL, SHARED_PT, offline_ultralytics, scratch_folder, write_section
 from bench_al import parse_hyp
 from bench_propagate import keyframes_from, read_truth, run_table
 
 GAMES = SHARED / "data" / "mot"
-BASE = SHARED / "models" / "yolo11n_coco_from_openvino.pt"
+BASE = SHARED_PT
 POOL = ("SNMOT-116", 1, 600)
 TESTS = {"same game, later": ("SNMOT-116", 651, 750, 2), "other game": ("SNMOT-060", 1, 750, 10)}
 CLASSES = ("person", "sports ball")

@@ -25,13 +25,13 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmark_common import SHARED, measure, offline_ultralytics, scratch_folder, steady_rate, write_section
+from benchmark_common import SHARED, SHARED_PT, measure, offline_ultralytics, scratch_folder, steady_rate, write_section
 
 from vidal.detectors.ultralytics import precision_args
 from vidal.video import open_source
 
 VIDEO = SHARED / "data" / "mot" / "SNMOT-116" / "SNMOT-116.mp4"
-MODEL = SHARED / "models" / "yolo11n_coco_from_openvino.pt"
+MODEL = SHARED_PT
 
 ULTRALYTICS = r"""
 import json, sys, time

@@ -9,11 +9,19 @@ the ground truth: box precision and recall at IoU 0.5 with matching class. The b
 tracker's own boxes taken as labels, with no frame reviewed (what self-training would use).
 
     python tools/bench_propagate.py          # writes the table to BENCHMARKS.md
+
+The detector's input size matters on 1080p video, where players far away and the ball are a
+few pixels at 640: ``--imgsz 1280`` mines the real videos with the shared COCO model exported
+to OpenVINO with a dynamic input (FP32), run at 1280 on the long side, into its own section:
+
+    python tools/bench_propagate.py --imgsz 1280 --videos SNMOT-116,SNMOT-060,ADL-Rundle-6 \
+        --synthetic 0 --section "Propagation: label quality (imgsz 1280)"
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -21,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_common import REPO, SHARED, SHARED_MODEL, offline_ultralytics, scratch_folder, write_section
+from benchmark_common import REPO, SHARED, SHARED_MODEL, SHARED_PT, offline_ultralytics, scratch_folder, write_section
 
 SHARES = (0.02, 0.05, 0.10)
 # The reference row: keyframe interpolation of the ground truth's own identities, on the
@@ -30,6 +38,7 @@ SHARES = (0.02, 0.05, 0.10)
 REFERENCE = "gt identities interpolated (reference)"
 REFERENCE_KEYFRAMES = "uniform"
 SYNTHETIC_FRAMES = 300
+SECTION = "Propagation: label quality"
 REAL = ("SNMOT-116", "SNMOT-060", "ADL-Rundle-6", "TUD-Stadtmitte", "TUD-Campus")
 
 
@@ -40,6 +49,7 @@ class Video:
     gt: Path
     model: Path
     classes: list[str]
+    settings: tuple[str, ...] = ()  # vidal config overrides of this video's mining
 
 
 @dataclass
@@ -117,14 +127,22 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], help="vidal config override")
     parser.add_argument("--work", type=Path, default=None, help="keep mined runs here (reused when present)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="mine the real videos with the shared COCO model exported to OpenVINO with a dynamic "
+                             "input, run at this size (default: the shared int8 export, 640)")
+    parser.add_argument("--section", default=SECTION,
+                        help="BENCHMARKS.md section to write (another one for runs with other --set detector settings)")
     args = parser.parse_args()
     offline_ultralytics()
     work = args.work or scratch_folder("vidal-bench-propagate-")
     videos = []
+    model, settings = SHARED_MODEL, ()
+    if args.imgsz is not None and SHARED_PT.exists():
+        model, settings = dynamic_export(work), (f"detector.imgsz={args.imgsz}",)
     for name in REAL:
         folder = SHARED / "data" / "mot" / name
         classes = ["person", "sports ball"] if name.startswith("SNMOT") else ["person"]
-        videos.append(Video(name, folder / f"{name}.mp4", folder / "gt" / "gt.txt", SHARED_MODEL, classes))
+        videos.append(Video(name, folder / f"{name}.mp4", folder / "gt" / "gt.txt", model, classes, settings))
     sample = REPO / "sample_videos"
     videos.append(Video("crossing (sample)", sample / "crossing.mp4", sample / "crossing" / "gt" / "gt.txt",
                         sample / "crossing_yolo11n.pt", []))
@@ -136,7 +154,7 @@ def main() -> int:
             videos.append(Video(f"synthetic seed {seed}", video, video.with_suffix("") / "gt" / "gt.txt",
                                 sample / "crossing_yolo11n.pt", []))
     wanted = {v for v in args.videos.split(",") if v}
-    rows = []
+    rows, mined = [], []
     for video in videos:
         if wanted and video.name not in wanted:
             continue
@@ -145,11 +163,39 @@ def main() -> int:
                   file=sys.stderr)
             continue
         rows.extend(run_video(video, work, args))
-    text = table(rows)
+        mined.append(mining_line(video, work))
+    text = table(rows) + "\n\nMining (the tracks propagation reads; a reused run's figures are its own):\n\n" + "\n".join(mined)
     print(text)
     if not args.no_write and rows:
-        write_section("Propagation: label quality", DESCRIPTION + "\n\n" + text)
+        write_section(args.section, DESCRIPTION + "\n\n" + text)
     return 0
+
+
+def dynamic_export(work: Path) -> Path:
+    """The shared COCO model exported to OpenVINO (FP32) with a dynamic input, once per work
+    folder: vidal runs it at ``detector.imgsz`` on the long side, the short side fitted to the
+    frame (a 1080p frame at 1280 is 1280x736)."""
+    folder = work / "models"
+    target = folder / f"{SHARED_PT.stem}_openvino_model"
+    if not (target / "metadata.yaml").is_file():
+        from ultralytics import YOLO
+
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / SHARED_PT.name
+        shutil.copyfile(SHARED_PT, copy)
+        YOLO(str(copy)).export(format="openvino", dynamic=True, half=False)
+    return target
+
+
+def mining_line(video: Video, work: Path) -> str:
+    """The detector a video's run used and its processing time per frame (``summary.json``)."""
+    from vidal.runs import read_summary
+
+    summary = read_summary(work / "runs" / video.name.replace(" ", "_"))
+    processed = int(summary.frames.get("processed", 0))
+    seconds = float(summary.timings.get("processing_seconds", 0.0))
+    per_frame = f"{1000 * seconds / processed:.0f} ms per frame" if processed and seconds else "time not recorded"
+    return f"- {video.name}: {summary.model}; {per_frame} (decode, detect, track, score)"
 
 
 DESCRIPTION = (
@@ -198,7 +244,7 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     from vidal.selection import select
     from vidal.video import open_source
 
-    settings = [f"detector.model={video.model}", "selection.budget=1", *args.set]
+    settings = [f"detector.model={video.model}", "selection.budget=1", *video.settings, *args.set]
     if video.classes:
         settings.append(f"detector.classes=[{', '.join(video.classes)}]")
     config = load_config(None, settings)

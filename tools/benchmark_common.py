@@ -18,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_MODEL = SHARED / "models" / "yolo11n_int8_openvino_model"
+# The same COCO YOLO11n as a trainable PyTorch model (the base for fine-tuning, and for exports).
+SHARED_PT = SHARED / "models" / "yolo11n_coco_from_openvino.pt"
 TUD = {name: SHARED / "data" / "mot" / name for name in ("TUD-Stadtmitte", "TUD-Campus")}
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 
