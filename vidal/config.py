@@ -277,6 +277,11 @@ class PropagationConfig(_Strict):
                     "this IoU, interpolated between them; null: off",
     )
     duplicate_iou: float = Field(0.6, gt=0.0, le=1.0, description="of two labels overlapping this much, the surer stays")
+    contained_share: float | None = Field(
+        0.8, gt=0.0, le=1.0,
+        description="a label no reviewed frame confirms that lies this share inside a confirmed label of its class "
+                    "(a part of that object) is dropped; null: off",
+    )
     stride: int = Field(1, ge=1, description="every n-th frame becomes a propagated sample")
 
     @field_validator("breaks")

@@ -11,6 +11,7 @@ import pytest
 from vidal.evaluation import LabelQuality, label_quality
 from vidal.mot import read_mot
 from vidal.propagation import Labels, Source, drop_duplicates, write_mot_labels
+from vidal.propagation.labels import drop_contained, inside_share
 
 
 def labels(*rows: tuple[int, int, list[float], str, float, Source]) -> Labels:
@@ -71,6 +72,35 @@ def test_drop_duplicates_a_dropped_label_drops_nothing() -> None:
 
 def test_drop_duplicates_of_nothing() -> None:
     assert len(drop_duplicates(Labels.empty(), 0.7)) == 0
+
+
+UPPER_BODY = [20, 0, 80, 50]  # wholly inside BOX, IoU 0.3 with it
+HALF_OUT = [50, 0, 150, 50]  # half inside BOX
+
+
+def test_inside_share_is_the_share_of_the_first_box() -> None:
+    share = inside_share(np.array([UPPER_BODY, HALF_OUT, BOX], np.float32), np.array([BOX], np.float32))
+    np.testing.assert_allclose(share[:, 0], [1.0, 0.5, 1.0])
+    assert inside_share(np.zeros((0, 4), np.float32), np.array([BOX], np.float32)).shape == (0, 1)
+
+
+@pytest.mark.parametrize("whole", [Source.TRACK, Source.HUMAN, Source.FOLLOWED, Source.INTERPOLATED])
+def test_drop_contained_drops_an_unconfirmed_part_of_a_confirmed_label(whole: Source) -> None:
+    rows = labels((1, 1, BOX, "person", 0.95, whole), (1, 2, UPPER_BODY, "person", 0.7, Source.UNCONFIRMED),
+                  (1, 3, HALF_OUT, "person", 0.7, Source.UNCONFIRMED))
+    assert kept(drop_contained(rows, 0.8)) == [1, 3]
+    assert kept(drop_contained(rows, 0.4)) == [1]
+
+
+def test_drop_contained_keeps_confirmed_labels_other_classes_and_frames() -> None:
+    rows = labels((1, 1, BOX, "person", 0.95, Source.TRACK), (1, 2, UPPER_BODY, "person", 0.95, Source.TRACK),
+                  (1, 3, UPPER_BODY, "bicycle", 0.7, Source.UNCONFIRMED),
+                  (2, 4, UPPER_BODY, "person", 0.7, Source.UNCONFIRMED),
+                  (3, 5, BOX, "person", 0.7, Source.UNCONFIRMED), (3, 6, UPPER_BODY, "person", 0.7, Source.UNCONFIRMED))
+    # a confirmed part stays (a reviewed frame matched it: a person behind another); an
+    # unconfirmed label inside another unconfirmed one is no part of anything confirmed
+    assert kept(drop_contained(rows, 0.8)) == [1, 2, 3, 4, 5, 6]
+    assert len(drop_contained(Labels.empty(), 0.8)) == 0
 
 
 def test_write_mot_labels_rows_and_classes(tmp_path: Path) -> None:

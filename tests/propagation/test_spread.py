@@ -278,3 +278,20 @@ def test_a_keyframe_inside_a_filled_gap_is_not_taken_for_a_deletion() -> None:
     labels = spread(rows, keys, processed=np.arange(1, 12))
     assert labels.frame.tolist() == [2, 3, 4, 5, 7, 8, 9, 10]
     assert set(labels.label.tolist()) == {"car"}
+
+
+@pytest.mark.parametrize("share", [0.8, None])
+def test_propagate_drops_an_unconfirmed_track_inside_a_confirmed_one(share: float | None) -> None:
+    from vidal.config import PropagationConfig
+    from vidal.propagation import propagate
+
+    whole = track(list(range(1, 12)), track_id=1)
+    part = track(list(range(4, 9)), track_id=2)  # the object's upper half, tracked on its own between the keyframes
+    part.xyxy[:, 3] = part.xyxy[:, 1] + SIZE / 2
+    rows = TrackRows(**{name: np.concatenate([getattr(whole, name), getattr(part, name)])
+                        for name in TrackRows.__dataclass_fields__})
+    keys = {f: keyframe(f, (true_box(f), "person")) for f in (1, 11)}
+    done = propagate(rows, keys, {0: "person"}, PropagationConfig(contained_share=share), list(range(1, 12)))
+    unconfirmed = done.labels.source == Source.UNCONFIRMED
+    assert done.labels.frame[~unconfirmed].tolist() == list(range(1, 12))  # the confirmed track, every frame
+    assert done.labels.frame[unconfirmed].tolist() == ([] if share else [4, 5, 6, 7, 8])

@@ -106,6 +106,42 @@ def drop_duplicates(labels: Labels, iou: float) -> Labels:
     return labels[keep]
 
 
+def inside_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The share of each box of ``a`` (``(N, 4)`` xyxy) that lies inside each box of ``b``
+    (``(M, 4)``): intersection over the area of ``a``'s box, ``(N, M)``."""
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-6)
+    return np.clip(w, 0, None) * np.clip(h, 0, None) / area[:, None]
+
+
+def drop_contained(labels: Labels, share: float) -> Labels:
+    """Drop the unconfirmed labels that lie at least ``share`` inside a label of the same class
+    on their frame that a reviewed frame speaks for (any other source): a part of an object
+    labelled already (a person's upper body, a half-hidden person's visible part) that the
+    tracker followed as an object of its own. Nothing a reviewed frame confirms is dropped.
+
+    Measured with ``tools/bench_propagate.py``'s runs at 5% reviewed: on ADL-Rundle-6 mined at
+    imgsz 1280 a fifth of such labels were right, and dropping them at 0.8 raised precision
+    0.923 -> 0.936 (recall 0.874 -> 0.870); elsewhere precision rose by up to 0.005 and
+    recall fell by at most 0.002.
+    """
+    keep = np.ones(len(labels), bool)
+    order = np.argsort(labels.frame, kind="stable")
+    frames = labels.frame[order]
+    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
+    for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+        rows = order[start:end]
+        unconfirmed = labels.source[rows] == Source.UNCONFIRMED
+        parts, wholes = rows[unconfirmed], rows[~unconfirmed]
+        if not len(parts) or not len(wholes):
+            continue
+        inside = inside_share(labels.xyxy[parts], labels.xyxy[wholes]) >= share
+        inside &= labels.label[parts][:, None] == labels.label[wholes][None, :]
+        keep[parts[inside.any(axis=1)]] = False
+    return labels[keep]
+
+
 def write_mot_labels(folder: Path, stem: str, labels: Labels, classes: list[str]) -> Path:
     """Write ``folder/<stem>.txt`` and ``folder/classes.txt``; return the labels file.
 

@@ -5,7 +5,9 @@
 track was (:mod:`vidal.propagation.follow`), and of overlapping labels of one class the surer
 stays. Boxes the human added on two neighbouring keyframes that the flow did not join (an
 occluded person the detector never saw, whose pixels the flow loses) are joined by optimal
-assignment on IoU and interpolated between them, as keyframe interpolation does.
+assignment on IoU and interpolated between them, as keyframe interpolation does. A label no
+keyframe confirms that lies mostly inside a confirmed one of its class is a part of that object
+and is dropped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from vidal.config import PropagationConfig
 from vidal.propagation.follow import Followed, follow
-from vidal.propagation.labels import Labels, Source, drop_duplicates
+from vidal.propagation.labels import Labels, Source, drop_contained, drop_duplicates
 from vidal.propagation.spread import Keyframe, Verdicts, match_keyframes, spread_tracks
 from vidal.propagation.tracks import TrackRows
 from vidal.tracking.matching import box_iou, linear_assignment
@@ -277,4 +279,7 @@ def propagate(rows: TrackRows, keyframes: dict[int, Keyframe], names: dict[int, 
     if same:
         labels.object_id = np.array([_resolve(same, int(i)) for i in labels.object_id], np.int64)
     labels = labels[np.isin(labels.frame, processed) | (labels.source == Source.HUMAN)]
-    return Propagation(drop_duplicates(labels, config.duplicate_iou).by_frame(), verdicts, report)
+    labels = drop_duplicates(labels, config.duplicate_iou)
+    if config.contained_share is not None:
+        labels = drop_contained(labels, config.contained_share)
+    return Propagation(labels.by_frame(), verdicts, report)
