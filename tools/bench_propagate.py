@@ -256,6 +256,7 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
         print(f"{video.name}: mined in {time.perf_counter() - started:.0f} s", flush=True)
     summary = read_summary(run_dir)
     names = {int(k): v for k, v in summary.classes.items()}
+    reported = [str(name) for name in summary.labels]
     table = run_table(run_dir, config.propagation.breaks)
     source = open_source(video.video)
     rows = read_track_rows(run_dir, config.propagation.breaks)
@@ -266,6 +267,7 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     out = []
     # The baseline: every tracker box, its track's majority class.
     baseline = spread_tracks(rows, {}, Verdicts({}, set(), {}, {}), names, 0.0)
+    baseline = baseline[np.isin(baseline.label.astype(str), reported)]
     q = label_quality(gt, (baseline.frame, baseline.xyxy, baseline.label), processed, truth.ignore)
     out.append({"video": video.name, "share": 0.0, "strategy": "tracker only", "reviewed": 0, "precision": q.precision,
                 "recall": q.recall, "f1": q.f1, "seconds": 0.0,
@@ -287,6 +289,9 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
                                  open_source(video.video))
                 seconds.append(time.perf_counter() - t0)
                 labels = done.labels
+                # as `vidal propagate` writes them: the run's reported classes only (an unconfirmed
+                # track whose boxes were mostly of another class is not one of them)
+                labels = labels[np.isin(labels.label.astype(str), reported)]
                 qs.append(label_quality(gt, (labels.frame, labels.xyxy, labels.label), processed, truth.ignore))
                 classes.append(by_class(truth, (labels.frame, labels.xyxy, labels.label), processed))
                 if strategy == REFERENCE_KEYFRAMES and seed == 0:
