@@ -220,6 +220,7 @@ def test_a_dynamic_openvino_export_runs_fitted_to_the_frame(tmp_path: Path) -> N
     assert detector.input_for(1080, 1920) == (192, 320)
     assert detector.input_for(1920, 1080) == (320, 192)
     assert detector.input_for(480, 640) == (256, 320)
+    assert load_detector(str(export), imgsz=300).input_for(480, 640) == (256, 320)  # imgsz up to the stride
     frames = list(open_source(SAMPLE_VIDEO).frames(end=6))
     height, width = frames[0].image.shape[:2]
     assert detector.input_for(height, width) != (320, 320)  # the sample clip is not square

@@ -138,8 +138,14 @@ class OpenVINODetector:
             raise ModelError(f"cannot read OpenVINO model {xml}: {_reason(error)}") from error
         shape = model.input().get_partial_shape()
         self.dynamic = not shape.is_static
+        self.stride = int(metadata.get("stride", STRIDE))
         if self.dynamic:
             size = imgsz or int(max(metadata.get("imgsz", [DEFAULT_IMGSZ])))
+            if size % self.stride:  # as Ultralytics' check_imgsz: a multiple of the stride
+                rounded = -(-size // self.stride) * self.stride
+                logger.warning("imgsz=%d is not a multiple of the model's stride %d; running at %d",
+                               size, self.stride, rounded)
+                size = rounded
             self.input_size = (size, size)
             model.reshape([1, 3, size, size])
         else:
@@ -149,7 +155,6 @@ class OpenVINODetector:
                     "%s has a static input of %dx%d; running at that size, not imgsz=%d",
                     path, self.input_size[1], self.input_size[0], imgsz,
                 )
-        self.stride = int(metadata.get("stride", STRIDE))
         self.embeddings = embeddings
         if embeddings:
             add_embedding_output(model, str(path))
