@@ -187,11 +187,16 @@ def dynamic_export(work: Path) -> Path:
     return target
 
 
+def run_folder(video: Video, work: Path) -> Path:
+    """Where a video's mined run is kept (and reused) in the work folder."""
+    return work / "runs" / video.name.replace(" ", "_")
+
+
 def mining_line(video: Video, work: Path) -> str:
     """The detector a video's run used and its processing time per frame (``summary.json``)."""
     from vidal.runs import read_summary
 
-    summary = read_summary(work / "runs" / video.name.replace(" ", "_"))
+    summary = read_summary(run_folder(video, work))
     processed = int(summary.frames.get("processed", 0))
     seconds = float(summary.timings.get("processing_seconds", 0.0))
     per_frame = f"{1000 * seconds / processed:.0f} ms per frame" if processed and seconds else "time not recorded"
@@ -248,7 +253,7 @@ def run_video(video: Video, work: Path, args) -> list[dict]:
     if video.classes:
         settings.append(f"detector.classes=[{', '.join(video.classes)}]")
     config = load_config(None, settings)
-    run_dir = work / "runs" / video.name.replace(" ", "_")
+    run_dir = run_folder(video, work)
     if not (run_dir / "track_states.csv").is_file():
         detector = build_detector(config)
         started = time.perf_counter()

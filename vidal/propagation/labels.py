@@ -75,18 +75,19 @@ class Labels(ArrayTable):
         return tuple(sorted({int(f) for f in (self.keyframe_before[k], self.keyframe_after[k]) if f >= 0}))
 
 
+def _frame_groups(frames: np.ndarray, order: np.ndarray) -> list[np.ndarray]:
+    """``order`` (row indices sorted by frame) cut into one array of rows per frame."""
+    ordered = frames[order]
+    return np.split(order, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1)
+
+
 def drop_duplicates(labels: Labels, iou: float) -> Labels:
     """Of two labels of one class on one frame overlapping at least ``iou``, keep the surer
     (two tracks or a track and a followed box on one object). Human boxes always stay, and
     so do two confirmed track boxes: keyframes matched them to two human boxes, two objects
     even where they cross."""
     keep = np.ones(len(labels), bool)
-    order = np.lexsort((-labels.confidence, labels.frame))
-    frames = labels.frame[order]
-    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    for start, end in zip(starts, ends):
-        rows = order[start:end]
+    for rows in _frame_groups(labels.frame, np.lexsort((-labels.confidence, labels.frame))):
         if len(rows) < 2:
             continue
         overlap = box_iou(labels.xyxy[rows], labels.xyxy[rows])
@@ -127,11 +128,7 @@ def drop_contained(labels: Labels, share: float) -> Labels:
     recall fell by at most 0.002.
     """
     keep = np.ones(len(labels), bool)
-    order = np.argsort(labels.frame, kind="stable")
-    frames = labels.frame[order]
-    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
-    for start, end in zip(starts, np.r_[starts[1:], len(order)]):
-        rows = order[start:end]
+    for rows in _frame_groups(labels.frame, np.argsort(labels.frame, kind="stable")):
         unconfirmed = labels.source[rows] == Source.UNCONFIRMED
         parts, wholes = rows[unconfirmed], rows[~unconfirmed]
         if not len(parts) or not len(wholes):

@@ -176,7 +176,6 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
     seq = [images[f] for f in frames]
     linked_a: set[int] = set()
     linked_b: set[int] = set()
-    added_b_set = set(added_b.tolist())
     for start, end, added, order in ((a, b, added_a, 1), (b, a, added_b, -1)):
         if start is None or start not in images:
             continue
@@ -190,14 +189,10 @@ def _follow_interval(a: int | None, b: int | None, added_a: np.ndarray, added_b:
             link = _link(followed, end, keyframes.get(end) if end is not None else None, str(key.label[k]))
             if link is not None and end is not None:
                 # One object: the followed box takes the identity of the human box it reached
-                # (its track's where a track has it).
-                if order == 1:
-                    linked_a.add(k)
-                    if link[0] in added_b_set:
-                        linked_b.add(link[0])
-                else:  # neither end may be paired again below: the flow joined them
-                    linked_b.add(k)
-                    linked_a.add(link[0])
+                # (its track's where a track has it). Neither end is followed back or paired
+                # again below (an index of a box not added is in neither loop: harmless).
+                linked_a.add(k if order == 1 else link[0])
+                linked_b.add(link[0] if order == 1 else k)
                 track = verdicts.track_of.get((end, link[0]))
                 if track is not None:
                     same[new_ids[(start, k)]] = track
