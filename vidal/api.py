@@ -38,6 +38,8 @@ from vidal.video import FrameSource, expand_inputs, open_source
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
+# scoring.committee_models: every model of the dataset's lineage.
+LINEAGE = "lineage"
 Progress = Callable[[int], None]
 # The options of ``vidal mine`` (and keyword arguments of :func:`mine`) and the fields they set.
 OPTIONS = {
@@ -113,6 +115,36 @@ def resolve_model(config: VidalConfig) -> None:
         from vidal.dataset.lineage import latest_model_path
 
         config.detector.model = latest_model_path(config.dataset.name)
+    resolve_committee(config)
+
+
+def resolve_committee(config: VidalConfig) -> None:
+    """Turn ``scoring.committee_models``' ``lineage`` into the dataset's model files and ``latest``
+    into its newest; the mining model itself is left out. With the committee signal on and no
+    member left (no model trained yet, no view), the signal is switched off with a warning.
+
+    Raises:
+        DatasetError: ``latest`` with no model trained, or the dataset unreachable.
+    """
+    scoring = config.scoring
+    committee = scoring.signals.get("committee")
+    if committee is None or not committee.enabled or not any(e in (LINEAGE, LATEST) for e in scoring.committee_models):
+        return
+    from vidal.dataset.lineage import latest_model_path, lineage_paths
+
+    expanded: list[str] = []
+    for entry in scoring.committee_models:
+        if entry == LINEAGE:
+            expanded += lineage_paths(config.dataset.name)
+        else:
+            expanded.append(latest_model_path(config.dataset.name) if entry == LATEST else entry)
+    mining = Path(config.detector.model).resolve()
+    members = list(dict.fromkeys(p for p in expanded if Path(p).resolve() != mining))
+    if not members and not scoring.committee_views:
+        logger.warning("the committee has no member: no other model in the lineage of dataset %r and no view; "
+                       "the committee signal is off for this run", config.dataset.name)
+        committee.enabled = False
+    scoring.committee_models = members
 
 
 def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mining:
@@ -482,5 +514,5 @@ def propagate(
     return propagate_dataset(dataset, video=video, mot_out=mot_out, config=cfg)
 
 
-__all__ = ["LATEST", "Mined", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_inputs", "propagate",
-           "propagate_config", "push", "resolve_model", "start_mining"]
+__all__ = ["LATEST", "LINEAGE", "Mined", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_inputs", "propagate",
+           "propagate_config", "push", "resolve_committee", "resolve_model", "start_mining"]

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vidal.errors import ConfigError
 
@@ -109,8 +116,20 @@ class ScoringConfig(_Strict):
     signals: dict[str, SignalConfig] = Field(default_factory=_default_signals)
     # Mirrored: a view that costs only the inference. The zoomed-out view costs a resize too.
     committee_views: list[Literal["flip", "scale"]] = Field(
-        default_factory=lambda: ["flip"], min_length=1, description="test-time views of the committee signal"
+        default_factory=lambda: ["flip"], description="test-time views of the committee signal"
     )
+    # Other versions of the model, each run on every frame (its inference per frame): paths, or
+    # `lineage` for every model in the dataset's lineage (vidal train's fine-tunes and their base).
+    committee_models: list[str] = Field(
+        default_factory=list, description="other models of the committee signal: paths, or lineage"
+    )
+
+    @model_validator(mode="after")
+    def _a_committee(self) -> ScoringConfig:
+        committee = self.signals.get("committee")
+        if committee is not None and committee.enabled and not self.committee_views and not self.committee_models:
+            raise ValueError("the committee signal needs members: committee_views (flip, scale) or committee_models")
+        return self
 
     @field_validator("signals", mode="before")
     @classmethod

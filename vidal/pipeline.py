@@ -196,9 +196,13 @@ def build_detector(config: VidalConfig) -> Detector:
                              class_scores=any(signals[name].enabled is True for name in CLASS_SCORE_SIGNALS),
                              embeddings=needs_embeddings(config))
     if signals["committee"].enabled:
-        from vidal.detectors.committee import ViewCommittee
+        from vidal.detectors.committee import Committee
 
-        return ViewCommittee(detector, config.scoring.committee_views)
+        # The other versions run as the model does (size, thresholds, device); every class
+        # of theirs is returned and votes by name.
+        options = d.model_dump(exclude={"model", "classes", "detections", "tracks", "classes_file"})
+        models = [load_detector(model, **options) for model in config.scoring.committee_models]
+        return Committee(detector, config.scoring.committee_views, models)
     return detector
 
 

@@ -6,13 +6,20 @@ import copy
 from pathlib import Path
 
 import pytest
+from conftest import mine_run
 from typer.testing import CliRunner
 
 from vidal.cli import app
 from vidal.dataset import push_run
-from vidal.dataset.lineage import Comparison, Metrics, ModelRecord, latest_model, latest_model_path, models
-
-from conftest import mine_run
+from vidal.dataset.lineage import (
+    Comparison,
+    Metrics,
+    ModelRecord,
+    latest_model,
+    latest_model_path,
+    models,
+)
+from vidal.errors import ConfigError, DatasetError
 
 runner = CliRunner()
 
@@ -103,3 +110,52 @@ def test_records_stored_on_a_dataset_read_typed_and_show_in_status(
     assert "models trained on this dataset" in result.output
     rows = [line for line in result.output.splitlines() if "0.500 -> 0.700" in line]
     assert len(rows) == 2 and "v1" in rows[1] and "0.250 -> 0.375" in rows[1]  # v2's base is v1
+
+
+@pytest.mark.fiftyone
+def test_the_lineage_committee_is_the_datasets_other_models(
+    fo, dataset_name: str, tmp_path: Path, scene_video: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`scoring.committee_models: [lineage]`: the bases that are files and the trained models, oldest
+    first, without the mining model itself; a trained model whose file is gone is left out, said."""
+    from vidal.api import resolve_committee
+    from vidal.config import load_config
+
+    push_run(mine_run(scene_video, tmp_path / "runs"), dataset_name)
+    dataset = fo.load_dataset(dataset_name)
+    base, first, second = tmp_path / "base.pt", tmp_path / "v1.pt", tmp_path / "v2.pt"
+    for path in (base, first, second):
+        path.write_bytes(b"weights")
+    records = [dict(STORED, version=1, base=str(base), model_path=str(first)),
+               dict(STORED, version=2, base=str(first), model_path=str(second)),
+               dict(STORED, version=3, base="yolo11n.yaml", model_path=str(tmp_path / "gone.pt"))]
+    for k, record in enumerate(records, 1):
+        dataset.register_run(f"train_v{k}", dataset.init_run(**record))
+    committee = ["scoring.signals.committee.enabled=true", "scoring.committee_models=[lineage, extra.pt]"]
+    config = load_config(overrides=[f"dataset.name={dataset_name}", f"detector.model={second}", *committee])
+    resolve_committee(config)
+    assert config.scoring.committee_models == [str(base), str(first), "extra.pt"]
+    assert "gone.pt" in caplog.text and "left out of the committee" in caplog.text
+    # `latest` is the newest model: v3, whose file is gone
+    config = load_config(overrides=[f"dataset.name={dataset_name}", f"detector.model={base}",
+                                    "scoring.signals.committee.enabled=true", "scoring.committee_models=[latest]"])
+    with pytest.raises(DatasetError, match="is missing"):  # v3's file is gone
+        resolve_committee(config)
+
+
+@pytest.mark.fiftyone
+def test_a_lineage_committee_before_any_training(fo, dataset_name: str, caplog: pytest.LogCaptureFixture) -> None:
+    """No model trained yet (no dataset even): with the flip view the committee is the view; with
+    no view the signal is off for the run, said in one warning."""
+    from vidal.api import resolve_committee
+    from vidal.config import load_config
+
+    on = [f"dataset.name={dataset_name}", "scoring.signals.committee.enabled=true", "scoring.committee_models=[lineage]"]
+    config = load_config(overrides=on)
+    resolve_committee(config)
+    assert config.scoring.committee_models == [] and config.scoring.signals["committee"].enabled
+    config = load_config(overrides=[*on, "scoring.committee_views=[]"])
+    resolve_committee(config)
+    assert not config.scoring.signals["committee"].enabled and "the committee has no member" in caplog.text
+    with pytest.raises(ConfigError, match="needs members"):
+        load_config(overrides=["scoring.signals.committee.enabled=true", "scoring.committee_views=[]"])

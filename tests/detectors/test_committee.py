@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidal.detectors import load_detector
-from vidal.detectors.committee import MATCH_IOU, VIEWS, ViewCommittee, disagreement, vote_entropy
+from vidal.detectors.committee import MATCH_IOU, VIEWS, Committee, _votes, disagreement, vote_entropy
 from vidal.errors import ConfigError
 from vidal.tracking.matching import box_iou
 from vidal.types import Detections
@@ -77,7 +77,7 @@ def test_views_map_their_boxes_back(name: str) -> None:
 
 def test_unknown_view_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown committee view 'rotate'; valid: flip, scale"):
-        ViewCommittee(load_detector(str(SAMPLE_MODEL)), ["rotate"])
+        Committee(load_detector(str(SAMPLE_MODEL)), ["rotate"])
 
 
 def test_flip_committee_on_the_sample_model() -> None:
@@ -89,7 +89,7 @@ def test_flip_committee_on_the_sample_model() -> None:
     detector = load_detector(str(SAMPLE_MODEL))
     plain = [d for _, d in detector.stream(frames)]
     mirrored = [d for _, d in detector.stream([type(f)(f.index, f.timestamp, f.image[:, ::-1].copy()) for f in frames])]
-    committee = list(ViewCommittee(detector, ["flip"]).stream(frames))
+    committee = list(Committee(detector, ["flip"]).stream(frames))
     assert [f.index for f, _ in committee] == [f.index for f in frames]
     missed, found, exact = [], [], []
     for (frame, own), alone, flipped in zip(committee, plain, mirrored):
@@ -119,7 +119,7 @@ def test_scale_view_finds_the_boxes_where_they_are() -> None:
     """The zoomed-out view's boxes land back on the frame's: most confident boxes agree."""
     frames = list(open_source(SAMPLE_VIDEO).frames(end=5))
     values = np.concatenate([d.committee[d.confidence > 0.5] for _, d in
-                             ViewCommittee(load_detector(str(SAMPLE_MODEL)), ["scale"]).stream(frames)])
+                             Committee(load_detector(str(SAMPLE_MODEL)), ["scale"]).stream(frames)])
     assert len(values) > 10 and np.median(values) < 0.3
 
 
@@ -129,9 +129,77 @@ def test_a_committee_keeps_the_frames_own_embedding() -> None:
     frames = list(open_source(SAMPLE_VIDEO).frames(end=3))
     detector = load_detector(str(SAMPLE_MODEL), embeddings=True)
     alone = [d.embedding for _, d in detector.stream(frames)]
-    committee = ViewCommittee(detector, ["flip"])
+    committee = Committee(detector, ["flip"])
     assert committee.embeddings
     out = [d for _, d in committee.stream(frames)]
     for own, embedding in zip(out, alone, strict=True):
         assert own.committee is not None and own.embedding is not None
         np.testing.assert_allclose(own.embedding, embedding, atol=1e-5)
+
+
+def test_other_classes_vote_by_name() -> None:
+    """A model fine-tuned on a dataset's two classes votes in the base model's ids; a class the
+    base lacks gets an id of its own."""
+    votes = _votes({0: "person", 1: "bicycle", 32: "sports ball"}, {0: "person", 1: "sports ball", 2: "goal"})
+    assert votes.tolist() == [0, 32, 33]
+
+
+def test_the_same_model_as_a_member_agrees_everywhere() -> None:
+    """The other model streams the same frames as the detector, in step: a second copy of the
+    sample model finds every box again (disagreement 0), and the frame's own detections are the
+    detector's."""
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=12))
+    detector = load_detector(str(SAMPLE_MODEL))
+    plain = [d for _, d in detector.stream(frames)]
+    committee = Committee(detector, [], [load_detector(str(SAMPLE_MODEL))])
+    assert committee.description.endswith(f"committee with the model {committee.models[0].description}")
+    out = list(committee.stream(frames))
+    assert [f.index for f, _ in out] == [f.index for f in frames]
+    assert sum(len(d) for _, d in out) > 50
+    for (_, own), alone in zip(out, plain, strict=True):
+        np.testing.assert_array_equal(own.xyxy, alone.xyxy)
+        np.testing.assert_allclose(own.committee, 0.0, atol=1e-5)
+
+
+def test_a_member_model_joins_the_views() -> None:
+    """Views and another model together: each detection's disagreement is the one of the flip view
+    and the other model's boxes, matched to it."""
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=4))
+    detector = load_detector(str(SAMPLE_MODEL))
+    plain = [d for _, d in detector.stream(frames)]
+    mirrored = [d for _, d in detector.stream([type(f)(f.index, f.timestamp, f.image[:, ::-1].copy()) for f in frames])]
+    out = list(Committee(detector, ["flip"], [load_detector(str(SAMPLE_MODEL))]).stream(frames))
+    for (frame, own), alone, flipped in zip(out, plain, mirrored, strict=True):
+        back = Detections(VIEWS["flip"].back(flipped.xyxy, frame.image.shape[1], frame.image.shape[0]),
+                          flipped.confidence, flipped.class_id)
+        np.testing.assert_allclose(own.committee, disagreement(own, [back, alone]), atol=1e-5)
+
+
+def test_an_error_of_the_frames_reaches_the_caller_after_the_frames_before_it() -> None:
+    """The frames raise after three: the committee gives those three and raises, and its other
+    model's stream ends (no thread left waiting for frames)."""
+    import threading
+
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=3))
+
+    def failing():
+        yield from frames
+        raise OSError("disk gone")
+
+    before = threading.active_count()
+    committee = Committee(load_detector(str(SAMPLE_MODEL)), ["flip"], [load_detector(str(SAMPLE_MODEL))])
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        for frame, _ in committee.stream(failing()):
+            seen.append(frame.index)
+    assert seen == [f.index for f in frames]
+    for _ in range(50):
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.1)
+    assert threading.active_count() <= before
+
+
+def test_a_committee_needs_a_member() -> None:
+    with pytest.raises(ConfigError, match="needs at least one view"):
+        Committee(load_detector(str(SAMPLE_MODEL)), [], [])

@@ -349,10 +349,10 @@ def test_a_worker_loads_the_detector_its_scoring_asks_for() -> None:
     inference per view) gets a committee, not the plain detector an earlier run left there."""
     from vidal import scale
     from vidal.config import load_config
-    from vidal.detectors.committee import ViewCommittee
+    from vidal.detectors.committee import Committee
 
     plain = [f"detector.model={SAMPLE_MODEL}"]
     first = scale._detector(load_config(overrides=plain))
     committee = scale._detector(load_config(overrides=[*plain, "scoring.signals.committee.enabled=true"]))
-    assert not isinstance(first, ViewCommittee) and isinstance(committee, ViewCommittee)
+    assert not isinstance(first, Committee) and isinstance(committee, Committee)
     assert scale._detector(load_config(overrides=plain)) is first  # one load per configuration

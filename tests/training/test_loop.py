@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,15 @@ def test_mine_label_train_and_mine_again_with_the_latest_model(fo, dataset_name:
     assert model.version == 1 and Path(model.base) == SAMPLE_MODEL.resolve()
     assert len(model.train_samples) + len(model.val_samples) <= mined
 
+    # The second round with the committee of the lineage: the new model mines, its base votes.
     again = _ok("mine", str(SAMPLE_VIDEO), "--model", "latest", "--dataset", dataset_name, "--budget", "20%",
-                "--out", runs)
+                "--out", runs, "--set", "scoring.signals.committee.enabled=true",
+                "--set", "scoring.committee_views=[]", "--set", "scoring.committee_models=[lineage]")
     assert f"{mined} frames already reviewed" in again
+    latest = max(Path(runs).rglob("summary.json"), key=lambda p: p.stat().st_mtime)
+    scoring = json.loads(latest.read_text())["config"]["scoring"]
+    assert scoring["committee_models"] == [str(SAMPLE_MODEL.resolve())]  # the base; the mining model left out
+    assert scoring["signals"]["committee"]["enabled"]
     status = dataset_status(dataset_name)
     assert [Path(str(r.record.model_path)) for r in status.runs] == [SAMPLE_MODEL.resolve(), Path(model.model_path)]
     assert [m.key for m in status.models] == [model.key]

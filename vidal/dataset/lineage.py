@@ -10,6 +10,7 @@ train`` has always written, so records of older versions read too.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from vidal.dataset.connection import connect, dataset_lock
 from vidal.dataset.load import load_vidal_dataset
 from vidal.errors import DatasetError
+
+logger = logging.getLogger(__name__)
 
 TRAIN_KIND = "vidal_train"
 # What trained a model: reviewed frames and their boxes, propagated frames and their boxes.
@@ -232,3 +235,27 @@ def latest_model_path(name: str) -> str:
     if not record.model_path.is_file():
         raise DatasetError(f"the latest model of dataset {name!r} ({record.key}) is missing: {record.model_path}")
     return str(record.model_path)
+
+
+def lineage_paths(name: str) -> list[str]:
+    """The model files of the dataset's lineage, oldest first: each trained model's base (where
+    it is a file, not an architecture such as ``yolo11n.yaml``) and each trained model; files
+    that are gone are left out with a warning. Empty if the dataset does not exist yet.
+
+    Raises:
+        DatasetError: The name is invalid, the database unreachable, or the dataset not vidal's.
+    """
+    dataset = load_vidal_dataset(name, missing_ok=True)
+    if dataset is None:
+        return []
+    found: list[str] = []
+    for record in models(dataset):
+        for path, what in ((Path(record.base), "the base of"), (record.model_path, "")):
+            if str(path) in found:
+                continue
+            if path.exists() and (path.is_dir() or path.suffix != ".yaml"):
+                found.append(str(path))
+            elif not what:
+                logger.warning("model %s of dataset %r (%s) is missing: left out of the committee",
+                               path, name, record.key)
+    return found

@@ -1,17 +1,23 @@
-"""Query-by-committee with test-time views: a detector wrapper.
+"""Query-by-committee with test-time views and model versions: a detector wrapper.
 
-Each frame also goes through the same detector as other views of it (mirrored, zoomed out);
-each view's boxes are mapped back onto the frame and matched box to box to the frame's own
-detections, and each detection gets the committee's disagreement on it
+Each frame also goes through the same detector as other views of it (mirrored, zoomed out),
+and through other models (the model versions of a dataset's lineage: the base and its
+fine-tunes); each member's boxes are mapped back onto the frame and matched box to box to the
+frame's own detections, and each detection gets the committee's disagreement on it
 (:attr:`~vidal.types.Detections.committee`), which the ``committee`` signal scores.
 
 The views run through the wrapped detector's own :meth:`~vidal.detectors.Detector.stream`,
 interleaved with the frames, so they share its batching, its inference requests in flight and
 its decoding thread, and no backend is changed: each view costs one more inference per frame.
+Each other model streams the same frames through its own detector (its own decoding thread
+and requests), fed as the wrapped detector reads them; it costs its inference per frame.
+Its classes vote by name: a model fine-tuned on a dataset's classes votes ``person`` as the
+base does, whatever its class ids.
 """
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -110,19 +116,20 @@ def vote_entropy(votes: np.ndarray) -> np.ndarray:
 def disagreement(own: Detections, views: Sequence[Detections]) -> np.ndarray:
     """The committee's disagreement on each of the frame's own detections, ``(N,)`` float32 in ``[0, 1]``.
 
-    Each view's boxes (mapped back onto the frame) are matched to ``own`` by optimal assignment
-    on IoU (:func:`~vidal.tracking.matching.linear_assignment`, class-agnostic, at IoU >=
-    :data:`MATCH_IOU`). Localisation: the mean over the views of ``1 - IoU`` with the match, 1
-    where a view has none (Kao et al., 2018, "Localization-aware active learning for object
+    Each member's boxes (a view's mapped back onto the frame, another model's as they are) are
+    matched to ``own`` by optimal assignment on IoU
+    (:func:`~vidal.tracking.matching.linear_assignment`, class-agnostic, at IoU >=
+    :data:`MATCH_IOU`). Localisation: the mean over the members of ``1 - IoU`` with the match, 1
+    where a member has none (Kao et al., 2018, "Localization-aware active learning for object
     detection": a box that moves between views is badly localised). Classification: the vote
-    entropy of the class the frame and each view give the box, a view without a match voting
+    entropy of the class the frame and each member give the box, a member without a match voting
     "no object" (Dagan & Engelson, 1995). The two combine as a noisy-OR,
-    ``1 - (1 - localisation) (1 - votes)``: 0 where every view finds the box with the same
-    class at IoU 1, 1 where a view does not find it.
+    ``1 - (1 - localisation) (1 - votes)``: 0 where every member finds the box with the same
+    class at IoU 1, 1 where a member does not find it.
 
     Args:
         own: The frame's detections.
-        views: Each view's detections, boxes in the frame's pixels.
+        views: Each other member's detections, boxes in the frame's pixels, classes in ``own``'s ids.
     """
     n = len(own)
     if n == 0 or not views:
@@ -145,38 +152,68 @@ def disagreement(own: Detections, views: Sequence[Detections]) -> np.ndarray:
     return np.clip(1.0 - (1.0 - localisation) * (1.0 - classes), 0.0, 1.0).astype(np.float32)
 
 
-class ViewCommittee:
+def _fed(feed: queue.SimpleQueue) -> Iterator[Frame]:
+    """The frames put into ``feed``, until ``None``."""
+    while (frame := feed.get()) is not None:
+        yield frame
+
+
+def _votes(own: dict[int, str], other: dict[int, str]) -> np.ndarray:
+    """Each of ``other``'s class ids as a vote in ``own``'s ids, by class name; a class ``own``
+    does not have gets an id of its own past ``own``'s."""
+    by_name = {name: index for index, name in own.items()}
+    unknown = sorted({name for name in other.values() if name not in by_name})
+    by_name.update({name: max(own, default=-1) + 1 + k for k, name in enumerate(unknown)})
+    size = max(other, default=-1) + 1
+    votes = np.full(size, -1, np.int64)
+    for index, name in other.items():
+        votes[index] = by_name[name]
+    return votes
+
+
+class Committee:
     """A detector whose detections carry a committee's disagreement (:func:`disagreement`).
 
-    The committee is the wrapped detector on the frame and on each view of it (:data:`VIEWS`).
-    The frame's own detections are returned unchanged, with
+    The committee is the wrapped detector on the frame, on each view of it (:data:`VIEWS`), and
+    each other model on the frame. The frame's own detections are returned unchanged, with
     :attr:`~vidal.types.Detections.committee` set: the tracker sees what the detector alone
     would give.
 
     Args:
         detector: The detector to run on the frames and their views.
-        views: Names of the views (:data:`VIEWS`), at least one.
+        views: Names of the views (:data:`VIEWS`).
+        models: Other detectors (other versions of the model), each run on the frames.
 
     Raises:
-        ConfigError: No view, or an unknown one.
+        ConfigError: No member besides the detector, or an unknown view.
     """
 
-    def __init__(self, detector: Detector, views: Sequence[str] = ("flip",)) -> None:
-        if not views:
-            raise ConfigError("a committee needs at least one view; valid: " + ", ".join(sorted(VIEWS)))
+    def __init__(self, detector: Detector, views: Sequence[str] = ("flip",), models: Sequence[Detector] = ()) -> None:
+        if not views and not models:
+            raise ConfigError("a committee needs at least one view (valid: " + ", ".join(sorted(VIEWS))
+                              + ") or another model")
         self.detector = detector
         self.views = [get_view(name) for name in views]
+        self.models = list(models)
         self.names = detector.names
         self.classes = detector.classes
         self.embeddings = getattr(detector, "embeddings", False)  # the frame's own, kept on its detections
-        names = " and ".join(view.name for view in self.views)
-        self.description = f"{detector.description}, committee with the {names} view"
+        self._votes = [_votes(detector.names, model.names) for model in self.models]
+        members = [f"the {' and '.join(view.name for view in self.views)} view"] if self.views else []
+        members += [f"the model {model.description}" for model in self.models]
+        self.description = f"{detector.description}, committee with {' and '.join(members)}"
 
-    def _with_views(self, frames: Iterable[Frame]) -> Iterator[Frame]:
-        for frame in frames:
-            yield frame
-            for view in self.views:
-                yield Frame(frame.index, frame.timestamp, view.image(frame.image))
+    def _with_views(self, frames: Iterable[Frame], feeds: Sequence[queue.SimpleQueue]) -> Iterator[Frame]:
+        try:
+            for frame in frames:
+                for feed in feeds:
+                    feed.put(frame)
+                yield frame
+                for view in self.views:
+                    yield Frame(frame.index, frame.timestamp, view.image(frame.image))
+        finally:
+            for feed in feeds:
+                feed.put(None)
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
         """Detect objects in each frame and its views, in order; yields each frame with its own
@@ -186,17 +223,28 @@ class ViewCommittee:
         views are made together, so none is left halfway).
         """
         members = 1 + len(self.views)
+        feeds: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in self.models]
+        others = [model.stream(_fed(feed)) for model, feed in zip(self.models, feeds)]
         group: list[tuple[Frame, Detections]] = []
-        for item in self.detector.stream(self._with_views(frames)):
-            group.append(item)
-            if len(group) < members:
-                continue
-            (frame, own), seen = group[0], group[1:]
-            height, width = frame.image.shape[:2]
-            mapped = [
-                Detections(view.back(found.xyxy, width, height), found.confidence, found.class_id)
-                for view, (_, found) in zip(self.views, seen)
-            ]
-            own.committee = disagreement(own, mapped)
-            group = []
-            yield frame, own
+        try:
+            for item in self.detector.stream(self._with_views(frames, feeds)):
+                group.append(item)
+                if len(group) < members:
+                    continue
+                (frame, own), seen = group[0], group[1:]
+                height, width = frame.image.shape[:2]
+                mapped = [
+                    Detections(view.back(found.xyxy, width, height), found.confidence, found.class_id)
+                    for view, (_, found) in zip(self.views, seen)
+                ]
+                for other, votes in zip(others, self._votes):
+                    _, found = next(other)
+                    mapped.append(Detections(found.xyxy, found.confidence, votes[found.class_id]))
+                own.committee = disagreement(own, mapped)
+                group = []
+                yield frame, own
+        finally:
+            for feed in feeds:  # a member still reading ends (its feed may have ended already: harmless)
+                feed.put(None)
+            for other in others:
+                other.close()
