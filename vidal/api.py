@@ -479,6 +479,7 @@ def propagate(
     mot_out: str | Path | None = None,
     config: str | Path | VidalConfig | None = None,
     overrides: Sequence[str] = (),
+    retrack: bool = True,
 ) -> Any:
     """Label the frames the tracks of a dataset's reviewed frames cover, as ``vidal propagate`` does.
 
@@ -500,6 +501,8 @@ def propagate(
         config: A YAML config file or a :class:`~vidal.config.VidalConfig` (its ``propagation``
             section); default: the defaults.
         overrides: ``section.field=value`` strings, as ``--set``.
+        retrack: Track a video again, as its latest mining run did, when its run folders are
+            gone; ``False`` refuses instead.
 
     Returns:
         A :class:`vidal.dataset.propagate.PropagateReport`, per video: keyframes, labels by
@@ -511,7 +514,7 @@ def propagate(
     from vidal.dataset.propagate import propagate_dataset
 
     cfg = propagate_config(config, overrides, stride)
-    return propagate_dataset(dataset, video=video, mot_out=mot_out, config=cfg)
+    return propagate_dataset(dataset, video=video, mot_out=mot_out, config=cfg, retrack=retrack)
 
 
 __all__ = ["LATEST", "LINEAGE", "Mined", "Mining", "load_run", "mine", "mine_all", "mine_config", "mine_inputs", "propagate",

@@ -478,6 +478,7 @@ def propagate(
     mot_out: Annotated[Path | None, typer.Option("--mot-out", help="Also write every label to DIR/<video>.txt (MOTChallenge) and DIR/classes.txt.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (its propagation: section).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config field: propagation.field=value.")] = None,
+    retrack: Annotated[bool, typer.Option("--retrack/--no-retrack", help="Track a video again, as its latest mining run did, when its run folders are gone (--no-retrack: refuse).")] = True,
     debug: DebugOption = False,
 ) -> None:
     """Spread the reviewed frames' labels along the tracks: pseudo_labels on the frames they cover (tag 'propagated')."""
@@ -486,7 +487,10 @@ def propagate(
         from vidal.api import propagate_config
 
         cfg = propagate_config(config, set_ or [], stride)
-        report = _call_dataset("propagate_dataset", name=dataset, video=video, mot_out=mot_out, config=cfg)
+        report = _call_dataset("propagate_dataset", name=dataset, video=video, mot_out=mot_out, config=cfg,
+                               retrack=retrack)
+        for run_dir in report.retracked:
+            out.print(f"tracked again into {run_dir} (its tracks were gone)", highlight=False, soft_wrap=True)
         for v in report.videos:
             _print_propagation(v)
         out.print(

@@ -154,6 +154,7 @@ def test_api_propagate(fo, labelled) -> None:
         ("no reviewed frame", "has no reviewed frames"),
         ("other video", "has no reviewed frames of"),
         ("run folder gone", "mine it again with `vidal mine"),
+        ("run folder and model gone", "and so is the file its latest run detected with"),
         ("unknown setting", "propagation.nope"),
     ],
 )
@@ -169,7 +170,10 @@ def test_propagate_command_refuses_bad_input(fo, labelled, tmp_path: Path, case:
         from conftest import write_scene_video
 
         args += ["--video", str(write_scene_video(tmp_path / "other.mp4", frames=20))]
-    elif case == "run folder gone":
+    elif case == "run folder gone":  # --no-retrack: refused, not tracked again
+        run_dir.rename(tmp_path / "moved")
+        args += ["--no-retrack"]
+    elif case == "run folder and model gone":  # the scripted detector's run has no model file to track again with
         run_dir.rename(tmp_path / "moved")
     else:
         args += ["--set", "propagation.nope=1"]
@@ -207,3 +211,13 @@ def test_sample_clip_mined_labelled_and_propagated(fo, dataset_name: str, tmp_pa
     assert len(np.unique(rows[:, 0])) > 80
     again = ok("propagate", "--dataset", dataset_name, "--stride", "10")
     assert " 0 new, 0 updated" in again
+    # The run folder gone: the video is tracked again as that run did, into the same folder, and
+    # the labels are the same (nothing rewritten); the run is not pushed again.
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    tracks = (run_dir / "tracks.txt").read_bytes()
+    run_dir.rename(tmp_path / "gone")
+    before = snapshot(dataset, PSEUDO_LABELS), len(dataset), len(dataset.list_runs())
+    retracked = ok("propagate", "--dataset", dataset_name, "--stride", "10")
+    assert f"tracked again into {run_dir}" in retracked and " 0 new, 0 updated" in retracked
+    assert (run_dir / "tracks.txt").read_bytes() == tracks
+    assert (snapshot(dataset, PSEUDO_LABELS), len(dataset), len(dataset.list_runs())) == before

@@ -22,8 +22,10 @@ Rules:
   holds.
 
 If the run folder of a video's latest mining run is gone, an earlier run's folder serves;
-if none is left, propagation refuses with the command that mines the video again (it does
-not mine by itself: mining loads a detector and takes minutes, which a user should ask for).
+if none is left, the video is tracked again as its latest run did (the configuration and
+model that run recorded on the dataset, into the run folder it names), before the dataset is
+locked: the same model on the same video gives the same tracks. ``retrack=False`` refuses
+instead, with the command that mines the video again.
 """
 
 from __future__ import annotations
@@ -120,12 +122,14 @@ class PropagateReport:
         stride: Every ``stride``-th processed frame became a sample.
         videos: Per video.
         propagated: Samples tagged ``propagated`` and not reviewed in the dataset afterwards.
+        retracked: The run folders written again because their tracks were gone.
     """
 
     dataset: str
     stride: int
     videos: list[VideoPropagation] = field(default_factory=list)
     propagated: int = 0
+    retracked: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -176,6 +180,57 @@ def _latest_run(dataset: Any, video_hash: str, shown: str) -> tuple[str, MiningR
         f"the tracks of {shown}'s mining runs are gone (latest run folder: {records[0][1].run_dir}): mine it again "
         f"with `vidal mine {shown} --dataset {dataset.name}` (reviewed frames are kept), then propagate"
     )
+
+
+def _retrack(dataset: Any, video_hash: str, video: str | Path | None) -> str | None:
+    """Track a video again as its latest mining run did, into that run's folder, when no run of
+    it has its tracks left; returns the run folder written, ``None`` if nothing was needed.
+
+    The run's recorded configuration and model (``detector.model`` resolved to the file it
+    loaded) are used as they were, the push left out: the selection is written to the run
+    folder as a mining run's is, and nothing reaches the dataset here.
+
+    Raises:
+        DatasetError: The run recorded no configuration or folder, its model or video is gone, or
+            its configuration is not one this vidal reads.
+    """
+    from pydantic import ValidationError
+
+    from vidal.errors import VidalError
+    from vidal.pipeline import build_detector, mine_source
+
+    records = _records(dataset, video_hash)
+    if not records or any(_has_tracks(record.run_dir) for _, record in records):
+        return None
+    _, record = records[0]
+    shown = str(video or record.video_path or video_hash[:12])
+    again = f"mine it again with `vidal mine {shown} --dataset {dataset.name}` (reviewed frames are kept)"
+    if not record.config or not record.run_dir:
+        raise DatasetError(f"the tracks of {shown}'s mining runs are gone and its latest run recorded no "
+                           f"configuration to track it again: {again}")
+    try:
+        config = VidalConfig.model_validate(record.config)
+    except ValidationError as error:
+        raise DatasetError(f"the tracks of {shown}'s mining runs are gone and its latest run's configuration is "
+                           f"not one this vidal reads ({error.errors()[0]['loc']}): {again}") from error
+    config.dataset.push = False
+    imported = config.detector.detections or config.detector.tracks
+    model = imported or str(record.model_path or config.detector.model)
+    if not Path(model).exists():  # not a name for Ultralytics to download: the file the run loaded
+        raise DatasetError(f"the tracks of {shown}'s mining runs are gone, and so is the file its latest run "
+                           f"detected with ({model}): {again}")
+    if not imported:
+        config.detector.model = model
+    run_dir = Path(str(record.run_dir))
+    source = _open_video(video, record, video_hash)
+    logger.warning("the tracks of %s are gone (run folder %s): tracking it again as that run did, with %s",
+                   shown, run_dir, config.detector.model)
+    try:
+        detector = build_detector(config)
+        mine_source(source, detector, config, run_dir.parent, run_name=run_dir.name)
+    except VidalError as error:
+        raise DatasetError(f"cannot track {shown} again as its latest mining run did: {error}") from error
+    return str(run_dir)
 
 
 def _open_video(video: str | Path | None, record: MiningRecord, video_hash: str) -> FrameSource:
@@ -349,6 +404,7 @@ def propagate_dataset(
     stride: int | None = None,
     mot_out: str | Path | None = None,
     config: VidalConfig | None = None,
+    retrack: bool = True,
 ) -> PropagateReport:
     """Propagate the reviewed frames of a dataset's videos into ``pseudo_labels`` samples.
 
@@ -361,6 +417,8 @@ def propagate_dataset(
         mot_out: Also write ``<mot_out>/<video stem>.txt`` (MOTChallenge rows, every label of
             every processed frame, :func:`~vidal.propagation.write_mot_labels`) and ``classes.txt``.
         config: The propagation settings (``config.propagation``); ``None`` for the defaults.
+        retrack: Track a video again, as its latest mining run did, when no run folder of it
+            has its tracks left (:func:`_retrack`); ``False`` refuses instead.
 
     Returns:
         A :class:`PropagateReport`.
@@ -379,14 +437,16 @@ def propagate_dataset(
     classes = list(vidal_info(dataset)["labels"])
     fo = connect()
     report = PropagateReport(name, stride)
+    if video is not None:
+        hashes = [open_source(video).content_hash()]
+    else:
+        hashes = sorted(dataset.match_tags(TAG_REVIEWED).distinct("video_hash"))
+        if not hashes:
+            raise DatasetError(f"dataset {name!r} has no reviewed frames to propagate: review some in "
+                               "`vidal review` (or `vidal label --from-mot`) first")
+    if retrack:  # minutes of detection: before the dataset is locked (only run folders are written)
+        report.retracked = [d for h in hashes if (d := _retrack(dataset, h, video)) is not None]
     with dataset_lock(fo, name):
-        if video is not None:
-            hashes = [open_source(video).content_hash()]
-        else:
-            hashes = sorted(dataset.match_tags(TAG_REVIEWED).distinct("video_hash"))
-            if not hashes:
-                raise DatasetError(f"dataset {name!r} has no reviewed frames to propagate: review some in "
-                                   "`vidal review` (or `vidal label --from-mot`) first")
         plans = [_plan(fo, dataset, h, video, config, classes) for h in hashes]
         media = check_media_dir(resolve_media_dir(None, dataset))
         if mot_out is not None:
