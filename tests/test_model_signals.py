@@ -66,3 +66,24 @@ def test_committee_scores_the_boxes_the_views_disagree_on(default: Path, tmp_pat
     frames = list(csv.DictReader((run / "frames.csv").open()))
     plain = list(csv.DictReader((default / "frames.csv").open()))
     assert sum(float(r["score"]) for r in frames) > sum(float(r["score"]) for r in plain)
+
+
+def test_committee_strategy_turns_the_signal_on_and_ranks_by_it(default: Path, tmp_path: Path) -> None:
+    """``--strategy committee``: query-by-committee as a strategy by name; the committee signal is
+    turned on for it (the run's config says so), the tracks stay the detector's own."""
+    run = mine(tmp_path, "--strategy", "committee")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["selection"]["strategy"] == "committee"
+    assert summary["config"]["scoring"]["signals"]["committee"]["enabled"] is True
+    assert (run / "tracks.txt").read_bytes() == (default / "tracks.txt").read_bytes()
+    picked = [int(r["frame"]) for r in csv.DictReader((run / "selection.csv").open())]
+    assert len(picked) == 3 and len(set(picked)) == 3
+
+
+def test_committee_strategy_needs_a_model(tmp_path: Path) -> None:
+    detections = tmp_path / "det.txt"
+    detections.write_text("1,-1,10,10,20,40,0.9\n")
+    result = runner.invoke(app, ["mine", "--no-push", str(SAMPLE_VIDEO), "--detections", str(detections), "--end",
+                                 "5", "--strategy", "committee", "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "the committee strategy runs a model" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1

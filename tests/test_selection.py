@@ -21,7 +21,8 @@ def table(scores: list[float]) -> FrameTable:
     # embeddings for the representation strategies: unit vectors turning with the score
     angle = values / (1 + values.max(initial=0.0)) * np.pi / 2
     embedding = np.c_[np.cos(angle), np.sin(angle)].astype(np.float32)
-    return FrameTable(np.arange(1, n + 1), values, values[::-1].copy(), values * 2, embedding=embedding)
+    return FrameTable(np.arange(1, n + 1), values, values[::-1].copy(), values * 2, embedding=embedding,
+                      committee=values / 2)
 
 
 def test_greedy_with_gap_skips_neighbours() -> None:
@@ -320,3 +321,16 @@ def test_default_strategy_is_cover() -> None:
     from vidal.config import load_config
 
     assert load_config().selection.strategy == "cover"
+
+
+def test_committee_takes_the_frames_the_committee_disagrees_on_most() -> None:
+    """Query-by-committee ranks by the committee's summed disagreement, not the frame score, and
+    keeps ``min_gap``; a table without committee values (the signal off) is refused."""
+    n = 12
+    t = FrameTable(np.arange(1, n + 1), np.arange(n, dtype=float), np.zeros(n), np.zeros(n),
+                   committee=np.array([0, 4, 5, 0, 0, 0, 0, 0, 3, 0, 0, 0], float))
+    assert t.frame[select(t, 2, strategy="committee", min_gap=1)].tolist() == [3, 9]  # 2 is 3's neighbour
+    assert t.frame[select(t, 2, strategy="vidal", min_gap=1)].tolist() == [12, 10]
+    assert t.subset(t.committee > 0).committee.tolist() == [4, 5, 3]
+    with pytest.raises(ValueError, match="needs the committee signal"):
+        select(FrameTable(np.arange(1, 4), np.ones(3), np.zeros(3), np.zeros(3)), 1, strategy="committee")

@@ -347,6 +347,9 @@ def main() -> int:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(sorted(STRATEGIES))}")
+    if "committee" in strategies and "scoring.signals.committee.enabled=true" not in args.set:
+        parser.error("the committee strategy ranks by the committee signal: add "
+                     "--set scoring.signals.committee.enabled=true (every row then mines with it)")
     videos = [(name, SHARED / "data" / "mot" / name / f"{name}.mp4", SHARED / "data" / "mot" / name / "gt" / "gt.txt",
                SHARED_MODEL, ["person"]) for name in REAL]
     sample = REPO / "sample_videos"

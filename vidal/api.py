@@ -119,15 +119,21 @@ def resolve_model(config: VidalConfig) -> None:
 
 
 def resolve_committee(config: VidalConfig) -> None:
-    """Turn ``scoring.committee_models``' ``lineage`` into the dataset's model files and ``latest``
+    """Turn the committee signal on for the ``committee`` strategy (which ranks frames by it);
+    turn ``scoring.committee_models``' ``lineage`` into the dataset's model files and ``latest``
     into its newest; the mining model itself is left out. With the committee signal on and no
     member left (no model trained yet, no view), the signal is switched off with a warning.
 
     Raises:
         DatasetError: ``latest`` with no model trained, or the dataset unreachable.
+        ConfigError: The ``committee`` strategy with no member left.
     """
     scoring = config.scoring
     committee = scoring.signals.get("committee")
+    strategy = config.selection.strategy == "committee"
+    if strategy and committee is not None and not committee.enabled:
+        logger.debug("strategy committee: the committee signal is on")
+        committee.enabled = True
     if committee is None or not committee.enabled or not any(e in (LINEAGE, LATEST) for e in scoring.committee_models):
         return
     from vidal.dataset.lineage import latest_model_path, lineage_paths
@@ -141,6 +147,9 @@ def resolve_committee(config: VidalConfig) -> None:
     mining = Path(config.detector.model).resolve()
     members = list(dict.fromkeys(p for p in expanded if Path(p).resolve() != mining))
     if not members and not scoring.committee_views:
+        if strategy:
+            raise ConfigError(f"the committee strategy has no member: no other model in the lineage of dataset "
+                              f"{config.dataset.name!r} and no view (scoring.committee_views)")
         logger.warning("the committee has no member: no other model in the lineage of dataset %r and no view; "
                        "the committee signal is off for this run", config.dataset.name)
         committee.enabled = False
@@ -167,6 +176,9 @@ def start_mining(config: VidalConfig, sources: Sequence[FrameSource] = ()) -> Mi
     imported = config.detector.detections or config.detector.tracks
     if imported and len(sources) > 1:
         raise ConfigError(f"{imported} holds the boxes of one video; {len(sources)} inputs were given")
+    if imported and config.selection.strategy == "committee":
+        raise ConfigError(f"the committee strategy runs a model on views of each frame; {imported} gives boxes "
+                          "only: pick another strategy")
     ensure_writable(Path(config.output.out))
     started = time.perf_counter()
     detector = build_detector(config)

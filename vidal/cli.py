@@ -112,7 +112,7 @@ def mine(
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda:0, ...")] = None,
     batch: Annotated[int | None, typer.Option("--batch", min=1, help="Frames per inference call (Ultralytics backend; on a GPU, 8-32) \\[default: 1].")] = None,
     budget: Annotated[str | None, typer.Option("--budget", "-b", help="Frames to select: a count (20) or a share (5%).")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="Selection (default cover): cover, vidal, coverage, propagate, coreset, typiclust, density, diverse, random, uniform, confidence, entropy, boxcount.")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="Selection (default cover): cover, vidal, coverage, propagate, committee, coreset, typiclust, density, diverse, random, uniform, confidence, entropy, boxcount.")] = None,
     stride: Annotated[int | None, typer.Option("--stride", help="Process every n-th frame.")] = None,
     start: Annotated[int | None, typer.Option("--start", help="First frame (1-based, inclusive).")] = None,
     end: Annotated[int | None, typer.Option("--end", help="Last frame (inclusive).")] = None,

@@ -157,8 +157,8 @@ class TableBuilder:
         self.box_frame, self.box_stretch, self.box_track, self.event_frame, self.switch_frame = (
             array("i") for _ in range(5))
         self.frame, self.boxes, self.event = (array("q") for _ in range(3))
-        self.score, self.least_confidence, self.entropy, self.event_value, self.switch_value = (
-            array("d") for _ in range(5))
+        self.score, self.least_confidence, self.entropy, self.event_value, self.switch_value, self.committee = (
+            array("d") for _ in range(6))
         self.tracks: list[int] = []  # track ids by track index
         self.track_index: dict[int, int] = {}
         self.track_classes: list[dict[int, int]] = []  # class counts by track index
@@ -176,6 +176,9 @@ class TableBuilder:
         self.score.append(record.score if shares is None else float((shares * uncertainty).sum()))
         self.least_confidence.append(least_confidence(objects))
         self.entropy.append(detection_entropy(objects))
+        committee = record.signals.get("committee")
+        if committee is not None:
+            self.committee.append(float(committee.sum()))
         self.boxes.append(record.detections)
         events = suspect_events([objects], [uncertainty], None if shares is None else [shares])
         if len(events["event"]):
@@ -244,6 +247,7 @@ class TableBuilder:
                     "value": column(self.event_value)},
             boxes=column(self.boxes),
             switches={"frame_index": column(self.switch_frame), "value": column(self.switch_value)},
+            committee=column(self.committee),
         )
         if release:
             self._clear()

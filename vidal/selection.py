@@ -26,6 +26,8 @@ class FrameTable:
         least_confidence: Mean of ``1 - score`` over the frame's detections (0 without
             detections), ``(F,)``: the "least confident" baseline.
         entropy: Sum of the binary entropy of the frame's detection scores, ``(F,)``.
+        committee: Sum of the ``committee`` signal over the frame's objects (the committee's
+            disagreement on its detections), ``(F,)``; empty without the signal.
         events: The suspect events each frame shows, as parallel arrays over ``M``
             (frame, event) pairs: ``"frame_index"`` (index into the table, ``(M,)`` int64),
             ``"event"`` (event id, ``(M,)`` int64) and ``"value"`` (the share of the frame's
@@ -62,6 +64,7 @@ class FrameTable:
     switches: dict[str, np.ndarray] = field(default_factory=dict)
     embedding: np.ndarray | None = None
     labelled_embedding: np.ndarray | None = None
+    committee: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -90,6 +93,7 @@ class FrameTable:
             boxes=self.boxes[keep] if len(self.boxes) else self.boxes, switches=switches,
             embedding=None if self.embedding is None else self.embedding[keep],
             labelled_embedding=self.labelled_embedding,
+            committee=self.committee[keep] if len(self.committee) else self.committee,
         )
 
 
@@ -415,6 +419,21 @@ def select_least_confident(
 def select_entropy(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
     """Baseline: frames with the largest summed detection-score entropy; no tracking."""
     return greedy_with_gap(table.entropy, table.frame, budget, 0)
+
+
+@register_strategy("committee")
+def select_committee(table: FrameTable, budget: int, min_gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Query-by-committee: the frames whose detections the committee disagrees on most (the
+    ``committee`` signal summed over the frame: test-time views, other model versions),
+    ``min_gap`` apart; no tracking.
+
+    Raises:
+        ValueError: The table has no committee values (a run without the committee signal).
+    """
+    if len(table) and len(table.committee) != len(table):
+        raise ValueError("the committee strategy needs the committee signal's values: mine with "
+                         "--strategy committee (it turns the signal on)")
+    return greedy_with_gap(table.committee, table.frame, budget, min_gap)
 
 
 @register_strategy("boxcount")
