@@ -134,18 +134,21 @@ def resolve_committee(config: VidalConfig) -> None:
     if strategy and committee is not None and not committee.enabled:
         logger.debug("strategy committee: the committee signal is on")
         committee.enabled = True
-    if committee is None or not committee.enabled or not any(e in (LINEAGE, LATEST) for e in scoring.committee_models):
+    if committee is None or not committee.enabled or not scoring.committee_models:
         return
-    from vidal.dataset.lineage import latest_model_path, lineage_paths
-
     expanded: list[str] = []
     for entry in scoring.committee_models:
-        if entry == LINEAGE:
-            expanded += lineage_paths(config.dataset.name)
+        if entry in (LINEAGE, LATEST):
+            from vidal.dataset.lineage import latest_model_path, lineage_paths
+
+            expanded += lineage_paths(config.dataset.name) if entry == LINEAGE else [latest_model_path(config.dataset.name)]
         else:
-            expanded.append(latest_model_path(config.dataset.name) if entry == LATEST else entry)
+            expanded.append(entry)
+    # Files as absolute paths (a worker's working folder is not this one's), each once, the mining
+    # model left out; a name that is no file is left to the loader (it says what is missing).
     mining = Path(config.detector.model).resolve()
-    members = list(dict.fromkeys(p for p in expanded if Path(p).resolve() != mining))
+    absolute = [str(Path(p).resolve()) if Path(p).exists() else p for p in expanded]
+    members = list(dict.fromkeys(p for p in absolute if Path(p).resolve() != mining))
     if not members and not scoring.committee_views:
         if strategy:
             raise ConfigError(f"the committee strategy has no member: no other model in the lineage of dataset "

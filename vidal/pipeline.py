@@ -24,6 +24,7 @@ import yaml
 
 from vidal.config import CLASS_SCORE_SIGNALS, IDENTITY_BREAKS, VidalConfig
 from vidal.detectors import Detector, load_detector
+from vidal.detectors.base import is_openvino_model
 from vidal.detectors.boxes import clip_boxes
 from vidal.detectors.imported import ImportedDetections, ImportedTracks
 from vidal.embeddings import EmbeddingStore
@@ -175,6 +176,12 @@ def check_embeddings(config: VidalConfig, detector: Detector) -> None:
     raise ConfigError(f"{why} needs frame embeddings, and the detector {detector.description} gives none")
 
 
+def _member_device(model: str, device: str) -> str:
+    """The device of a committee's other model: the mining model's, but the CPU for a model that
+    is no OpenVINO export where that device is an OpenVINO one."""
+    return "cpu" if device.startswith("intel") and not is_openvino_model(Path(model)) else device
+
+
 def build_detector(config: VidalConfig) -> Detector:
     """Load the detector that ``config.detector`` describes: a model, or another system's
     detections or tracks (:mod:`vidal.detectors.imported`).
@@ -198,10 +205,14 @@ def build_detector(config: VidalConfig) -> Detector:
     if signals["committee"].enabled:
         from vidal.detectors.committee import Committee
 
-        # The other versions run as the model does (size, thresholds, device); every class
-        # of theirs is returned and votes by name.
-        options = d.model_dump(exclude={"model", "classes", "detections", "tracks", "classes_file"})
-        models = [load_detector(model, **options) for model in config.scoring.committee_models]
+        # The other versions run as the model does (size, thresholds, batch); every class of
+        # theirs is returned and votes by name. Each is loaded by what it is (vidal train writes
+        # .pt files): the backend is chosen for it, and an OpenVINO device (intel:*) runs
+        # OpenVINO exports only, so a .pt member runs on the CPU beside it.
+        options = d.model_dump(exclude={"model", "classes", "detections", "tracks", "classes_file", "backend",
+                                        "device"})
+        models = [load_detector(model, **options, device=_member_device(model, d.device))
+                  for model in config.scoring.committee_models]
         return Committee(detector, config.scoring.committee_views, models)
     return detector
 

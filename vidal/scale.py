@@ -199,6 +199,8 @@ def portable(task: MineTask) -> MineTask:
         value = getattr(part, name)
         if value is not None and (name == "out" or Path(value).exists()):
             setattr(part, name, str(Path(value).resolve()))
+    scoring = config.scoring
+    scoring.committee_models = [str(Path(m).resolve()) if Path(m).exists() else m for m in scoring.committee_models]
     return replace(task, config=config, path=task.path.resolve())
 
 

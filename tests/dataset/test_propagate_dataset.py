@@ -155,6 +155,7 @@ def test_api_propagate(fo, labelled) -> None:
         ("other video", "has no reviewed frames of"),
         ("run folder gone", "mine it again with `vidal mine"),
         ("run folder and model gone", "and so is the file its latest run detected with"),
+        ("tracks gone, folder kept", "has no tracks (tracks.txt, track_states.csv): move it away"),
         ("unknown setting", "propagation.nope"),
     ],
 )
@@ -175,6 +176,8 @@ def test_propagate_command_refuses_bad_input(fo, labelled, tmp_path: Path, case:
         args += ["--no-retrack"]
     elif case == "run folder and model gone":  # the scripted detector's run has no model file to track again with
         run_dir.rename(tmp_path / "moved")
+    elif case == "tracks gone, folder kept":  # a run tracked again there would go beside it, unrecorded
+        (run_dir / "tracks.txt").unlink()
     else:
         args += ["--set", "propagation.nope=1"]
     before = snapshot(dataset, "ground_truth"), len(dataset)

@@ -203,3 +203,82 @@ def test_an_error_of_the_frames_reaches_the_caller_after_the_frames_before_it() 
 def test_a_committee_needs_a_member() -> None:
     with pytest.raises(ConfigError, match="needs at least one view"):
         Committee(load_detector(str(SAMPLE_MODEL)), [], [])
+
+
+def _finishes(committee: Committee, frames: list, seconds: float = 120.0) -> list[int]:
+    """The frame numbers ``committee`` gives for ``frames``, run in a thread that must finish."""
+    import threading
+
+    out: list[int] = []
+    worker = threading.Thread(target=lambda: out.extend(f.index for f, _ in committee.stream(frames)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"the committee hangs after {len(out)} of {len(frames)} frames"
+    return out
+
+
+def test_other_models_with_batches_get_their_frames_ahead() -> None:
+    """An other model batching 16 frames (or keeping requests in flight) gives a frame's boxes only
+    once it has read 16 past it: it is fed that far ahead of the detector, or the committee
+    would wait for it forever (it did, from batch 11 with one view)."""
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=40))
+    committee = Committee(load_detector(str(SAMPLE_MODEL), batch=16), ["flip", "scale"],
+                          [load_detector(str(SAMPLE_MODEL), batch=16)])
+    assert _finishes(committee, frames) == [f.index for f in frames]
+    assert committee.ahead == 17
+
+
+def test_other_openvino_models_with_many_requests_get_their_frames_ahead() -> None:
+    """The same with OpenVINO's requests in flight (the stream's own code; the network replaced by
+    a box per frame): 12 requests with two views hung at the end of the frames before."""
+    from vidal.detectors.openvino import OpenVINODetector
+
+    class Request:
+        def start_async(self, inputs: object) -> None: ...
+        def wait(self) -> None: ...
+
+    class Compiled:
+        def create_infer_request(self) -> Request:
+            return Request()
+
+    def detector(requests: int) -> OpenVINODetector:
+        d = object.__new__(OpenVINODetector)
+        d.requests, d.names, d.classes, d.description = requests, {0: "person"}, None, f"{requests} requests"
+        d._prepare = lambda frames: ((f, np.zeros((1, 3, 8, 8), np.float32), None) for f in frames)
+        d._compile = lambda size: Compiled()
+
+        def collect(item: tuple, idle) -> tuple:
+            request, frame, _ = item
+            idle.append(request)
+            return frame, dets([BOX])
+
+        d._collect = collect
+        return d
+
+    frames = list(open_source(SAMPLE_VIDEO).frames(end=30))
+    for requests, views in ((12, ["flip"]), (8, ["flip", "scale"]), (16, [])):
+        committee = Committee(detector(requests), views, [detector(requests)])
+        assert _finishes(committee, frames, 30.0) == [f.index for f in frames], (requests, views)
+
+
+def test_committee_models_resolve_to_absolute_files_without_the_mining_model(tmp_path, monkeypatch) -> None:
+    """Paths made absolute (a worker's working folder is another), each file once however it is
+    written, the mining model left out; a name that is no file is kept for the loader to refuse."""
+    from vidal.api import resolve_committee
+    from vidal.config import load_config
+
+    (tmp_path / "v1.pt").write_bytes(b"w")
+    (tmp_path / "v2.pt").write_bytes(b"w")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(overrides=["detector.model=v2.pt", "scoring.signals.committee.enabled=true",
+                                    f"scoring.committee_models=[v1.pt, {tmp_path / 'v1.pt'}, ./v2.pt, nowhere.pt]"])
+    resolve_committee(config)
+    assert config.scoring.committee_models == [str(tmp_path / "v1.pt"), "nowhere.pt"]
+
+
+def test_a_pt_member_beside_an_openvino_device_runs_on_the_cpu() -> None:
+    from vidal.pipeline import _member_device
+
+    assert _member_device(str(SAMPLE_MODEL), "intel:gpu") == "cpu"
+    assert _member_device(str(SAMPLE_MODEL), "cuda:0") == "cuda:0"
+    assert _member_device(str(SAMPLE_MODEL), "cpu") == "cpu"

@@ -239,8 +239,9 @@ def latest_model_path(name: str) -> str:
 
 def lineage_paths(name: str) -> list[str]:
     """The model files of the dataset's lineage, oldest first: each trained model's base (where
-    it is a file, not an architecture such as ``yolo11n.yaml``) and each trained model; files
-    that are gone are left out with a warning. Empty if the dataset does not exist yet.
+    it is a file, not an architecture such as ``yolo11n.yaml``; a base that is no file is left
+    out) and each trained model (one whose file is gone is left out with a warning). Empty if
+    the dataset does not exist yet.
 
     Raises:
         DatasetError: The name is invalid, the database unreachable, or the dataset not vidal's.

@@ -196,7 +196,7 @@ def _retrack(dataset: Any, video_hash: str, video: str | Path | None) -> str | N
     """
     from pydantic import ValidationError
 
-    from vidal.errors import VidalError
+    from vidal.errors import PartialRunError, VidalError
     from vidal.pipeline import build_detector, mine_source
 
     records = _records(dataset, video_hash)
@@ -208,12 +208,21 @@ def _retrack(dataset: Any, video_hash: str, video: str | Path | None) -> str | N
     if not record.config or not record.run_dir:
         raise DatasetError(f"the tracks of {shown}'s mining runs are gone and its latest run recorded no "
                            f"configuration to track it again: {again}")
+    run_dir = Path(str(record.run_dir))
+    if run_dir.exists() and any(run_dir.iterdir()):  # a run written there would go beside it, unrecorded
+        raise DatasetError(f"the run folder {run_dir} of {shown}'s latest mining run has no tracks "
+                           f"({TRACKS_FILE}, {TRACK_STATES_FILE}): move it away to have the video tracked again "
+                           f"into it, or {again}")
     try:
         config = VidalConfig.model_validate(record.config)
     except ValidationError as error:
         raise DatasetError(f"the tracks of {shown}'s mining runs are gone and its latest run's configuration is "
                            f"not one this vidal reads ({error.errors()[0]['loc']}): {again}") from error
     config.dataset.push = False
+    # Only the tracks are wanted: a committee (more models, more inferences) changes none of them.
+    config.scoring.signals["committee"].enabled = False
+    if config.selection.strategy == "committee":
+        config.selection.strategy = "cover"
     imported = config.detector.detections or config.detector.tracks
     model = imported or str(record.model_path or config.detector.model)
     if not Path(model).exists():  # not a name for Ultralytics to download: the file the run loaded
@@ -221,15 +230,20 @@ def _retrack(dataset: Any, video_hash: str, video: str | Path | None) -> str | N
                            f"detected with ({model}): {again}")
     if not imported:
         config.detector.model = model
-    run_dir = Path(str(record.run_dir))
     source = _open_video(video, record, video_hash)
     logger.warning("the tracks of %s are gone (run folder %s): tracking it again as that run did, with %s",
                    shown, run_dir, config.detector.model)
     try:
         detector = build_detector(config)
-        mine_source(source, detector, config, run_dir.parent, run_name=run_dir.name)
+        written = mine_source(source, detector, config, run_dir.parent, run_name=run_dir.name).run_dir
+    except PartialRunError as error:  # decoding stopped early, as it may have in the run itself: kept
+        if not error.run_dir:
+            raise DatasetError(f"cannot track {shown} again as its latest mining run did: {error}") from error
+        written = Path(error.run_dir)
     except VidalError as error:
         raise DatasetError(f"cannot track {shown} again as its latest mining run did: {error}") from error
+    if Path(written) != run_dir:  # another process wrote the folder meanwhile
+        raise DatasetError(f"{run_dir} was written meanwhile; the tracks went to {written}: {again}")
     return str(run_dir)
 
 

@@ -18,6 +18,7 @@ base does, whatever its class ids.
 from __future__ import annotations
 
 import queue
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -152,6 +153,13 @@ def disagreement(own: Detections, views: Sequence[Detections]) -> np.ndarray:
     return np.clip(1.0 - (1.0 - localisation) * (1.0 - classes), 0.0, 1.0).astype(np.float32)
 
 
+def lookahead(detector: Detector) -> int:
+    """How many frames past a frame ``detector`` may read before it yields that frame's
+    detections, and one more: an Ultralytics detector's ``batch``, an OpenVINO detector's
+    ``requests`` in flight (1 for others)."""
+    return int(getattr(detector, "batch", 1)) + int(getattr(detector, "requests", 0)) + 1
+
+
 def _fed(feed: queue.SimpleQueue) -> Iterator[Frame]:
     """The frames put into ``feed``, until ``None``."""
     while (frame := feed.get()) is not None:
@@ -199,18 +207,49 @@ class Committee:
         self.classes = detector.classes
         self.embeddings = getattr(detector, "embeddings", False)  # the frame's own, kept on its detections
         self._votes = [_votes(detector.names, model.names) for model in self.models]
+        self.ahead = max((lookahead(model) for model in self.models), default=0)
         members = [f"the {' and '.join(view.name for view in self.views)} view"] if self.views else []
         members += [f"the model {model.description}" for model in self.models]
         self.description = f"{detector.description}, committee with {' and '.join(members)}"
 
     def _with_views(self, frames: Iterable[Frame], feeds: Sequence[queue.SimpleQueue]) -> Iterator[Frame]:
-        try:
-            for frame in frames:
+        """Each frame and its views, for the wrapped detector. The other models are fed
+        :attr:`ahead` frames earlier: one waits for that many past a frame (a batch, requests in
+        flight) before it gives the frame's detections, and the caller waits for those before
+        the wrapped detector reads further. What ``frames`` raises is raised after the frames
+        read before it."""
+        source = iter(frames)
+        pending: deque[Frame] = deque()
+        failure: BaseException | None = None
+        ended = False
+
+        def read_ahead() -> None:
+            nonlocal failure, ended
+            while not ended and len(pending) <= self.ahead:
+                try:
+                    frame = next(source)
+                except Exception as error:  # noqa: BLE001 (re-raised below, after the frames before it)
+                    # The other models are told at once that no frame follows (they hold their
+                    # last frames until then); an error is raised once the frames before it are through.
+                    ended = True
+                    failure = None if isinstance(error, StopIteration) else error
+                    for feed in feeds:
+                        feed.put(None)
+                    return
                 for feed in feeds:
                     feed.put(frame)
+                pending.append(frame)
+
+        try:
+            read_ahead()
+            while pending:
+                frame = pending.popleft()
                 yield frame
                 for view in self.views:
                     yield Frame(frame.index, frame.timestamp, view.image(frame.image))
+                read_ahead()
+            if failure is not None:
+                raise failure
         finally:
             for feed in feeds:
                 feed.put(None)
@@ -237,8 +276,11 @@ class Committee:
                     Detections(view.back(found.xyxy, width, height), found.confidence, found.class_id)
                     for view, (_, found) in zip(self.views, seen)
                 ]
-                for other, votes in zip(others, self._votes):
-                    _, found = next(other)
+                for other, votes, model in zip(others, self._votes, self.models):
+                    seen_by, found = next(other, (None, None))
+                    if seen_by is None or seen_by.index != frame.index:
+                        raise RuntimeError(f"committee model {model.description} is out of step at frame "
+                                           f"{frame.index} ({'ended' if seen_by is None else seen_by.index})")
                     mapped.append(Detections(found.xyxy, found.confidence, votes[found.class_id]))
                 own.committee = disagreement(own, mapped)
                 group = []

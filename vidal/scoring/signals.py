@@ -542,18 +542,21 @@ def variation_ratio_signal(ctx: SignalContext) -> np.ndarray:
 
 @register_signal("committee")
 def committee_signal(ctx: SignalContext) -> np.ndarray:
-    """The detector disagrees with itself on views of the frame: query-by-committee.
+    """The detector disagrees with itself on views of the frame, or with other versions of the
+    model: query-by-committee.
 
     Predicts false positives, misses and badly placed boxes: a box the detector finds in the
     frame but not in its mirror image (or finds elsewhere, or calls by another class) rests
     on details the model has not learnt to see in every pose, the boxes a label teaches most
-    about. The committee is the detector on the frame and on test-time views of it
-    (:mod:`vidal.detectors.committee`: mirrored, and zoomed out with ``scale``), each view's
-    boxes matched to the frame's by optimal assignment on IoU; the value is ``1 - IoU`` with
-    the match (1 without one), averaged over the views, combined as a noisy-OR with the vote
-    entropy of the classes the members give the box (Seung et al., 1992; Dagan & Engelson,
-    1995; for detection, Kao et al., 2018). 0 where every view finds the box at IoU 1 with the
-    same class. Off by default: each view costs one more inference per frame. Predicted
+    about; a box a fine-tune of the model sees otherwise is one the labels so far changed its
+    mind about. The committee is the detector on the frame and on test-time views of it
+    (:mod:`vidal.detectors.committee`: mirrored, and zoomed out with ``scale``) and the other
+    models of ``scoring.committee_models``, each member's boxes matched to the frame's by
+    optimal assignment on IoU; the value is ``1 - IoU`` with the match (1 without one),
+    averaged over the members, combined as a noisy-OR with the vote entropy of the classes the
+    members give the box (Seung et al., 1992; Dagan & Engelson, 1995; for detection, Kao et
+    al., 2018). 0 where every member finds the box at IoU 1 with the same class. Off by
+    default: each member costs one more inference per frame. Predicted
     boxes score 0, and a detection no track took at most the chance that it is real, as in
     :func:`class_margin_signal`; 0 without a committee.
     """
