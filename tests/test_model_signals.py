@@ -87,3 +87,11 @@ def test_committee_strategy_needs_a_model(tmp_path: Path) -> None:
                                  "5", "--strategy", "committee", "--out", str(tmp_path / "out")])
     assert result.exit_code != 0 and "the committee strategy runs a model" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_committee_strategy_without_members_is_refused_before_loading(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["mine", "--no-push", str(SAMPLE_VIDEO), "--model", str(tmp_path / "none.pt"),
+                                 "--strategy", "committee", "--set", "scoring.committee_views=[]",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "the committee strategy needs members" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -134,6 +134,9 @@ def resolve_committee(config: VidalConfig) -> None:
     if strategy and committee is not None and not committee.enabled:
         logger.debug("strategy committee: the committee signal is on")
         committee.enabled = True
+    if strategy and not scoring.committee_views and not scoring.committee_models:
+        raise ConfigError("the committee strategy needs members: scoring.committee_views (flip, scale) or "
+                          "scoring.committee_models")
     if committee is None or not committee.enabled or not scoring.committee_models:
         return
     expanded: list[str] = []
