@@ -487,10 +487,19 @@ def propagate(
         from vidal.api import propagate_config
 
         cfg = propagate_config(config, set_ or [], stride)
-        report = _call_dataset("propagate_dataset", name=dataset, video=video, mot_out=mot_out, config=cfg,
-                               retrack=retrack)
-        for run_dir in report.retracked:
+        # Tracking again loads a detector and takes as long as mining: here, with a progress bar,
+        # not in the warm dataset worker; the dataset call only says which videos need it.
+        for job in _call_dataset("retrack_jobs", name=dataset, video=video) if retrack else []:
+            from vidal.dataset.propagate import run_retrack
+            from vidal.pipeline import expected_frames
+            from vidal.video import open_source
+
+            total = expected_frames(open_source(job.video), job.config)
+            with _lazy_progress_bar(Path(job.video).name, total) as advance:
+                run_dir = run_retrack(job, advance)
             out.print(f"tracked again into {run_dir} (its tracks were gone)", highlight=False, soft_wrap=True)
+        report = _call_dataset("propagate_dataset", name=dataset, video=video, mot_out=mot_out, config=cfg,
+                               retrack=False)
         for v in report.videos:
             _print_propagation(v)
         out.print(

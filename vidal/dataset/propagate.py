@@ -31,6 +31,7 @@ instead, with the command that mines the video again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -182,22 +183,36 @@ def _latest_run(dataset: Any, video_hash: str, shown: str) -> tuple[str, MiningR
     )
 
 
-def _retrack(dataset: Any, video_hash: str, video: str | Path | None) -> str | None:
-    """Track a video again as its latest mining run did, into that run's folder, when no run of
-    it has its tracks left; returns the run folder written, ``None`` if nothing was needed.
+@dataclass(frozen=True)
+class RetrackJob:
+    """A video to track again, as its latest mining run did (:func:`retrack_jobs`).
 
-    The run's recorded configuration and model (``detector.model`` resolved to the file it
-    loaded) are used as they were, the push left out: the selection is written to the run
-    folder as a mining run's is, and nothing reaches the dataset here.
+    Attributes:
+        video: The file or folder to decode (the one given, else the run's).
+        video_hash: Its content hash (checked when the job runs).
+        shown: How the video is named in messages.
+        run_dir: The run folder to write (the one the run recorded).
+        config: The run's configuration, made for tracking only (no push, no committee).
+        again: How to mine it again by hand, for messages.
+    """
+
+    video: str
+    video_hash: str
+    shown: str
+    run_dir: str
+    config: VidalConfig
+    again: str
+
+
+def _retrack_job(dataset: Any, video_hash: str, video: str | Path | None) -> RetrackJob | None:
+    """The job that tracks a video again when no run of it has its tracks left; ``None`` when
+    a run folder still has them (or no run is recorded: :func:`_latest_run` says so).
 
     Raises:
-        DatasetError: The run recorded no configuration or folder, its model or video is gone, or
-            its configuration is not one this vidal reads.
+        DatasetError: The run recorded no configuration or folder, its folder is still there
+            without tracks, its model is gone, or its configuration is not one this vidal reads.
     """
     from pydantic import ValidationError
-
-    from vidal.errors import PartialRunError, VidalError
-    from vidal.pipeline import build_detector, mine_source
 
     records = _records(dataset, video_hash)
     if not records or any(_has_tracks(record.run_dir) for _, record in records):
@@ -230,21 +245,80 @@ def _retrack(dataset: Any, video_hash: str, video: str | Path | None) -> str | N
                            f"detected with ({model}): {again}")
     if not imported:
         config.detector.model = model
-    source = _open_video(video, record, video_hash)
+    path = str(video) if video is not None else str(record.video_path)
+    return RetrackJob(video=path, video_hash=video_hash, shown=shown, run_dir=str(run_dir), config=config, again=again)
+
+
+def retrack_jobs(name: str, *, video: str | Path | None = None) -> list[RetrackJob]:
+    """The videos of ``propagate_dataset(name, video=video)`` to track again first: those with
+    reviewed frames whose mining runs' folders have lost their tracks. Reads the dataset only.
+
+    Raises:
+        DatasetError: As :func:`_retrack_job`; no such dataset.
+    """
+    dataset = load_vidal_dataset(name)
+    return [job for h in _video_hashes(dataset, video) if (job := _retrack_job(dataset, h, video)) is not None]
+
+
+def run_retrack(job: RetrackJob, progress: Callable[[int], None] | None = None) -> str:
+    """Track ``job``'s video again into its run folder (the detector loaded here: minutes, not a
+    dataset call); returns the run folder.
+
+    Raises:
+        DatasetError: The video is gone or changed, or mining fails.
+    """
+    from vidal.errors import PartialRunError, VidalError
+    from vidal.pipeline import build_detector, mine_source
+
+    source = _open_video_file(job.video, job.video_hash, job.run_dir)
+    run_dir = Path(job.run_dir)
     logger.warning("the tracks of %s are gone (run folder %s): tracking it again as that run did, with %s",
-                   shown, run_dir, config.detector.model)
+                   job.shown, run_dir, job.config.detector.model)
     try:
-        detector = build_detector(config)
-        written = mine_source(source, detector, config, run_dir.parent, run_name=run_dir.name).run_dir
+        detector = build_detector(job.config)
+        written = mine_source(source, detector, job.config, run_dir.parent, run_name=run_dir.name,
+                              progress=progress).run_dir
     except PartialRunError as error:  # decoding stopped early, as it may have in the run itself: kept
         if not error.run_dir:
-            raise DatasetError(f"cannot track {shown} again as its latest mining run did: {error}") from error
+            raise DatasetError(f"cannot track {job.shown} again as its latest mining run did: {error}") from error
         written = Path(error.run_dir)
     except VidalError as error:
-        raise DatasetError(f"cannot track {shown} again as its latest mining run did: {error}") from error
+        raise DatasetError(f"cannot track {job.shown} again as its latest mining run did: {error}") from error
     if Path(written) != run_dir:  # another process wrote the folder meanwhile
-        raise DatasetError(f"{run_dir} was written meanwhile; the tracks went to {written}: {again}")
+        raise DatasetError(f"{run_dir} was written meanwhile; the tracks went to {written}: {job.again}")
     return str(run_dir)
+
+
+def _video_hashes(dataset: Any, video: str | Path | None) -> list[str]:
+    """The content hashes of the videos to propagate: ``video``'s, or every video with reviewed frames.
+
+    Raises:
+        DatasetError: No reviewed frame in the dataset.
+    """
+    if video is not None:
+        return [open_source(video).content_hash()]
+    hashes = sorted(dataset.match_tags(TAG_REVIEWED).distinct("video_hash"))
+    if not hashes:
+        raise DatasetError(f"dataset {dataset.name!r} has no reviewed frames to propagate: review some in "
+                           "`vidal review` (or `vidal label --from-mot`) first")
+    return hashes
+
+
+def _open_video_file(path: str | Path, video_hash: str, run_dir: str) -> FrameSource:
+    """``path`` opened and checked to be the video of ``video_hash`` (mined into ``run_dir``).
+
+    Raises:
+        DatasetError: The video is gone or changed.
+    """
+    try:
+        source = open_source(path)
+    except InputError as error:
+        raise DatasetError(f"cannot open {path}, the video of mining run {run_dir}: {error}; "
+                           "pass --video with its file") from error
+    if source.content_hash() != video_hash:
+        raise DatasetError(f"{path} is no longer the video mining run {run_dir} mined (its content "
+                           "changed): pass --video with the mined file")
+    return source
 
 
 def _open_video(video: str | Path | None, record: MiningRecord, video_hash: str) -> FrameSource:
@@ -255,16 +329,7 @@ def _open_video(video: str | Path | None, record: MiningRecord, video_hash: str)
     """
     if video is not None:
         return open_source(video)
-    path = Path(str(record.video_path))
-    try:
-        source = open_source(path)
-    except InputError as error:
-        raise DatasetError(f"cannot open {path}, the video of mining run {record.run_dir}: {error}; "
-                           "pass --video with its file") from error
-    if source.content_hash() != video_hash:
-        raise DatasetError(f"{path} is no longer the video mining run {record.run_dir} mined (its content "
-                           "changed): pass --video with the mined file")
-    return source
+    return _open_video_file(str(record.video_path), video_hash, str(record.run_dir))
 
 
 def _keyframes(fo: ModuleType, samples: list[Any]) -> dict[int, Keyframe]:
@@ -451,15 +516,9 @@ def propagate_dataset(
     classes = list(vidal_info(dataset)["labels"])
     fo = connect()
     report = PropagateReport(name, stride)
-    if video is not None:
-        hashes = [open_source(video).content_hash()]
-    else:
-        hashes = sorted(dataset.match_tags(TAG_REVIEWED).distinct("video_hash"))
-        if not hashes:
-            raise DatasetError(f"dataset {name!r} has no reviewed frames to propagate: review some in "
-                               "`vidal review` (or `vidal label --from-mot`) first")
+    hashes = _video_hashes(dataset, video)
     if retrack:  # minutes of detection: before the dataset is locked (only run folders are written)
-        report.retracked = [d for h in hashes if (d := _retrack(dataset, h, video)) is not None]
+        report.retracked = [run_retrack(job) for job in retrack_jobs(name, video=video)]
     with dataset_lock(fo, name):
         plans = [_plan(fo, dataset, h, video, config, classes) for h in hashes]
         media = check_media_dir(resolve_media_dir(None, dataset))

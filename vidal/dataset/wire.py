@@ -65,6 +65,7 @@ CALLS: dict[str, Call] = {
     "export_reviewed": Call("vidal.dataset.export", "export_reviewed", False),
     "push_run": Call("vidal.dataset.push", "push_run", True),
     "propagate_dataset": Call("vidal.dataset.propagate", "propagate_dataset", True),
+    "retrack_jobs": Call("vidal.dataset.propagate", "retrack_jobs", True),
 }
 
 
