@@ -32,7 +32,7 @@ from vidal.detectors import Detector
 from vidal.errors import ConfigError, InputError, VidalError
 from vidal.pipeline import build_detector, check_budget, check_imported, kept_labels
 from vidal.runs import MinedRun, load_run
-from vidal.scale import MineTask, TaskResult, parallel
+from vidal.scale import MineTask, TaskResult, absolute_if_file, parallel
 from vidal.video import FrameSource, expand_inputs, open_source
 
 logger = logging.getLogger(__name__)
@@ -150,8 +150,7 @@ def resolve_committee(config: VidalConfig) -> None:
     # Files as absolute paths (a worker's working folder is not this one's), each once, the mining
     # model left out; a name that is no file is left to the loader (it says what is missing).
     mining = Path(config.detector.model).resolve()
-    absolute = [str(Path(p).resolve()) if Path(p).exists() else p for p in expanded]
-    members = list(dict.fromkeys(p for p in absolute if Path(p).resolve() != mining))
+    members = list(dict.fromkeys(p for p in map(absolute_if_file, expanded) if Path(p).resolve() != mining))
     if not members and not scoring.committee_views:
         if strategy:
             raise ConfigError(f"the committee strategy has no member: no other model in the lineage of dataset "

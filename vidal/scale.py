@@ -190,6 +190,12 @@ def _died(task: MineTask, why: str) -> TaskResult:
                       "inputs already mined are skipped", exit_code=2)
 
 
+def absolute_if_file(value: str) -> str:
+    """``value`` as an absolute path where it names an existing file or folder; else as it is (a
+    model name for Ultralytics, or a path the loader will say is missing)."""
+    return str(Path(value).resolve()) if Path(value).exists() else value
+
+
 def portable(task: MineTask) -> MineTask:
     """``task`` with absolute paths: a worker's working directory is not this process's."""
     config = task.config.model_copy(deep=True)
@@ -197,10 +203,9 @@ def portable(task: MineTask) -> MineTask:
                           ("detector", "classes_file"), ("output", "out"), ("dataset", "media_dir")):
         part = getattr(config, section)
         value = getattr(part, name)
-        if value is not None and (name == "out" or Path(value).exists()):
-            setattr(part, name, str(Path(value).resolve()))
-    scoring = config.scoring
-    scoring.committee_models = [str(Path(m).resolve()) if Path(m).exists() else m for m in scoring.committee_models]
+        if value is not None:
+            setattr(part, name, str(Path(value).resolve()) if name == "out" else absolute_if_file(value))
+    config.scoring.committee_models = [absolute_if_file(m) for m in config.scoring.committee_models]
     return replace(task, config=config, path=task.path.resolve())
 
 

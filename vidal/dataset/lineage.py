@@ -251,12 +251,12 @@ def lineage_paths(name: str) -> list[str]:
         return []
     found: list[str] = []
     for record in models(dataset):
-        for path, what in ((Path(record.base), "the base of"), (record.model_path, "")):
+        for path, is_base in ((Path(record.base), True), (record.model_path, False)):
             if str(path) in found:
                 continue
             if path.exists() and (path.is_dir() or path.suffix != ".yaml"):
                 found.append(str(path))
-            elif not what:
+            elif not is_base:
                 logger.warning("model %s of dataset %r (%s) is missing: left out of the committee",
                                path, name, record.key)
     return found

@@ -178,9 +178,14 @@ def _latest_run(dataset: Any, video_hash: str, shown: str) -> tuple[str, MiningR
                                records[0][1].run_dir, record.run_dir)
             return key, record
     raise DatasetError(
-        f"the tracks of {shown}'s mining runs are gone (latest run folder: {records[0][1].run_dir}): mine it again "
-        f"with `vidal mine {shown} --dataset {dataset.name}` (reviewed frames are kept), then propagate"
+        f"the tracks of {shown}'s mining runs are gone (latest run folder: {records[0][1].run_dir}): "
+        f"{_mine_again(shown, dataset.name)}, then propagate"
     )
+
+
+def _mine_again(shown: str, name: str) -> str:
+    """How to restore a video's tracks by hand, for messages."""
+    return f"mine it again with `vidal mine {shown} --dataset {name}` (reviewed frames are kept)"
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,9 @@ class RetrackJob:
 
     Attributes:
         video: The file or folder to decode (the one given, else the run's).
-        video_hash: Its content hash (checked when the job runs).
+        video_hash: Its content hash (checked when the job runs, for the run's own file; a
+            video given is the one the hash was computed from).
+        given: Whether ``video`` was given (``--video``), not the run's recorded file.
         shown: How the video is named in messages.
         run_dir: The run folder to write (the one the run recorded).
         config: The run's configuration, made for tracking only (no push, no committee).
@@ -202,6 +209,7 @@ class RetrackJob:
     run_dir: str
     config: VidalConfig
     again: str
+    given: bool = False
 
 
 def _retrack_job(dataset: Any, video_hash: str, video: str | Path | None) -> RetrackJob | None:
@@ -219,7 +227,7 @@ def _retrack_job(dataset: Any, video_hash: str, video: str | Path | None) -> Ret
         return None
     _, record = records[0]
     shown = str(video or record.video_path or video_hash[:12])
-    again = f"mine it again with `vidal mine {shown} --dataset {dataset.name}` (reviewed frames are kept)"
+    again = _mine_again(shown, dataset.name)
     if not record.config or not record.run_dir:
         raise DatasetError(f"the tracks of {shown}'s mining runs are gone and its latest run recorded no "
                            f"configuration to track it again: {again}")
@@ -246,7 +254,8 @@ def _retrack_job(dataset: Any, video_hash: str, video: str | Path | None) -> Ret
     if not imported:
         config.detector.model = model
     path = str(video) if video is not None else str(record.video_path)
-    return RetrackJob(video=path, video_hash=video_hash, shown=shown, run_dir=str(run_dir), config=config, again=again)
+    return RetrackJob(video=path, video_hash=video_hash, shown=shown, run_dir=str(run_dir), config=config, again=again,
+                      given=video is not None)
 
 
 def retrack_jobs(name: str, *, video: str | Path | None = None) -> list[RetrackJob]:
@@ -257,7 +266,11 @@ def retrack_jobs(name: str, *, video: str | Path | None = None) -> list[RetrackJ
         DatasetError: As :func:`_retrack_job`; no such dataset.
     """
     dataset = load_vidal_dataset(name)
-    return [job for h in _video_hashes(dataset, video) if (job := _retrack_job(dataset, h, video)) is not None]
+    return _retrack_jobs(dataset, _video_hashes(dataset, video), video)
+
+
+def _retrack_jobs(dataset: Any, hashes: list[str], video: str | Path | None) -> list[RetrackJob]:
+    return [job for h in hashes if (job := _retrack_job(dataset, h, video)) is not None]
 
 
 def run_retrack(job: RetrackJob, progress: Callable[[int], None] | None = None) -> str:
@@ -270,7 +283,7 @@ def run_retrack(job: RetrackJob, progress: Callable[[int], None] | None = None) 
     from vidal.errors import PartialRunError, VidalError
     from vidal.pipeline import build_detector, mine_source
 
-    source = _open_video_file(job.video, job.video_hash, job.run_dir)
+    source = open_source(job.video) if job.given else _open_video_file(job.video, job.video_hash, job.run_dir)
     run_dir = Path(job.run_dir)
     logger.warning("the tracks of %s are gone (run folder %s): tracking it again as that run did, with %s",
                    job.shown, run_dir, job.config.detector.model)
@@ -518,7 +531,7 @@ def propagate_dataset(
     report = PropagateReport(name, stride)
     hashes = _video_hashes(dataset, video)
     if retrack:  # minutes of detection: before the dataset is locked (only run folders are written)
-        report.retracked = [run_retrack(job) for job in retrack_jobs(name, video=video)]
+        report.retracked = [run_retrack(job) for job in _retrack_jobs(dataset, hashes, video)]
     with dataset_lock(fo, name):
         plans = [_plan(fo, dataset, h, video, config, classes) for h in hashes]
         media = check_media_dir(resolve_media_dir(None, dataset))

@@ -240,19 +240,15 @@ class Committee:
                     feed.put(frame)
                 pending.append(frame)
 
-        try:
+        read_ahead()
+        while pending:
+            frame = pending.popleft()
+            yield frame
+            for view in self.views:
+                yield Frame(frame.index, frame.timestamp, view.image(frame.image))
             read_ahead()
-            while pending:
-                frame = pending.popleft()
-                yield frame
-                for view in self.views:
-                    yield Frame(frame.index, frame.timestamp, view.image(frame.image))
-                read_ahead()
-            if failure is not None:
-                raise failure
-        finally:
-            for feed in feeds:
-                feed.put(None)
+        if failure is not None:
+            raise failure
 
     def stream(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Detections]]:
         """Detect objects in each frame and its views, in order; yields each frame with its own
@@ -286,7 +282,9 @@ class Committee:
                 group = []
                 yield frame, own
         finally:
-            for feed in feeds:  # a member still reading ends (its feed may have ended already: harmless)
+            # A member still reading ends, however the stream ended (read_ahead ends the feeds
+            # when the frames end; a second end is harmless).
+            for feed in feeds:
                 feed.put(None)
             for other in others:
                 other.close()
