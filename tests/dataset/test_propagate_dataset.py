@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import vidal
 from vidal.cli import app
 from vidal.dataset import push_run
 from vidal.dataset.label import label_from_mot
-from vidal.dataset.propagate import propagate_dataset
+from vidal.dataset.propagate import _records, propagate_dataset
+from vidal.dataset.records import MiningRecord
 from vidal.dataset.schema import PSEUDO_LABELS, TAG_PROPAGATED, TAG_REVIEWED, TAG_TO_REVIEW, VIEW_PROPAGATED
 from vidal.errors import DatasetError
 
@@ -80,6 +82,20 @@ def test_propagate_again_changes_nothing(fo, labelled) -> None:
     (v,) = report.videos
     assert (v.added, v.updated) == (0, 0) and v.unchanged == v.frames > 0
     assert (snapshot(dataset, PSEUDO_LABELS), snapshot(dataset, "ground_truth"), len(dataset)) == before
+
+
+def test_of_two_runs_started_and_pushed_in_one_second_the_one_recorded_last_is_the_latest(fo, labelled) -> None:
+    # start and push times are to the second; a run's key (random after its time) must not decide
+    name, _, _ = labelled
+    dataset = fo.load_dataset(name)
+    (key,) = dataset.list_runs()
+    record = MiningRecord.from_config(dataset.get_run_info(key).config.serialize())
+    assert record is not None and record.video_hash
+    for copy in ("mine_29991231_235959_ffffff", "mine_20000101_000000_000000"):  # recorded in this order
+        time.sleep(0.01)
+        dataset.register_run(copy, dataset.init_run(**record.to_config()))
+    order = [k for k, _ in _records(dataset, record.video_hash)]
+    assert order == ["mine_20000101_000000_000000", "mine_29991231_235959_ffffff", key]
 
 
 def test_mined_samples_waiting_for_review_get_pseudo_labels_too(fo, labelled, tmp_path: Path) -> None:

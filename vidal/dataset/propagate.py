@@ -146,13 +146,17 @@ class _Video:
 
 
 def _records(dataset: Any, video_hash: str) -> list[tuple[str, MiningRecord]]:
-    """The mining runs of a video recorded on the dataset, newest first."""
+    """The mining runs of a video recorded on the dataset, newest first: by start, then push
+    (both to the second), then when the dataset first recorded them (two runs of one second)."""
     found = []
     for key in dataset.list_runs():
-        record = MiningRecord.from_config(dataset.get_run_info(key).config.serialize())
+        info = dataset.get_run_info(key)
+        record = MiningRecord.from_config(info.config.serialize())
         if record is not None and record.video_hash == video_hash:
-            found.append((key, record))
-    return sorted(found, key=lambda item: (str(item[1].started), str(item[1].pushed)), reverse=True)
+            recorded = info.timestamp.isoformat() if info.timestamp is not None else ""
+            found.append((str(record.started), str(record.pushed), recorded, key, record))
+    found.sort(key=lambda item: item[:3], reverse=True)
+    return [(key, record) for *_, key, record in found]
 
 
 def _has_tracks(run_dir: str | None) -> bool:
