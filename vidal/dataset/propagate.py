@@ -45,7 +45,7 @@ from vidal.dataset.connection import connect, dataset_lock
 from vidal.dataset.export import video_name
 from vidal.dataset.load import load_vidal_dataset
 from vidal.dataset.push import check_media_dir, resolve_media_dir, store_media
-from vidal.dataset.records import MiningRecord
+from vidal.dataset.records import MiningRecord, mining_records
 from vidal.dataset.schema import (
     PSEUDO_LABELS,
     TAG_PROPAGATED,
@@ -146,17 +146,8 @@ class _Video:
 
 
 def _records(dataset: Any, video_hash: str) -> list[tuple[str, MiningRecord]]:
-    """The mining runs of a video recorded on the dataset, newest first: by start, then push
-    (both to the second), then when the dataset first recorded them (two runs of one second)."""
-    found = []
-    for key in dataset.list_runs():
-        info = dataset.get_run_info(key)
-        record = MiningRecord.from_config(info.config.serialize())
-        if record is not None and record.video_hash == video_hash:
-            recorded = info.timestamp.isoformat() if info.timestamp is not None else ""
-            found.append((str(record.started), str(record.pushed), recorded, key, record))
-    found.sort(key=lambda item: item[:3], reverse=True)
-    return [(key, record) for *_, key, record in found]
+    """The mining runs of a video recorded on the dataset, newest first (:func:`mining_records`)."""
+    return [(key, record) for key, record in reversed(mining_records(dataset)) if record.video_hash == video_hash]
 
 
 def _has_tracks(run_dir: str | None) -> bool:

@@ -66,3 +66,18 @@ class MiningRecord:
         values = {k: v for k, v in config.items() if k in names}
         values["status"] = str(values.get("status"))
         return cls(**values)
+
+
+def mining_records(dataset: Any) -> list[tuple[str, MiningRecord]]:
+    """The mining runs recorded on a dataset (a FiftyOne dataset), oldest first: by start, then
+    push (both to the second), then when the dataset first recorded them (two runs of one second;
+    a push that updates a run keeps that time)."""
+    found = []
+    for key in dataset.list_runs():
+        info = dataset.get_run_info(key)
+        record = MiningRecord.from_config(info.config.serialize())
+        if record is not None:
+            recorded = info.timestamp.isoformat() if info.timestamp is not None else ""
+            found.append(((str(record.started), str(record.pushed), recorded), key, record))
+    found.sort(key=lambda item: item[0])
+    return [(key, record) for _, key, record in found]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vidal.dataset.lineage import ModelRecord, models
 from vidal.dataset.load import load_vidal_dataset
-from vidal.dataset.records import MiningRecord
+from vidal.dataset.records import MiningRecord, mining_records
 from vidal.dataset.schema import TAG_REVIEWED, TAG_TO_REVIEW, VIEW_TO_REVIEW, vidal_info
 
 
@@ -80,12 +80,8 @@ def dataset_status(name: str) -> DatasetStatus:
     ]
     per_run = dataset.count_values("mining_runs")
     per_run_reviewed = reviewed_view.count_values("mining_runs")
-    runs = []
-    for key in dataset.list_runs():
-        record = MiningRecord.from_config(dataset.get_run_info(key).config.serialize())
-        if record is not None:
-            runs.append(RunStatus(key, record, per_run.get(key, 0), per_run_reviewed.get(key, 0)))
-    runs.sort(key=lambda r: str(r.record.started))
+    runs = [RunStatus(key, record, per_run.get(key, 0), per_run_reviewed.get(key, 0))
+            for key, record in mining_records(dataset)]
     missing = sum(1 for path in dataset.values("filepath") if not Path(path).is_file())
     return DatasetStatus(
         name=name,
